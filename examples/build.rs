@@ -1,0 +1,9 @@
+//! Compiles proto/greeter.proto exactly as a user's build script would.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    micro_codegen::compile_protos(
+        &["../proto/greeter.proto", "../proto/events.proto"],
+        &["../proto"],
+    )?;
+    Ok(())
+}

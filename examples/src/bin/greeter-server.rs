@@ -1,0 +1,60 @@
+//! Serves the greeter until SIGINT or SIGTERM.
+//!
+//! Prints `listening on <address>` once registered and serving, and
+//! `served <n> calls` when it stops. Configuration comes from the
+//! `MICRO_*` environment; `GREETER_VERSION` sets the version (default
+//! 1.0.0) and `GREETER_DELAY_MS` makes every call take that long.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use examples::{Greeter, SERVICE};
+use micro_runtime::wrapper::{HandlerRequest, Next, handler_fn};
+use micro_runtime::{Result, Service};
+
+#[tokio::main]
+async fn main() {
+    examples::init_logging();
+    if let Err(err) = run().await {
+        eprintln!("greeter-server: {err}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<()> {
+    let served = Arc::new(AtomicU64::new(0));
+    let counter = served.clone();
+    let version = std::env::var("GREETER_VERSION").unwrap_or_else(|_| "1.0.0".into());
+    let delay = std::env::var("GREETER_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or_default();
+
+    let service = Service::builder()
+        .name(SERVICE)
+        .version(version)
+        .wrap_handler(handler_fn(move |req: HandlerRequest, next: Next| {
+            let counter = counter.clone();
+            async move {
+                let result = next.run(req).await;
+                counter.fetch_add(1, Ordering::Relaxed);
+                result
+            }
+        }))
+        .build()?;
+    service.handle(Greeter::with_delay(delay))?;
+    service.start().await?;
+    println!(
+        "listening on {}",
+        service.address().await.unwrap_or_default()
+    );
+    let _ = std::io::stdout().flush();
+
+    micro_runtime::shutdown_signal().await;
+    service.stop().await?;
+    println!("served {} calls", served.load(Ordering::Relaxed));
+    Ok(())
+}

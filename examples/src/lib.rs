@@ -1,0 +1,102 @@
+//! The greeter used by the example binaries: the generated code and one
+//! implementation of its handler trait.
+
+use std::time::Duration;
+
+use micro_runtime::{Context, Receiver, Result, Sender};
+
+/// Code generated from `proto/greeter.proto`.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    micro_runtime::include_proto!("greeter.v1");
+}
+
+/// Code generated from `proto/events.proto`.
+#[allow(missing_docs, clippy::all)]
+pub mod events {
+    micro_runtime::include_proto!("events.v1");
+}
+
+/// The service name the examples register and call.
+pub const SERVICE: &str = "com.example.srv.greeter";
+
+/// Says hello.
+#[derive(Debug, Default)]
+pub struct Greeter {
+    delay: Duration,
+}
+
+impl Greeter {
+    /// A greeter whose every call takes `delay` (to watch calls in flight).
+    pub fn with_delay(delay: Duration) -> Self {
+        Self { delay }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `warn`).
+pub fn init_logging() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[micro_runtime::service]
+impl pb::Greeter for Greeter {
+    async fn hello(&self, _ctx: Context, request: pb::Request) -> Result<pb::Response> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        Ok(pb::Response {
+            greeting: format!("Hello {}", request.name),
+        })
+    }
+
+    async fn hello_stream(
+        &self,
+        _ctx: Context,
+        request: pb::Request,
+        responses: Sender<pb::Response>,
+    ) -> Result<()> {
+        for i in 1..=3 {
+            responses
+                .send(pb::Response {
+                    greeting: format!("Hello {} #{i}", request.name),
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn collect(
+        &self,
+        _ctx: Context,
+        mut requests: Receiver<pb::Request>,
+    ) -> Result<pb::Response> {
+        let mut names = Vec::new();
+        while let Some(request) = requests.recv().await? {
+            names.push(request.name);
+        }
+        Ok(pb::Response {
+            greeting: format!("Hello {}", names.join(", ")),
+        })
+    }
+
+    async fn chat(
+        &self,
+        _ctx: Context,
+        mut requests: Receiver<pb::Request>,
+        responses: Sender<pb::Response>,
+    ) -> Result<()> {
+        while let Some(request) = requests.recv().await? {
+            responses
+                .send(pb::Response {
+                    greeting: format!("Hello {}", request.name),
+                })
+                .await?;
+        }
+        Ok(())
+    }
+}

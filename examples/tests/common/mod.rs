@@ -1,0 +1,338 @@
+//! Harness for tests with real processes: a private network namespace
+//! holding only loopback (so mDNS never leaks onto a real network and
+//! parallel tests cannot see each other), and child processes whose output
+//! lines can be awaited.
+#![allow(dead_code, missing_docs, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A network namespace with only `lo`, alive while this value lives.
+pub struct Netns {
+    holder: Child,
+    rootless: bool,
+}
+
+impl Netns {
+    /// Creates the namespace (as root with `unshare -n`, otherwise in a user
+    /// namespace with `unshare -rn`).
+    pub fn new() -> Self {
+        let root = unsafe_euid_is_root();
+        let mut holder = Command::new("unshare");
+        holder.arg(if root { "-n" } else { "-rn" });
+        let holder = holder
+            .args([
+                "sh",
+                "-c",
+                "ip link set lo up && echo ready && exec sleep 3600",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting `unshare` (util-linux) for a network namespace");
+        let mut ns = Netns {
+            holder,
+            rootless: !root,
+        };
+        let mut line = String::new();
+        BufReader::new(ns.holder.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "cannot create a network namespace (needs root or unprivileged user namespaces)"
+        );
+        ns
+    }
+
+    /// A command that runs `program` inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg("-t").arg(self.holder.id().to_string());
+        if self.rootless {
+            cmd.args(["-U", "--preserve-credentials"]);
+        }
+        cmd.arg("-n").arg(program);
+        // Quiet, fast discovery: every node lives inside this namespace.
+        cmd.env("MICRO_REGISTRY", "mdns")
+            .env("MICRO_SERVER_ADDRESS", "127.0.0.1:0")
+            .env_remove("MICRO_MDNS_INTERFACES")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            );
+        cmd
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+fn unsafe_euid_is_root() -> bool {
+    // `id -u` keeps the tests free of libc bindings.
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A child process whose stdout lines arrive on a channel and whose stderr
+/// is kept for diagnostics. Killed when dropped.
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+    exited: Option<ExitStatus>,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, mut cmd: Command) -> Self {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {name}: {e}"));
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Proc {
+            name: name.to_owned(),
+            child,
+            lines,
+            stderr,
+            exited: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The next stdout line, waiting at most `limit`.
+    pub fn next_line(&self, limit: Duration) -> Option<String> {
+        self.lines.recv_timeout(limit).ok()
+    }
+
+    /// Waits (at most `limit`) until stderr contains `text`.
+    pub fn wait_stderr(&self, text: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.stderr().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "{} never printed {text:?} on stderr within {limit:?}:\n{}",
+                self.name,
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (at most `limit`) for a stdout line starting with `prefix`.
+    pub fn wait_line(&self, prefix: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "{} printed no line starting with {prefix:?} within {limit:?}; stderr:\n{}",
+                    self.name,
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// Sends a signal (`TERM`, `KILL`, `STOP`, `CONT`).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{signal} {}", self.name);
+    }
+
+    /// Waits (at most `limit`) for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.exited = Some(status);
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {limit:?}; stderr:\n{}",
+                self.name,
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every remaining stdout line (after the process exited).
+    pub fn rest(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            out.push(line);
+        }
+        out
+    }
+
+    /// Resident memory of the process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.exited.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub const SERVER: &str = env!("CARGO_BIN_EXE_greeter-server");
+pub const CLIENT: &str = env!("CARGO_BIN_EXE_greeter-client");
+pub const LOAD: &str = env!("CARGO_BIN_EXE_greeter-load");
+
+/// Starts a greeter-server in `ns` and waits until it serves.
+pub fn server(ns: &Netns, name: &str, env: &[(&str, &str)]) -> Proc {
+    let mut cmd = ns.command(SERVER);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let proc = Proc::spawn(name, cmd);
+    proc.wait_line("listening on ", Duration::from_secs(20));
+    proc
+}
+
+/// Stops a server with SIGTERM and returns how many calls it served.
+pub fn stop_server(mut proc: Proc) -> u64 {
+    proc.signal("TERM");
+    let status = proc.wait_exit(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "{} exited with {status}; stderr:\n{}",
+        proc.name,
+        proc.stderr()
+    );
+    let line = proc.wait_line("served ", Duration::from_secs(5));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// One JSON line of greeter-load.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct LoadLine {
+    #[serde(default)]
+    pub t_ms: u64,
+    #[serde(default)]
+    pub ok: u64,
+    #[serde(default)]
+    pub failed: u64,
+    #[serde(default)]
+    pub nodes: u64,
+    #[serde(default)]
+    pub ejected: u64,
+    #[serde(default)]
+    pub p50_us: u64,
+    #[serde(default)]
+    pub p99_us: u64,
+    #[serde(default)]
+    pub p999_us: u64,
+    #[serde(default)]
+    pub summary: bool,
+    #[serde(default)]
+    pub errors: std::collections::BTreeMap<String, u64>,
+}
+
+/// Parses a greeter-load line.
+pub fn load_line(line: &str) -> LoadLine {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("bad load line {line:?}: {e}"))
+}
+
+/// Starts greeter-load in `ns` with `args` (and a 200 ms report interval).
+pub fn load(ns: &Netns, env: &[(String, String)], args: &[&str]) -> Proc {
+    let mut cmd = ns.command(LOAD);
+    cmd.args(args).args(["--interval", "200ms"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Proc::spawn("greeter-load", cmd)
+}
+
+/// Reads load lines until one satisfies `until`; returns it. Panics when the
+/// load ends first or `limit` passes.
+pub fn wait_load(
+    load: &Proc,
+    limit: Duration,
+    mut until: impl FnMut(&LoadLine) -> bool,
+) -> LoadLine {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(line) = load.next_line(Duration::from_secs(5)) {
+            let line = load_line(&line);
+            assert!(!line.summary, "the load ended early: {line:?}");
+            if until(&line) {
+                return line;
+            }
+        }
+    }
+    panic!(
+        "load never reached the expected state; stderr:\n{}",
+        load.stderr()
+    );
+}
+
+/// Waits for greeter-load to finish and returns its summary line.
+pub fn load_summary(mut load: Proc) -> LoadLine {
+    assert!(
+        load.wait_exit(Duration::from_secs(120)).success(),
+        "{}",
+        load.stderr()
+    );
+    let line = load
+        .rest()
+        .into_iter()
+        .find(|l| l.contains("\"summary\""))
+        .expect("a summary line");
+    load_line(&line)
+}

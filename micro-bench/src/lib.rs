@@ -1,0 +1,34 @@
+//! micro-bench: measures micro's RPC against the limit of a minimal TCP
+//! protocol ("raw"), tonic, tarpc and volo-grpc, with client and server in
+//! separate processes on loopback.
+//!
+//! The binary (`micro-bench rpc`) re-executes itself as the server of each
+//! system (`micro-bench serve <system> --port 0`), drives it with the
+//! workloads of [`workload`], and prints the table of [`report`].
+
+pub mod cli;
+pub mod load;
+pub mod payload;
+pub mod proc;
+pub mod report;
+pub mod runner;
+pub mod systems;
+pub mod workload;
+
+/// Code micro-codegen generated from `proto/greeter.proto`.
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod pb {
+    micro_runtime::include_proto!("greeter.v1");
+}
+
+/// Code tonic-prost-build generated from `proto/greeter.proto`.
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod tonic_pb {
+    include!(concat!(env!("OUT_DIR"), "/tonic/greeter.v1.rs"));
+}
+
+/// Code volo-build generated from `proto/greeter.proto`.
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod volo_pb {
+    include!(concat!(env!("OUT_DIR"), "/volo_gen.rs"));
+}

@@ -1,0 +1,82 @@
+//! `micro-bench rpc`: the benchmark; `micro-bench serve <system>`: one
+//! system's server (what `rpc` starts as its server process).
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use micro_bench::cli::{Cli, Command, RpcArgs, ServeArgs};
+use micro_bench::proc::LISTENING;
+use micro_bench::{runner, systems};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("micro-bench: cannot start tokio: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Rpc(args) => runtime.block_on(rpc(args)),
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    }
+}
+
+async fn rpc(args: RpcArgs) -> ExitCode {
+    let systems = args.systems();
+    let report = runner::run(&args).await;
+    println!();
+    print!("{}", report.table(&systems));
+    println!();
+    print!("{}", report.idle_memory());
+    let failures = report.failures();
+    if !failures.is_empty() {
+        println!();
+        print!("failures:\n{failures}");
+    }
+    let mut code = ExitCode::SUCCESS;
+    if report.systems.iter().any(|s| s.error.is_some()) {
+        code = ExitCode::FAILURE;
+    }
+    if let Some(path) = &args.json {
+        let written = serde_json::to_vec_pretty(&report)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(path, json));
+        match written {
+            Ok(()) => println!("raw numbers written to {}", path.display()),
+            Err(err) => {
+                eprintln!("micro-bench: writing {}: {err}", path.display());
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    println!("{}", report.summary());
+    let _ = std::io::stdout().flush();
+    code
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    if args.exit_on_stdin_eof {
+        // The parent holds our stdin: when it goes away, so do we.
+        std::thread::spawn(|| {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            std::process::exit(0);
+        });
+    }
+    let ready = |address: &str| {
+        println!("{LISTENING}{address}");
+        let _ = std::io::stdout().flush();
+    };
+    match systems::serve(args.system, args.port, ready).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("micro-bench serve {}: {err:#}", args.system);
+            ExitCode::FAILURE
+        }
+    }
+}

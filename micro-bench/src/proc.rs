@@ -1,0 +1,160 @@
+//! The server child process: started by re-executing this binary as
+//! `serve <system> --port 0`, killed when its guard drops (also on panic),
+//! and measured through `/proc/<pid>/status`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+/// The line a server prints on stdout once it serves: `listening on <addr>`.
+pub const LISTENING: &str = "listening on ";
+
+/// A running server process; dropping it kills and reaps the process.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    address: String,
+    /// Held so the child sees EOF on stdin (and exits) if we die unkillably.
+    _stdin: Option<ChildStdin>,
+}
+
+impl ServerProcess {
+    /// Starts `this binary serve <system> --port 0` and waits (up to
+    /// `timeout`) for its `listening on` line.
+    ///
+    /// # Errors
+    ///
+    /// When the process cannot start, exits, or prints no address in time.
+    pub fn start(system: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("finding this executable")?;
+        let mut child = Command::new(exe)
+            .args(["serve", system, "--port", "0", "--exit-on-stdin-eof"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting the {system} server process"))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().context("server stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut stdout = BufReader::new(stdout);
+            let mut line = String::new();
+            let first = stdout.read_line(&mut line).map(|_| line);
+            let _ = tx.send(first);
+            // Keep draining so the server never blocks on a full pipe.
+            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+        });
+        // From here on the guard kills the child on every path.
+        let mut server = ServerProcess {
+            child,
+            address: String::new(),
+            _stdin: stdin,
+        };
+        let line = match rx.recv_timeout(timeout) {
+            Ok(Ok(line)) => line,
+            Ok(Err(err)) => bail!("reading the {system} server's stdout: {err}"),
+            Err(_) => {
+                if let Ok(Some(status)) = server.child.try_wait() {
+                    bail!(
+                        "the {system} server exited ({status}) before listening; its stderr is above"
+                    );
+                }
+                bail!("the {system} server printed no address within {timeout:?}");
+            }
+        };
+        let Some(address) = line.trim().strip_prefix(LISTENING) else {
+            // Closed stdout or an unexpected line: give it a moment to exit.
+            let mut status = None;
+            for _ in 0..20 {
+                status = server.child.try_wait().ok().flatten();
+                if status.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let status = status.map_or_else(|| "still running".to_owned(), |s| s.to_string());
+            bail!(
+                "the {system} server did not start (it printed {:?}; {status}); its stderr is above",
+                line.trim()
+            );
+        };
+        server.address = address.to_owned();
+        Ok(server)
+    }
+
+    /// The address it listens on.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its memory now, from `/proc/<pid>/status`.
+    pub fn memory(&self) -> Option<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        Memory::parse(&status)
+    }
+
+    /// Resets its peak RSS (`VmHWM`) to the current RSS, so the next peak
+    /// read covers only what ran since. False when the kernel refused.
+    pub fn reset_peak(&self) -> bool {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").is_ok()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident memory of a process, in KiB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Memory {
+    /// `VmRSS`: resident now.
+    pub rss_kib: u64,
+    /// `VmHWM`: the peak resident set.
+    pub peak_kib: u64,
+}
+
+impl Memory {
+    /// Reads `VmRSS` and `VmHWM` from the text of `/proc/<pid>/status`.
+    pub fn parse(status: &str) -> Option<Memory> {
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        };
+        Some(Memory {
+            rss_kib: field("VmRSS:")?,
+            peak_kib: field("VmHWM:")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_status() {
+        let status = "Name:\tx\nVmPeak:\t  100 kB\nVmHWM:\t    5000 kB\nVmRSS:\t    4200 kB\n";
+        assert_eq!(
+            Memory::parse(status),
+            Some(Memory {
+                rss_kib: 4200,
+                peak_kib: 5000
+            })
+        );
+        assert_eq!(Memory::parse("Name:\tx\n"), None);
+    }
+}

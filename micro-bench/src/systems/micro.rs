@@ -1,0 +1,227 @@
+//! micro: the greeter over micro's native TCP transport, as a user builds
+//! it — a `Service` (TCP transport, memory registry) serving a
+//! `#[micro_runtime::service]` impl of the generated `Greeter` trait behind
+//! one handler wrapper; a `Client` that discovers the server in a
+//! `MemoryRegistry` (so every call goes through the selector and the
+//! connection pool) behind one client wrapper, called through the
+//! generated `GreeterClient`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use micro_runtime::registry::memory::MemoryRegistry;
+use micro_runtime::registry::{self, Registry as _};
+use micro_runtime::transport::tcp::TcpTransport;
+use micro_runtime::wrapper::{
+    ClientNext, ClientRequest, HandlerRequest, Next, client_fn, handler_fn,
+};
+use micro_runtime::{Context, Receiver, Result, Sender, Service};
+
+use crate::load::MessageClock;
+use crate::payload::{self, Payload};
+use crate::pb;
+
+/// The name the bench registers the greeter under.
+pub const SERVICE: &str = "micro.bench.greeter";
+
+/// The bench's greeter: `Hello <name>`, and streams of as many messages as
+/// the request asks for (`name*count`).
+#[derive(Debug, Default)]
+pub struct BenchGreeter;
+
+#[micro_runtime::service]
+impl pb::Greeter for BenchGreeter {
+    async fn hello(&self, _ctx: Context, request: pb::Request) -> Result<pb::Response> {
+        Ok(pb::Response {
+            greeting: payload::greeting(&request.name),
+        })
+    }
+
+    async fn hello_stream(
+        &self,
+        _ctx: Context,
+        request: pb::Request,
+        responses: Sender<pb::Response>,
+    ) -> Result<()> {
+        let (name, count) = payload::parse_stream_request(&request.name);
+        let greeting = payload::greeting(name);
+        for _ in 0..count {
+            responses
+                .send(pb::Response {
+                    greeting: greeting.clone(),
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn collect(
+        &self,
+        _ctx: Context,
+        mut requests: Receiver<pb::Request>,
+    ) -> Result<pb::Response> {
+        let mut names = Vec::new();
+        while let Some(request) = requests.recv().await? {
+            names.push(request.name);
+        }
+        Ok(pb::Response {
+            greeting: payload::greeting(&names.join(", ")),
+        })
+    }
+
+    async fn chat(
+        &self,
+        _ctx: Context,
+        mut requests: Receiver<pb::Request>,
+        responses: Sender<pb::Response>,
+    ) -> Result<()> {
+        while let Some(request) = requests.recv().await? {
+            responses
+                .send(pb::Response {
+                    greeting: payload::greeting(&request.name),
+                })
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Serves the micro service on 127.0.0.1:`port`, calls `ready` with the
+/// address it registered, and serves until the process ends.
+///
+/// # Errors
+///
+/// When the service cannot be built or started.
+pub async fn serve(port: u16, ready: impl FnOnce(&str)) -> Result<()> {
+    let service = Service::builder()
+        .name(SERVICE)
+        .version("1.0.0")
+        .address(format!("127.0.0.1:{port}"))
+        .registry(Arc::new(MemoryRegistry::new()))
+        .transport(Arc::new(TcpTransport::default()))
+        .wrap_handler(handler_fn(|req: HandlerRequest, next: Next| next.run(req)))
+        .build()?;
+    service.handle(BenchGreeter)?;
+    service.start().await?;
+    let address = service
+        .address()
+        .await
+        .ok_or_else(|| micro_runtime::Error::internal("started service has no address"))?;
+    ready(&address);
+    std::future::pending::<()>().await;
+    service.stop().await
+}
+
+/// A micro client of the bench server.
+#[derive(Clone, Debug)]
+pub struct Client {
+    client: micro_runtime::Client,
+    greeter: pb::GreeterClient,
+}
+
+impl Client {
+    /// Registers `address` as a node of the service in a fresh memory
+    /// registry and builds a client (with one passthrough wrapper) on it.
+    ///
+    /// # Errors
+    ///
+    /// When the registry or the client refuses.
+    pub async fn connect(address: &str) -> Result<Client> {
+        let registry = Arc::new(MemoryRegistry::new());
+        let node = registry::Node {
+            id: format!("{SERVICE}-bench"),
+            address: address.to_owned(),
+            metadata: BTreeMap::from([
+                ("transport".to_owned(), "tcp".to_owned()),
+                ("protocol".to_owned(), "micro".to_owned()),
+            ]),
+        };
+        let record = registry::Service {
+            name: SERVICE.to_owned(),
+            version: "1.0.0".to_owned(),
+            nodes: vec![node],
+            ..Default::default()
+        };
+        registry
+            .register(&record, Duration::from_secs(24 * 3600))
+            .await?;
+        let client = micro_runtime::Client::builder()
+            .registry(registry)
+            .transport(Arc::new(TcpTransport::default()))
+            .wrap(client_fn(|req: ClientRequest, next: ClientNext| {
+                next.run(req)
+            }))
+            .build()?;
+        let greeter = pb::GreeterClient::new(SERVICE, client.clone());
+        Ok(Client { client, greeter })
+    }
+
+    /// One unary call.
+    ///
+    /// # Errors
+    ///
+    /// The call's error, or a greeting of the wrong size.
+    pub async fn hello(&self, payload: &Payload) -> std::result::Result<(), String> {
+        let request = pb::Request {
+            name: payload.name.clone(),
+        };
+        let response = self
+            .greeter
+            .hello(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        check_len(response.greeting.len(), payload.greeting_len)
+    }
+
+    /// One stream of `count` greetings of `payload`'s name.
+    ///
+    /// # Errors
+    ///
+    /// The call's error, or fewer messages than asked for.
+    pub async fn stream(
+        &self,
+        payload: &Payload,
+        count: u32,
+        clock: &mut MessageClock,
+    ) -> std::result::Result<(), String> {
+        let request = pb::Request {
+            name: payload::stream_request(&payload.name, count),
+        };
+        let mut responses = self
+            .greeter
+            .hello_stream(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut received = 0;
+        while let Some(response) = responses.recv().await.map_err(|e| e.to_string())? {
+            check_len(response.greeting.len(), payload.greeting_len)?;
+            clock.tick();
+            received += 1;
+        }
+        check_count(received, count)
+    }
+
+    /// Connections micro's pool holds now.
+    pub fn open_connections(&self) -> usize {
+        self.client.open_connections()
+    }
+}
+
+/// Checks a greeting's length.
+pub(crate) fn check_len(got: usize, expected: usize) -> std::result::Result<(), String> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(format!("greeting of {got} bytes, expected {expected}"))
+    }
+}
+
+/// Checks a stream's message count.
+pub(crate) fn check_count(received: u32, count: u32) -> std::result::Result<(), String> {
+    if received == count {
+        Ok(())
+    } else {
+        Err(format!("stream ended after {received} of {count} messages"))
+    }
+}

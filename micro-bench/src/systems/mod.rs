@@ -1,0 +1,223 @@
+//! The systems measured, each a server and a client: [`raw`] (the limit),
+//! [`micro`], [`tonic`], [`tarpc`] and [`volo`] (volo-grpc).
+
+pub mod micro;
+pub mod raw;
+pub mod tarpc;
+pub mod tonic;
+pub mod volo;
+
+use serde::Serialize;
+
+use crate::load::{MessageClock, Streamer, Unary};
+use crate::payload::Payload;
+
+/// A system under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum System {
+    /// A minimal pipelined TCP protocol: the limit.
+    Raw,
+    /// micro's native TCP transport.
+    Micro,
+    /// tonic 0.14 (gRPC over HTTP/2).
+    Tonic,
+    /// tarpc over TCP with bincode.
+    Tarpc,
+    /// volo-grpc 0.12 (gRPC over HTTP/2).
+    Volo,
+}
+
+impl System {
+    /// Every system, in the order they are measured and printed.
+    pub const ALL: [System; 5] = [
+        System::Raw,
+        System::Micro,
+        System::Tonic,
+        System::Tarpc,
+        System::Volo,
+    ];
+
+    /// Its name on the command line and in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            System::Raw => "raw",
+            System::Micro => "micro",
+            System::Tonic => "tonic",
+            System::Tarpc => "tarpc",
+            System::Volo => "volo",
+        }
+    }
+
+    /// Whether it can stream responses.
+    pub fn streams(self) -> bool {
+        !matches!(self, System::Tarpc)
+    }
+}
+
+impl std::fmt::Display for System {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Serves `system` on 127.0.0.1:`port`; `ready` gets the address once it
+/// accepts calls. Returns only on failure (or never).
+///
+/// # Errors
+///
+/// When the server cannot start or fails.
+pub async fn serve(system: System, port: u16, ready: impl FnOnce(&str)) -> anyhow::Result<()> {
+    match system {
+        System::Raw => raw::serve(port, ready).await?,
+        System::Micro => micro::serve(port, ready).await?,
+        System::Tonic => tonic::serve(port, ready).await?,
+        System::Tarpc => tarpc::serve(port, ready).await?,
+        System::Volo => volo::serve(port, ready).await?,
+    }
+    Ok(())
+}
+
+/// Connections a micro client's pool opens at this many calls in flight,
+/// with the default pool options (`PoolOptions::default()`): one per
+/// `streams_per_connection` calls, at most `size`. Raw and tarpc open as
+/// many, so they match micro.
+pub fn pool_connections(concurrency: usize) -> usize {
+    let pool = micro_runtime::client::PoolOptions::default();
+    concurrency
+        .div_ceil(pool.streams_per_connection.max(1))
+        .clamp(1, pool.size.max(1))
+}
+
+/// A client of one system.
+#[derive(Clone, Debug)]
+pub enum Client {
+    /// See [`raw::Client`].
+    Raw(raw::Client),
+    /// See [`micro::Client`].
+    Micro(micro::Client),
+    /// See [`tonic::Client`].
+    Tonic(tonic::Client),
+    /// See [`tarpc::Client`].
+    Tarpc(tarpc::Client),
+    /// See [`volo::Client`].
+    Volo(volo::Client),
+}
+
+impl Client {
+    /// Connects to the `system` server at `address`, for `concurrency`
+    /// calls in flight: raw and tarpc open [`pool_connections`], micro's
+    /// pool opens what it opens, tonic one channel, volo its own client.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot connect.
+    pub async fn connect(
+        system: System,
+        address: &str,
+        concurrency: usize,
+    ) -> anyhow::Result<Client> {
+        let connections = pool_connections(concurrency);
+        Ok(match system {
+            System::Raw => Client::Raw(raw::Client::connect(address, connections).await?),
+            System::Micro => Client::Micro(micro::Client::connect(address).await?),
+            System::Tonic => Client::Tonic(tonic::Client::connect(address).await?),
+            System::Tarpc => Client::Tarpc(tarpc::Client::connect(address, connections).await?),
+            System::Volo => Client::Volo(volo::Client::connect(address).await?),
+        })
+    }
+
+    /// One unary call, on `connection` where the system lets us choose.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure, as text.
+    pub async fn hello(&self, connection: usize, payload: &Payload) -> Result<(), String> {
+        match self {
+            Client::Raw(c) => c.hello(connection, payload).await,
+            Client::Micro(c) => c.hello(payload).await,
+            Client::Tonic(c) => c.hello(payload).await,
+            Client::Tarpc(c) => c.hello(connection, payload).await,
+            Client::Volo(c) => c.hello(payload).await,
+        }
+    }
+
+    /// One server stream of `count` messages.
+    ///
+    /// # Errors
+    ///
+    /// The call's failure, or a system that cannot stream.
+    pub async fn stream(
+        &self,
+        payload: &Payload,
+        count: u32,
+        clock: &mut MessageClock,
+    ) -> Result<(), String> {
+        match self {
+            Client::Raw(c) => c.stream(payload, count, clock).await,
+            Client::Micro(c) => c.stream(payload, count, clock).await,
+            Client::Tonic(c) => c.stream(payload, count, clock).await,
+            Client::Volo(c) => c.stream(payload, count, clock).await,
+            Client::Tarpc(_) => Err("tarpc cannot stream".into()),
+        }
+    }
+
+    /// Connections the client uses at this concurrency: what micro's pool
+    /// holds (measured), one for tonic's channel and volo's client,
+    /// [`pool_connections`] for raw and tarpc.
+    pub fn connections(&self, concurrency: usize) -> usize {
+        match self {
+            Client::Micro(c) => c.open_connections(),
+            Client::Tonic(_) | Client::Volo(_) => 1,
+            Client::Raw(_) | Client::Tarpc(_) => pool_connections(concurrency),
+        }
+    }
+}
+
+/// A unary workload on one client: task `i` calls on connection
+/// `i % connections` (where the system lets the caller choose).
+#[derive(Debug)]
+pub struct UnaryCall {
+    /// The client.
+    pub client: Client,
+    /// The request.
+    pub payload: Payload,
+    /// Connections to spread the tasks over.
+    pub connections: usize,
+}
+
+impl Unary for UnaryCall {
+    async fn call(&self, task: usize) -> Result<(), String> {
+        self.client
+            .hello(task % self.connections.max(1), &self.payload)
+            .await
+    }
+}
+
+/// A streaming workload on one client.
+#[derive(Debug)]
+pub struct StreamCall {
+    /// The client.
+    pub client: Client,
+    /// The name streamed back.
+    pub payload: Payload,
+}
+
+impl Streamer for StreamCall {
+    async fn stream(&self, count: u32, clock: &mut MessageClock) -> Result<(), String> {
+        self.client.stream(&self.payload, count, clock).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_connections_follow_micro_defaults() {
+        assert_eq!(pool_connections(1), 1);
+        assert_eq!(pool_connections(64), 1);
+        assert_eq!(pool_connections(65), 2);
+        assert_eq!(pool_connections(256), 2);
+    }
+}

@@ -1,0 +1,166 @@
+//! tonic 0.14: the same `proto/greeter.proto` compiled by tonic-prost-build
+//! (prost messages), a tonic `Server`, and one `Channel` cloned per task.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use futures_util::{Stream, stream};
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, Server};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::load::MessageClock;
+use crate::payload::{self, Payload};
+use crate::systems::micro::{check_count, check_len};
+use crate::tonic_pb as pb;
+use crate::tonic_pb::greeter_client::GreeterClient;
+use crate::tonic_pb::greeter_server::{Greeter, GreeterServer};
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::Response, Status>> + Send>>;
+
+/// The bench's greeter for tonic; streams yield their messages from an
+/// iterator (tonic's fastest way to stream).
+#[derive(Debug, Default)]
+pub struct TonicGreeter;
+
+#[tonic::async_trait]
+impl Greeter for TonicGreeter {
+    async fn hello(&self, request: Request<pb::Request>) -> Result<Response<pb::Response>, Status> {
+        Ok(Response::new(pb::Response {
+            greeting: payload::greeting(&request.into_inner().name),
+        }))
+    }
+
+    type HelloStreamStream = ResponseStream;
+
+    async fn hello_stream(
+        &self,
+        request: Request<pb::Request>,
+    ) -> Result<Response<Self::HelloStreamStream>, Status> {
+        let request = request.into_inner();
+        let (name, count) = payload::parse_stream_request(&request.name);
+        let greeting = payload::greeting(name);
+        let messages = (0..count).map(move |_| {
+            Ok(pb::Response {
+                greeting: greeting.clone(),
+            })
+        });
+        Ok(Response::new(Box::pin(stream::iter(messages))))
+    }
+
+    async fn collect(
+        &self,
+        request: Request<Streaming<pb::Request>>,
+    ) -> Result<Response<pb::Response>, Status> {
+        let mut requests = request.into_inner();
+        let mut names = Vec::new();
+        while let Some(request) = requests.message().await? {
+            names.push(request.name);
+        }
+        Ok(Response::new(pb::Response {
+            greeting: payload::greeting(&names.join(", ")),
+        }))
+    }
+
+    type ChatStream = ResponseStream;
+
+    async fn chat(
+        &self,
+        request: Request<Streaming<pb::Request>>,
+    ) -> Result<Response<Self::ChatStream>, Status> {
+        use futures_util::StreamExt as _;
+        let responses = request.into_inner().map(|request| {
+            request.map(|request| pb::Response {
+                greeting: payload::greeting(&request.name),
+            })
+        });
+        Ok(Response::new(Box::pin(responses)))
+    }
+}
+
+/// Serves tonic on 127.0.0.1:`port`, calls `ready` with the address, and
+/// serves until the process ends.
+///
+/// # Errors
+///
+/// When the port cannot be bound or the server fails.
+pub async fn serve(port: u16, ready: impl FnOnce(&str)) -> anyhow::Result<()> {
+    let incoming =
+        TcpIncoming::bind(SocketAddr::from(([127, 0, 0, 1], port)))?.with_nodelay(Some(true));
+    ready(&incoming.local_addr()?.to_string());
+    Server::builder()
+        .add_service(GreeterServer::new(TonicGreeter))
+        .serve_with_incoming(incoming)
+        .await?;
+    Ok(())
+}
+
+/// A tonic client: one `Channel` (one HTTP/2 connection), cloned per call.
+#[derive(Clone, Debug)]
+pub struct Client {
+    greeter: GreeterClient<Channel>,
+}
+
+impl Client {
+    /// Connects one channel to `address`.
+    ///
+    /// # Errors
+    ///
+    /// When the connection cannot be made.
+    pub async fn connect(address: &str) -> anyhow::Result<Client> {
+        let channel = Channel::from_shared(format!("http://{address}"))?
+            .connect()
+            .await?;
+        Ok(Client {
+            greeter: GreeterClient::new(channel),
+        })
+    }
+
+    /// One unary call.
+    ///
+    /// # Errors
+    ///
+    /// The call's status, or a greeting of the wrong size.
+    pub async fn hello(&self, payload: &Payload) -> Result<(), String> {
+        let request = pb::Request {
+            name: payload.name.clone(),
+        };
+        let response = self
+            .greeter
+            .clone()
+            .hello(request)
+            .await
+            .map_err(|s| s.to_string())?;
+        check_len(response.into_inner().greeting.len(), payload.greeting_len)
+    }
+
+    /// One stream of `count` greetings of `payload`'s name.
+    ///
+    /// # Errors
+    ///
+    /// The call's status, or fewer messages than asked for.
+    pub async fn stream(
+        &self,
+        payload: &Payload,
+        count: u32,
+        clock: &mut MessageClock,
+    ) -> Result<(), String> {
+        let request = pb::Request {
+            name: payload::stream_request(&payload.name, count),
+        };
+        let mut responses = self
+            .greeter
+            .clone()
+            .hello_stream(request)
+            .await
+            .map_err(|s| s.to_string())?
+            .into_inner();
+        let mut received = 0;
+        while let Some(response) = responses.message().await.map_err(|s| s.to_string())? {
+            check_len(response.greeting.len(), payload.greeting_len)?;
+            clock.tick();
+            received += 1;
+        }
+        check_count(received, count)
+    }
+}

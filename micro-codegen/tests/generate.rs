@@ -1,0 +1,103 @@
+//! What micro-codegen generates, and how it reports a broken `.proto`.
+
+use std::path::Path;
+
+use micro_codegen::{Builder, Error};
+
+/// The generated code for `proto/greeter.proto` must match the golden file:
+/// a change to the generator shows up in review as a diff of this file.
+/// Run with `MICRO_BLESS=1` to accept a deliberate change.
+#[test]
+fn greeter_code_matches_the_golden_file() {
+    let files = Builder::new()
+        .emit_rerun_if_changed(false)
+        .generate(&["../proto/greeter.proto"], &["../proto"])
+        .unwrap();
+    let code = &files["greeter.v1.rs"];
+    let golden = Path::new("tests/golden/greeter.v1.rs");
+    if std::env::var_os("MICRO_BLESS").is_some() {
+        std::fs::write(golden, code).unwrap();
+    }
+    let expected = std::fs::read_to_string(golden).unwrap();
+    if *code != expected {
+        let first = code
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(code.lines().count().min(expected.lines().count()));
+        panic!(
+            "generated code changed (first difference at line {}); review it and rerun with MICRO_BLESS=1\n\
+             generated: {:?}\nexpected:  {:?}",
+            first + 1,
+            code.lines().nth(first),
+            expected.lines().nth(first)
+        );
+    }
+}
+
+#[test]
+fn generated_code_carries_descriptors_docs_and_idempotency() {
+    let files = Builder::new()
+        .emit_rerun_if_changed(false)
+        .generate(&["../proto/greeter.proto"], &["../proto"])
+        .unwrap();
+    let code = &files["greeter.v1.rs"];
+    for expected in [
+        "pub trait Greeter",
+        "pub struct GreeterClient",
+        "name: \"Greeter.Hello\"",
+        "request_type: \"greeter.v1.Request\"",
+        "docs: \"Says hello to one person.\"",
+        "idempotent: true",
+        "kind: ::micro_runtime::endpoint::CallKind::Bidi",
+        "impl serde::Serialize for Request",
+    ] {
+        assert!(code.contains(expected), "missing {expected:?}");
+    }
+}
+
+fn broken(name: &str, text: &str) -> Error {
+    let dir = std::env::temp_dir().join(format!("micro-codegen-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.proto")), text).unwrap();
+    let err = Builder::new()
+        .emit_rerun_if_changed(false)
+        .generate(&[dir.join(format!("{name}.proto"))], &[&dir])
+        .unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    err
+}
+
+#[test]
+fn a_syntax_error_names_file_line_and_reason() {
+    let err = broken(
+        "syntax",
+        "syntax = \"proto3\";\npackage p;\nmessage M {\n  string name = 1\n}\n",
+    );
+    let text = err.to_string();
+    assert!(matches!(err, Error::Proto(_)), "{text}");
+    assert!(text.contains("syntax.proto:5:1"), "{text}");
+    assert!(text.contains("expected ';'"), "{text}");
+    // A build script that returns the error prints the same text.
+    assert_eq!(format!("{err:?}"), text);
+}
+
+#[test]
+fn an_unknown_type_names_file_line_and_reason() {
+    let err = broken(
+        "unknown",
+        "syntax = \"proto3\";\npackage p;\nservice S {\n  rpc Get(Missing) returns (Missing);\n}\n",
+    );
+    let text = err.to_string();
+    assert!(text.contains("unknown.proto:4:"), "{text}");
+    assert!(text.contains("Missing"), "{text}");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let err = Builder::new()
+        .emit_rerun_if_changed(false)
+        .generate(&["../proto/nope.proto"], &["../proto"])
+        .unwrap_err();
+    assert!(err.to_string().contains("nope.proto"), "{err}");
+}

@@ -1,0 +1,201 @@
+//! The subscribing side: an HTTP server taking `POST /_sub/<id>` deliveries
+//! and answering once the handler settled the message.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::envelope;
+use crate::broker::{Acker, Delivery};
+use crate::{Error, Result};
+
+/// How long a delivery may wait for room in a busy subscriber.
+const QUEUE_WAIT: Duration = Duration::from_secs(30);
+/// How long a delivery may wait for its handler.
+const HANDLE_WAIT: Duration = Duration::from_secs(60);
+
+/// What the handler did with a delivery.
+#[derive(Debug)]
+pub(super) enum Settled {
+    Ack,
+    Nack { requeue: bool },
+    DeadLetter(String),
+}
+
+/// A subscription the server delivers to.
+pub(super) struct Inbox {
+    pub(super) topic: String,
+    pub(super) tx: mpsc::Sender<Delivery>,
+}
+
+pub(super) type Inboxes = Arc<Mutex<HashMap<String, Arc<Inbox>>>>;
+
+/// Called with messages moved aside, to forward them to the dead-letter topic.
+pub(super) type DeadLetters = Arc<dyn Fn(String, crate::broker::Message, String) + Send + Sync>;
+
+struct HttpAck(Mutex<Option<oneshot::Sender<Settled>>>);
+
+impl HttpAck {
+    fn settle(&self, outcome: Settled) {
+        if let Some(tx) = self.0.lock().unwrap().take() {
+            let _ = tx.send(outcome);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Acker for HttpAck {
+    async fn ack(&self) -> Result<()> {
+        self.settle(Settled::Ack);
+        Ok(())
+    }
+
+    async fn nack(&self, requeue: bool) -> Result<()> {
+        self.settle(Settled::Nack { requeue });
+        Ok(())
+    }
+
+    async fn dead_letter(&self, reason: &str) -> Result<()> {
+        self.settle(Settled::DeadLetter(reason.to_owned()));
+        Ok(())
+    }
+}
+
+/// The running server.
+pub(super) struct Server {
+    pub(super) local: String,
+    accept: JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// Binds `address` and serves deliveries into `inboxes`.
+pub(super) async fn start(
+    address: &str,
+    inboxes: Inboxes,
+    max_message: usize,
+    dead_letters: DeadLetters,
+) -> Result<Server> {
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| Error::internal(format!("http broker cannot listen on {address}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::internal(format!("http broker address: {e}")))?
+        .to_string();
+    let accept = tokio::spawn(async move {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!(error = %err, "http broker accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let (inboxes, dead_letters) = (inboxes.clone(), dead_letters.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let (inboxes, dead_letters) = (inboxes.clone(), dead_letters.clone());
+                    async move {
+                        Ok::<_, Infallible>(
+                            deliver(req, &inboxes, max_message, &dead_letters).await,
+                        )
+                    }
+                });
+                if let Err(err) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    tracing::debug!(peer = %peer, error = %err, "http broker connection ended");
+                }
+            });
+        }
+    });
+    Ok(Server { local, accept })
+}
+
+fn reply(status: StatusCode, text: impl Into<String>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(text.into())));
+    *response.status_mut() = status;
+    response
+}
+
+async fn deliver(
+    req: Request<Incoming>,
+    inboxes: &Inboxes,
+    max_message: usize,
+    dead_letters: &DeadLetters,
+) -> Response<Full<Bytes>> {
+    let Some(id) = req.uri().path().strip_prefix("/_sub/").map(str::to_owned) else {
+        return reply(
+            StatusCode::NOT_FOUND,
+            "deliveries go to /_sub/<subscription>",
+        );
+    };
+    if req.method() != hyper::Method::POST {
+        return reply(StatusCode::METHOD_NOT_ALLOWED, "POST a delivery");
+    }
+    let inbox = inboxes.lock().unwrap().get(&id).cloned();
+    let Some(inbox) = inbox else {
+        return reply(
+            StatusCode::NOT_FOUND,
+            format!("subscription {id} not found"),
+        );
+    };
+    let body = match Limited::new(req.into_body(), max_message).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(err) => {
+            let status = if err.is::<http_body_util::LengthLimitError>() {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return reply(status, err.to_string());
+        }
+    };
+    let message = match envelope::decode(body) {
+        Ok(message) => message,
+        Err(err) => {
+            tracing::warn!(topic = %inbox.topic, error = %err, "malformed delivery refused");
+            return reply(StatusCode::BAD_REQUEST, err.detail());
+        }
+    };
+    let (tx, rx) = oneshot::channel();
+    let acker = Box::new(HttpAck(Mutex::new(Some(tx))));
+    let delivery = Delivery::new(&inbox.topic, message.clone(), Some(acker));
+    match tokio::time::timeout(QUEUE_WAIT, inbox.tx.send(delivery)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return reply(StatusCode::NOT_FOUND, format!("subscription {id} ended")),
+        Err(_) => return reply(StatusCode::SERVICE_UNAVAILABLE, "subscriber busy"),
+    }
+    match tokio::time::timeout(HANDLE_WAIT, rx).await {
+        Ok(Ok(Settled::Ack)) | Ok(Ok(Settled::Nack { requeue: false })) => {
+            reply(StatusCode::OK, "")
+        }
+        Ok(Ok(Settled::DeadLetter(reason))) => {
+            dead_letters(inbox.topic.clone(), message, reason);
+            reply(StatusCode::OK, "moved aside")
+        }
+        Ok(Ok(Settled::Nack { requeue: true })) | Ok(Err(_)) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not handled; deliver again",
+        ),
+        Err(_) => reply(StatusCode::GATEWAY_TIMEOUT, "handler took too long"),
+    }
+}

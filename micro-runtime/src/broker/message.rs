@@ -1,0 +1,253 @@
+//! What travels through a broker: messages, deliveries and their
+//! acknowledgement, subscription options and handles.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::{Metadata, Result};
+
+/// Header naming the codec of the body.
+pub const HEADER_CONTENT_TYPE: &str = "content-type";
+/// Header with a unique id per published message.
+pub const HEADER_ID: &str = "micro-id";
+/// Header naming the topic the message was published to.
+pub const HEADER_TOPIC: &str = "micro-topic";
+
+/// A message: headers (case-insensitive) and an encoded body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Message {
+    /// Headers: content type, id, topic, and the publisher's metadata.
+    pub headers: Metadata,
+    /// The encoded payload.
+    pub body: Bytes,
+}
+
+impl Message {
+    /// A message with no headers.
+    pub fn new(body: impl Into<Bytes>) -> Self {
+        Self {
+            headers: Metadata::new(),
+            body: body.into(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.headers.insert(key, value);
+        self
+    }
+}
+
+/// When a delivery is acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AckMode {
+    /// The runtime acknowledges once the handler returns `Ok` (the default);
+    /// a 4xx error moves the message aside, a 5xx error or panic has it
+    /// redelivered where the backend can.
+    #[default]
+    Auto,
+    /// The handler acknowledges each [`Delivery`] itself (raw subscriptions).
+    Manual,
+}
+
+/// Options of a subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscribeOptions {
+    /// Queue group: each message goes to one member of the group. Without
+    /// one, every subscriber gets every message.
+    pub queue: Option<String>,
+    /// Acknowledgement mode.
+    pub ack: AckMode,
+    /// Messages handled at once (default 1, which keeps order).
+    pub concurrency: usize,
+    /// Name of a durable subscription: on backends that keep messages for
+    /// absent subscribers (NATS JetStream, RabbitMQ, Kafka), messages
+    /// published while it is down are delivered when it returns. Defaults to
+    /// the queue group.
+    pub durable: Option<String>,
+}
+
+impl Default for SubscribeOptions {
+    fn default() -> Self {
+        Self {
+            queue: None,
+            ack: AckMode::Auto,
+            concurrency: 1,
+            durable: None,
+        }
+    }
+}
+
+impl SubscribeOptions {
+    /// The durable name, if any: `durable`, else the queue group.
+    pub fn durable_name(&self) -> Option<&str> {
+        self.durable.as_deref().or(self.queue.as_deref())
+    }
+}
+
+/// How a backend settles one delivery.
+#[async_trait::async_trait]
+pub trait Acker: Send + Sync + 'static {
+    /// Done: never deliver again.
+    async fn ack(&self) -> Result<()>;
+    /// Not done: redeliver (`requeue`) or drop.
+    async fn nack(&self, requeue: bool) -> Result<()>;
+    /// Poison: move it aside (the backend's dead-letter place) so the next
+    /// message can be handled.
+    async fn dead_letter(&self, reason: &str) -> Result<()>;
+}
+
+/// One message delivered to a subscription.
+pub struct Delivery {
+    /// The topic it was published to.
+    pub topic: String,
+    /// The message.
+    pub message: Message,
+    /// True when the backend delivered it before (at-least-once backends).
+    pub redelivered: bool,
+    acker: Option<Box<dyn Acker>>,
+}
+
+impl fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("topic", &self.topic)
+            .field("message", &self.message)
+            .field("redelivered", &self.redelivered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Delivery {
+    /// A delivery settled by `acker` (`None`: nothing to settle).
+    pub fn new(topic: impl Into<String>, message: Message, acker: Option<Box<dyn Acker>>) -> Self {
+        Self {
+            topic: topic.into(),
+            message,
+            redelivered: false,
+            acker,
+        }
+    }
+
+    /// Marks it as a redelivery.
+    pub fn redelivered(mut self, redelivered: bool) -> Self {
+        self.redelivered = redelivered;
+        self
+    }
+
+    /// Acknowledges it.
+    ///
+    /// # Errors
+    ///
+    /// 503 when the backend cannot be told.
+    pub async fn ack(mut self) -> Result<()> {
+        match self.acker.take() {
+            Some(acker) => acker.ack().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Rejects it: redelivered later when `requeue` (and the backend can).
+    ///
+    /// # Errors
+    ///
+    /// 503 when the backend cannot be told.
+    pub async fn nack(mut self, requeue: bool) -> Result<()> {
+        match self.acker.take() {
+            Some(acker) => acker.nack(requeue).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Moves it aside as poison.
+    ///
+    /// # Errors
+    ///
+    /// 503 when the backend cannot be told.
+    pub async fn dead_letter(mut self, reason: &str) -> Result<()> {
+        match self.acker.take() {
+            Some(acker) => acker.dead_letter(reason).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Ends a subscription on its backend.
+#[async_trait::async_trait]
+pub trait Unsubscribe: Send + Sync + 'static {
+    /// Stops deliveries (and deregisters, for the HTTP broker).
+    async fn unsubscribe(&self) -> Result<()>;
+}
+
+/// An open subscription: deliveries arrive on it until it is unsubscribed.
+pub struct Subscription {
+    topic: String,
+    options: SubscribeOptions,
+    rx: mpsc::Receiver<Delivery>,
+    handle: Option<Arc<dyn Unsubscribe>>,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("topic", &self.topic)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// A subscription fed by `rx`, ended by `handle`.
+    pub fn new(
+        topic: impl Into<String>,
+        options: SubscribeOptions,
+        rx: mpsc::Receiver<Delivery>,
+        handle: Arc<dyn Unsubscribe>,
+    ) -> Self {
+        Self {
+            topic: topic.into(),
+            options,
+            rx,
+            handle: Some(handle),
+        }
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The options it was opened with.
+    pub fn options(&self) -> &SubscribeOptions {
+        &self.options
+    }
+
+    /// The next delivery; `None` once the subscription ended.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        self.rx.recv().await
+    }
+
+    /// The handle that ends it (shared, so a driver can stop it).
+    pub fn handle(&self) -> Option<Arc<dyn Unsubscribe>> {
+        self.handle.clone()
+    }
+
+    /// Ends the subscription.
+    ///
+    /// # Errors
+    ///
+    /// The backend's error.
+    pub async fn unsubscribe(mut self) -> Result<()> {
+        match self.handle.take() {
+            Some(handle) => handle.unsubscribe().await,
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Pub/sub: asynchronous events between services.
+//!
+//! A [`Broker`] publishes [`Message`]s to topics and opens
+//! [`Subscription`]s that deliver them. Services subscribe typed handlers
+//! with [`Subscriber`] (or `#[subscriber]` methods); clients publish with
+//! [`Client::publish`](crate::Client::publish).
+//!
+//! | backend | `MICRO_BROKER` | needs | guarantee | order |
+//! |---|---|---|---|---|
+//! | memory | `memory` | nothing (one process) | at-most-once; a handler error redelivers up to 5 times | per subscriber, while not redelivered |
+//! | HTTP (default) | `http` | nothing: subscribers serve HTTP and register in the registry | at-least-once while the publisher runs (bounded retry buffer; a drop is logged and counted); nothing kept for subscribers that are down | none under retries |
+//! | NATS (feature `nats`) | `nats` | a NATS server; JetStream for durable subscriptions | no durable name: core subject, at-most-once (a failed handler gets it again from this process, up to 5 times); a durable name or queue group: JetStream durable consumer, at-least-once, kept while the group is down | per subject (JetStream: while not redelivered) |
+//! | RabbitMQ (feature `rabbitmq`) | `rabbitmq` | a RabbitMQ server | a durable name or queue group: shared durable quorum queue, manual ack, at-least-once, kept while the group is down; none: exclusive queue, at-most-once | per queue, while not redelivered |
+//! | Kafka (feature `kafka`) | `kafka` | a Kafka cluster | a durable name or queue group: consumer group, offsets committed after handling, at-least-once; none: reads from the end at subscribe time, nothing kept while down | per partition (records have no key) |
+//!
+//! With a concurrency above 1 a subscriber handles messages out of order
+//! on every backend. Each server-backed backend documents its details in
+//! its module (`nats`, `rabbitmq`, `kafka`; present with the cargo
+//! feature).
+//!
+//! On the server-backed backends, a message that cannot be handled (a 4xx
+//! from the subscriber, e.g. 400 for a body that does not decode) or whose
+//! handler failed on its 5th delivery goes to the topic
+//! `<topic>.dead-letter` ([`dead_letter_topic`]):
+//! NATS and Kafka publish it there (NATS keeps it in a stream), RabbitMQ
+//! dead-letters it natively (`x-dead-letter-exchange`) into the durable
+//! queue `<topic>.dead-letter`.
+
+#[cfg(any(feature = "nats", feature = "rabbitmq", feature = "kafka"))]
+mod backend;
+pub mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+mod memory;
+mod message;
+#[cfg(feature = "nats")]
+pub mod nats;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
+mod subscriber;
+
+pub use http::{HttpBroker, HttpBrokerStats};
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaBroker, KafkaOptions};
+pub use memory::MemoryBroker;
+pub use message::{
+    AckMode, Acker, Delivery, HEADER_CONTENT_TYPE, HEADER_ID, HEADER_TOPIC, Message,
+    SubscribeOptions, Subscription, Unsubscribe,
+};
+#[cfg(feature = "nats")]
+pub use nats::{NatsBroker, NatsOptions};
+#[cfg(feature = "rabbitmq")]
+pub use rabbitmq::{RabbitMqBroker, RabbitMqOptions};
+pub use subscriber::Subscriber;
+pub(crate) use subscriber::{RunningSubscription, start_subscription};
+
+use crate::Result;
+
+/// A message broker backend.
+#[async_trait::async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Short name, e.g. `nats`.
+    fn name(&self) -> &'static str;
+
+    /// Where it connects (or listens, for the HTTP broker).
+    fn address(&self) -> String;
+
+    /// Connects (backends also connect lazily on first use).
+    ///
+    /// # Errors
+    ///
+    /// 503 when the backend cannot be reached.
+    async fn connect(&self) -> Result<()>;
+
+    /// Disconnects, ending every subscription.
+    ///
+    /// # Errors
+    ///
+    /// The backend's error.
+    async fn disconnect(&self) -> Result<()>;
+
+    /// Publishes `message` to `topic`.
+    ///
+    /// # Errors
+    ///
+    /// 503 when the backend cannot take it (it was not published).
+    async fn publish(&self, topic: &str, message: Message) -> Result<()>;
+
+    /// Opens a subscription to `topic`.
+    ///
+    /// # Errors
+    ///
+    /// 503 when the backend cannot be reached; 400 for invalid options.
+    async fn subscribe(&self, topic: &str, options: SubscribeOptions) -> Result<Subscription>;
+}
+
+/// The dead-letter topic of `topic`, where backends without a native
+/// dead-letter place move messages that cannot be handled.
+pub fn dead_letter_topic(topic: &str) -> String {
+    format!("{topic}.dead-letter")
+}

@@ -1,0 +1,151 @@
+//! Publishing: through JetStream (stored, acknowledged) when a stream covers
+//! the topic, core NATS otherwise; and forwarding dead letters.
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::stream::RetentionPolicy;
+use bytes::Bytes;
+
+use super::NatsBroker;
+use super::connection::to_headers;
+use super::streams;
+use crate::broker::backend::{HEADER_DEAD_LETTER_REASON, unavailable};
+use crate::broker::{HEADER_ID, Message, dead_letter_topic};
+use crate::{Error, Result};
+
+/// 400 unless `topic` can be a NATS subject to publish to.
+pub(super) fn check_topic(topic: &str, wildcards: bool) -> Result<()> {
+    if topic.is_empty() {
+        return Err(Error::bad_request("topic is empty"));
+    }
+    if topic.contains(char::is_whitespace) || topic.split('.').any(str::is_empty) {
+        return Err(Error::bad_request(format!(
+            "topic {topic:?} is not a NATS subject (no spaces, no empty tokens)"
+        )));
+    }
+    if !wildcards && topic.split('.').any(|t| t == "*" || t == ">") {
+        return Err(Error::bad_request(format!(
+            "cannot publish to the wildcard {topic:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Publishes `message` to `topic` (see the module docs for the rule).
+pub(super) async fn publish(broker: &NatsBroker, topic: &str, message: Message) -> Result<()> {
+    check_topic(topic, false)?;
+    let inner = &broker.inner;
+    let client = inner.connection.client().await?;
+    if client.connection_state() != async_nats::connection::State::Connected {
+        // Fail now rather than queue it in the client: a 503 then means
+        // the message was not published.
+        return Err(unavailable(
+            "nats",
+            inner.connection.address(),
+            "not connected (the client is reconnecting)",
+        ));
+    }
+    let headers = to_headers(&message.headers);
+    if inner.options.jetstream {
+        let js = inner.connection.jetstream().await?;
+        if inner.streams.lookup(&js, topic).await.is_some() {
+            return publish_stored(broker, &js, topic, headers, &message).await;
+        }
+    }
+    client
+        .publish_with_headers(topic.to_owned(), headers, message.body)
+        .await
+        .map_err(|e| unavailable("nats", inner.connection.address(), e))
+}
+
+/// Publishes through JetStream and waits until the server stored it.
+async fn publish_stored(
+    broker: &NatsBroker,
+    js: &async_nats::jetstream::Context,
+    topic: &str,
+    mut headers: HeaderMap,
+    message: &Message,
+) -> Result<()> {
+    let address = broker.inner.connection.address();
+    if let Some(id) = message
+        .headers
+        .get(HEADER_ID)
+        .filter(|id| !id.contains(['\r', '\n']))
+    {
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
+    }
+    let body: Bytes = message.body.clone();
+    let stored = async {
+        js.publish_with_headers(topic.to_owned(), headers, body)
+            .await?
+            .await
+    }
+    .await;
+    match stored {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            if matches!(err.kind(), PublishErrorKind::StreamNotFound) {
+                broker.inner.streams.forget(topic);
+            }
+            Err(unavailable(
+                "nats",
+                address,
+                format!("JetStream did not store the message to {topic}: {err}"),
+            ))
+        }
+    }
+}
+
+/// Publishes `message` to `<topic>.dead-letter` with the reason, stored in
+/// its own stream when JetStream is on. Dead letters of a dead-letter topic
+/// are only logged.
+pub(super) async fn dead_letter(
+    broker: &NatsBroker,
+    topic: &str,
+    mut message: Message,
+    reason: &str,
+) -> Result<()> {
+    if topic.ends_with(".dead-letter") {
+        tracing::error!(
+            topic,
+            reason,
+            "a dead letter cannot be handled either; dropped"
+        );
+        return Ok(());
+    }
+    let target = dead_letter_topic(topic);
+    message.headers.insert(HEADER_DEAD_LETTER_REASON, reason);
+    let inner = &broker.inner;
+    if inner.options.jetstream {
+        let js = inner.connection.jetstream().await?;
+        if inner.streams.lookup(&js, &target).await.is_none() {
+            streams::ensure(
+                &js,
+                &inner.options,
+                &inner.streams,
+                &target,
+                RetentionPolicy::Limits,
+            )
+            .await?;
+        }
+        let headers = to_headers(&message.headers);
+        return publish_stored(broker, &js, &target, headers, &message).await;
+    }
+    publish(broker, &target, message).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_must_be_subjects() {
+        assert!(check_topic("orders.created", false).is_ok());
+        assert!(check_topic("", false).is_err());
+        assert!(check_topic("a b", false).is_err());
+        assert!(check_topic("a..b", false).is_err());
+        assert!(check_topic("orders.*", false).is_err());
+        assert!(check_topic("orders.*", true).is_ok());
+        assert!(check_topic("orders.>", true).is_ok());
+    }
+}

@@ -1,0 +1,280 @@
+//! Typed subscribers and the loop that feeds them deliveries: decoding,
+//! wrappers, concurrency, acknowledgement, poison messages.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use super::{Broker, Delivery, HEADER_CONTENT_TYPE, SubscribeOptions, Unsubscribe};
+use crate::codec::{ContentType, MessageCodec};
+use crate::registry::Endpoint;
+use crate::transport::InFlight;
+use crate::wrapper::{SubscriberChain, SubscriberFn, SubscriberRequest};
+use crate::{Context, Error, Result};
+
+/// A typed handler of one topic, to add to a service with
+/// [`Service::subscribe`](crate::Service::subscribe).
+///
+/// Its result settles each message: `Ok` acknowledges it; an error with a
+/// 4xx code (a message that does not decode is 400) moves it aside — logged
+/// with the topic, sent to the backend's dead-letter place — and the next
+/// message is handled; a 5xx error or a panic has it redelivered where the
+/// backend can.
+///
+/// # Examples
+///
+/// ```
+/// use micro_runtime::broker::Subscriber;
+/// use micro_runtime::{Context, Result};
+///
+/// #[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
+/// pub struct Signup { #[prost(string, tag = "1")] pub email: String }
+///
+/// let welcome = Subscriber::new("user.signup", |_ctx: Context, ev: Signup| async move {
+///     println!("welcome {}", ev.email);
+///     Ok(())
+/// })
+/// .queue("mailer");
+/// # let _ = welcome;
+/// ```
+#[derive(Clone)]
+pub struct Subscriber {
+    pub(crate) topic: String,
+    pub(crate) options: SubscribeOptions,
+    pub(crate) name: String,
+    pub(crate) message_type: String,
+    pub(crate) handler: Arc<SubscriberFn>,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("topic", &self.topic)
+            .field("name", &self.name)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscriber {
+    /// A subscriber of `topic` for a message type that is both a prost
+    /// message and serde (de)serializable (the types micro-codegen makes).
+    pub fn new<T, F, Fut>(topic: impl Into<String>, f: F) -> Self
+    where
+        T: prost::Message + Default + Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(Context, T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        Self::with_codec(topic, MessageCodec::prost_serde(), f)
+    }
+
+    /// A subscriber decoding with `codec` (what `#[subscriber]` uses).
+    pub fn with_codec<T, F, Fut>(topic: impl Into<String>, codec: MessageCodec<T>, f: F) -> Self
+    where
+        T: Send + 'static,
+        F: Fn(Context, T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let topic = topic.into();
+        let handler =
+            move |req: SubscriberRequest| -> futures_util::future::BoxFuture<'static, Result<()>> {
+                let content_type = req
+                    .message
+                    .headers
+                    .get(HEADER_CONTENT_TYPE)
+                    .map_or(Ok(ContentType::Protobuf), ContentType::parse);
+                let decoded =
+                    content_type.and_then(|ct| codec.decode(ct, req.message.body.clone()));
+                match decoded {
+                    Ok(event) => Box::pin(f(req.ctx, event)),
+                    Err(err) => Box::pin(std::future::ready(Err(err))),
+                }
+            };
+        Self {
+            name: format!("Subscriber.{topic}"),
+            topic,
+            options: SubscribeOptions::default(),
+            message_type: short_type::<T>(),
+            handler: Arc::new(handler),
+        }
+    }
+
+    /// Joins a queue group: each message goes to one member.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.options.queue = Some(queue.into());
+        self
+    }
+
+    /// Handles up to `n` messages at once (default 1, which keeps order).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.options.concurrency = n.max(1);
+        self
+    }
+
+    /// Keeps messages for this subscription while it is down, on backends
+    /// that can (see [`SubscribeOptions::durable`]).
+    pub fn durable(mut self, name: impl Into<String>) -> Self {
+        self.options.durable = Some(name.into());
+        self
+    }
+
+    /// The name advertised in the registry (default `Subscriber.<topic>`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The message type advertised in the registry.
+    pub fn message_type(mut self, name: impl Into<String>) -> Self {
+        self.message_type = name.into();
+        self
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The registry form: an endpoint with `topic`, `subscriber`, `queue`
+    /// metadata, so tools can list what a service listens to.
+    pub(crate) fn endpoint(&self) -> Endpoint {
+        let mut metadata = std::collections::BTreeMap::new();
+        metadata.insert("topic".to_owned(), self.topic.clone());
+        metadata.insert("subscriber".to_owned(), "true".to_owned());
+        if let Some(queue) = &self.options.queue {
+            metadata.insert("queue".to_owned(), queue.clone());
+        }
+        Endpoint {
+            name: self.name.clone(),
+            request: self.message_type.clone(),
+            response: String::new(),
+            metadata,
+        }
+    }
+}
+
+fn short_type<T>() -> String {
+    let name = std::any::type_name::<T>();
+    name.rsplit("::").next().unwrap_or(name).to_owned()
+}
+
+/// A subscription being served by a service.
+pub(crate) struct RunningSubscription {
+    topic: String,
+    handle: Option<Arc<dyn Unsubscribe>>,
+    task: JoinHandle<()>,
+    in_flight: InFlight,
+}
+
+impl RunningSubscription {
+    /// Stops deliveries, lets handlers in flight finish within `grace`.
+    pub(crate) async fn stop(self, grace: Duration) {
+        if let Some(handle) = &self.handle
+            && let Err(err) = handle.unsubscribe().await
+        {
+            tracing::warn!(topic = %self.topic, error = %err, "unsubscribing failed");
+        }
+        self.task.abort();
+        let _ = tokio::time::timeout(grace, self.in_flight.wait_idle()).await;
+    }
+}
+
+/// Subscribes `subscriber` on `broker` and starts handling its deliveries.
+pub(crate) async fn start_subscription(
+    broker: &Arc<dyn Broker>,
+    service: &str,
+    subscriber: Subscriber,
+    chain: SubscriberChain,
+) -> Result<RunningSubscription> {
+    let mut subscription = broker
+        .subscribe(&subscriber.topic, subscriber.options.clone())
+        .await?;
+    let handle = subscription.handle();
+    let in_flight = InFlight::default();
+    let permits = Arc::new(Semaphore::new(subscriber.options.concurrency.max(1)));
+    let topic: Arc<str> = subscriber.topic.as_str().into();
+    let name: Arc<str> = subscriber.name.as_str().into();
+    let service: Arc<str> = service.into();
+    let handler = subscriber.handler.clone();
+    let tracker = in_flight.clone();
+    let task = tokio::spawn(async move {
+        while let Some(delivery) = subscription.next().await {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let guard = tracker.enter();
+            let (topic, name, service) = (topic.clone(), name.clone(), service.clone());
+            let (handler, chain) = (handler.clone(), chain.clone());
+            tokio::spawn(async move {
+                settle(delivery, &topic, &name, &service, &handler, &chain).await;
+                drop(permit);
+                drop(guard);
+            });
+        }
+        // Stopping aborts this task, so getting here means the broker ended
+        // the subscription (e.g. `Broker::disconnect`): say so.
+        tracing::warn!(topic = %topic, "the broker ended the subscription; no more messages will be handled");
+    });
+    Ok(RunningSubscription {
+        topic: subscriber.topic,
+        handle,
+        task,
+        in_flight,
+    })
+}
+
+/// Runs the subscriber on one delivery and settles it by the outcome.
+async fn settle(
+    delivery: Delivery,
+    topic: &Arc<str>,
+    name: &Arc<str>,
+    service: &str,
+    handler: &Arc<SubscriberFn>,
+    chain: &SubscriberChain,
+) {
+    let ctx = Context::new().with_metadata_map(delivery.message.headers.clone());
+    let req = SubscriberRequest {
+        ctx: ctx.clone(),
+        topic: topic.clone(),
+        subscriber: name.clone(),
+        message: delivery.message.clone(),
+        redelivered: delivery.redelivered,
+    };
+    let outcome = AssertUnwindSafe(ctx.scope(chain.run(req, handler)))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("non-string panic payload");
+            Err(Error::internal(format!(
+                "subscriber {name} panicked: {why}"
+            )))
+        })
+        .map_err(|e| e.or_id(service));
+    let settled = match outcome {
+        Ok(()) => delivery.ack().await,
+        Err(err) if (400..500).contains(&err.code()) => {
+            tracing::error!(topic = %topic, subscriber = %name, error = %err,
+                "message cannot be handled; moved aside");
+            delivery.dead_letter(&err.to_string()).await
+        }
+        Err(err) => {
+            tracing::warn!(topic = %topic, subscriber = %name, error = %err,
+                "subscriber failed; message will be redelivered");
+            delivery.nack(true).await
+        }
+    };
+    if let Err(err) = settled {
+        tracing::warn!(topic = %topic, error = %err, "settling a delivery failed");
+    }
+}

@@ -1,0 +1,129 @@
+//! micro-runtime: everything that runs in a micro service.
+//!
+//! Discovery ([`registry`]), selection ([`selector`]), calls ([`client`]),
+//! serving ([`server`], [`service`](mod@service)), the wire ([`transport`], [`codec`]),
+//! middleware ([`wrapper`]), the call [`Context`] and the one [`Error`] model.
+//!
+//! # Examples
+//!
+//! A code-first service and its generated client, in one process:
+//!
+//! ```
+//! use micro_runtime::{Context, Result, Service};
+//!
+//! #[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
+//! pub struct Sum { #[prost(int64, repeated, tag = "1")] pub terms: Vec<i64> }
+//! #[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
+//! pub struct Total { #[prost(int64, tag = "1")] pub value: i64 }
+//!
+//! pub struct Calculator;
+//!
+//! #[micro_runtime::service]
+//! impl Calculator {
+//!     /// Adds the terms.
+//!     async fn add(&self, _ctx: Context, req: Sum) -> Result<Total> {
+//!         Ok(Total { value: req.terms.iter().sum() })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<()> {
+//! let registry = std::sync::Arc::new(micro_runtime::registry::memory::MemoryRegistry::new());
+//! let transport = std::sync::Arc::new(micro_runtime::transport::memory::MemoryTransport::new());
+//! let service = Service::builder()
+//!     .name("calculator")
+//!     .registry(registry)
+//!     .transport(transport)
+//!     .build()?;
+//! service.handle(Calculator)?;
+//! service.start().await?;
+//!
+//! let calc = CalculatorClient::new("calculator", service.client());
+//! assert_eq!(calc.add(Sum { terms: vec![1, 2, 3] }).await?.value, 6);
+//! service.stop().await
+//! # }
+//! ```
+
+pub mod broker;
+pub mod client;
+pub mod codec;
+mod config;
+mod context;
+pub mod debug;
+pub mod endpoint;
+mod error;
+mod metadata;
+pub mod plugins;
+pub mod registry;
+pub mod selector;
+pub mod server;
+pub mod service;
+mod streaming;
+pub mod transport;
+pub mod wrapper;
+
+pub use client::{CallOptions, Client, ClientOptions};
+pub use config::parse_duration;
+pub use context::Context;
+pub use error::{Error, Result};
+pub use metadata::Metadata;
+pub use micro_macros::{service, subscriber};
+pub use service::{Service, ServiceBuilder, shutdown_signal};
+pub use streaming::{BidiStream, ClientStreaming, Receiver, Sender};
+
+/// Re-exports for generated code. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::codec::probe::{Probe, ViaProst, ViaProstSerde, ViaSerde};
+    pub use ::bytes;
+    pub use ::pbjson;
+    pub use ::pbjson_types;
+    pub use ::prost;
+    pub use ::serde;
+}
+
+/// Includes the code `micro-codegen` generated for a proto package.
+///
+/// # Examples
+///
+/// ```ignore
+/// pub mod pb {
+///     micro_runtime::include_proto!("greeter.v1");
+/// }
+/// ```
+#[macro_export]
+macro_rules! include_proto {
+    ($package:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
+    };
+}
+
+/// Internals exposed for the criterion benchmarks in `benches/`. Not a
+/// stable API.
+#[doc(hidden)]
+pub mod __bench {
+    use bytes::{Bytes, BytesMut};
+
+    use crate::transport::RequestHead;
+    use crate::transport::tcp::bench as tcp;
+
+    /// Appends one MESSAGE frame carrying `body` to `buf`.
+    pub fn encode_message_frame(buf: &mut BytesMut, stream: u32, body: &[u8]) {
+        tcp::encode_message_frame(buf, stream, body);
+    }
+
+    /// Parses every complete frame in `buf`; returns how many.
+    pub fn parse_frames(buf: &mut BytesMut, max_frame: u32) -> usize {
+        tcp::parse_frames(buf, max_frame)
+    }
+
+    /// Encodes a request head.
+    pub fn encode_head(head: &RequestHead, buf: &mut BytesMut) {
+        tcp::encode_head(head, buf);
+    }
+
+    /// Decodes a request head off the front of `payload`.
+    pub fn decode_head(payload: &mut Bytes) -> Option<RequestHead> {
+        tcp::decode_head(payload)
+    }
+}

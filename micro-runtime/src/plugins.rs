@@ -1,0 +1,225 @@
+//! Backends chosen by name, from the environment.
+
+use std::sync::Arc;
+
+use crate::broker::http::HttpBrokerOptions;
+use crate::broker::{Broker, HttpBroker, MemoryBroker};
+use crate::registry::Registry;
+use crate::registry::mdns::MdnsRegistry;
+use crate::registry::memory::MemoryRegistry;
+use crate::selector::{self, Selector};
+use crate::transport::Transport;
+use crate::transport::memory::MemoryTransport;
+use crate::transport::tcp::{TcpOptions, TcpTransport};
+use crate::{Error, Result, config};
+
+/// The registry named by `MICRO_REGISTRY` (default `mdns`).
+///
+/// # Errors
+///
+/// 400 for an unknown name or one whose cargo feature is not enabled; the
+/// backend's error when it cannot start.
+pub fn registry_from_env() -> Result<Arc<dyn Registry>> {
+    let name = config::string("MICRO_REGISTRY").unwrap_or_else(|| "mdns".to_owned());
+    registry_by_name(&name, config::string("MICRO_REGISTRY_ADDRESS").as_deref())
+}
+
+/// The registry called `name`, at `address` when it needs one.
+///
+/// # Errors
+///
+/// As [`registry_from_env`].
+pub fn registry_by_name(name: &str, address: Option<&str>) -> Result<Arc<dyn Registry>> {
+    match name {
+        "mdns" => Ok(Arc::new(MdnsRegistry::shared()?)),
+        "memory" => Ok(Arc::new(MemoryRegistry::global())),
+        "etcd" => etcd(address),
+        other => Err(Error::bad_request(format!(
+            "unknown registry {other:?} (known: mdns, memory, etcd)"
+        ))),
+    }
+}
+
+/// The broker named by `MICRO_BROKER` (default `http`); the HTTP broker
+/// registers subscriptions in `registry`.
+///
+/// # Errors
+///
+/// 400 for an unknown name or one whose cargo feature is not enabled.
+pub fn broker_from_env(registry: Arc<dyn Registry>) -> Result<Arc<dyn Broker>> {
+    let name = config::string("MICRO_BROKER").unwrap_or_else(|| "http".to_owned());
+    let address = config::string("MICRO_BROKER_ADDRESS");
+    broker_by_name(&name, address.as_deref(), registry)
+}
+
+/// The broker called `name` (at `address` when it needs one).
+///
+/// # Errors
+///
+/// As [`broker_from_env`].
+pub fn broker_by_name(
+    name: &str,
+    address: Option<&str>,
+    registry: Arc<dyn Registry>,
+) -> Result<Arc<dyn Broker>> {
+    match name {
+        "http" => {
+            let mut options = HttpBrokerOptions::from_env()?;
+            if let Some(address) = address {
+                options.address = address.to_owned();
+            }
+            Ok(Arc::new(HttpBroker::new(registry, options)))
+        }
+        "memory" => Ok(Arc::new(MemoryBroker::global())),
+        #[cfg(feature = "nats")]
+        "nats" => {
+            let mut options = crate::broker::NatsOptions::from_env()?;
+            if let Some(address) = address {
+                options.address = address.to_owned();
+            }
+            Ok(Arc::new(crate::broker::NatsBroker::new(options)))
+        }
+        #[cfg(feature = "rabbitmq")]
+        "rabbitmq" => {
+            let mut options = crate::broker::RabbitMqOptions::from_env()?;
+            if let Some(address) = address {
+                options.address = address.to_owned();
+            }
+            Ok(Arc::new(crate::broker::RabbitMqBroker::new(options)))
+        }
+        #[cfg(feature = "kafka")]
+        "kafka" => {
+            let mut options = crate::broker::KafkaOptions::from_env()?;
+            if let Some(address) = address {
+                options.address = address.to_owned();
+            }
+            Ok(Arc::new(crate::broker::KafkaBroker::new(options)))
+        }
+        #[cfg(not(feature = "nats"))]
+        "nats" => Err(not_built("nats")),
+        #[cfg(not(feature = "rabbitmq"))]
+        "rabbitmq" => Err(not_built("rabbitmq")),
+        #[cfg(not(feature = "kafka"))]
+        "kafka" => Err(not_built("kafka")),
+        other => Err(Error::bad_request(format!(
+            "unknown broker {other:?} (known: http, memory, nats, rabbitmq, kafka)"
+        ))),
+    }
+}
+
+#[cfg(feature = "etcd")]
+fn etcd(address: Option<&str>) -> Result<Arc<dyn Registry>> {
+    use crate::registry::etcd::{EtcdOptions, EtcdRegistry};
+    Ok(Arc::new(EtcdRegistry::new(EtcdOptions::with_address(
+        address,
+    ))?))
+}
+
+#[cfg(not(feature = "etcd"))]
+fn etcd(_address: Option<&str>) -> Result<Arc<dyn Registry>> {
+    Err(Error::bad_request(
+        "the etcd registry is not compiled in: enable the `etcd` cargo feature of \
+         micro-runtime (micro-runtime = { version = \"0.1\", features = [\"etcd\"] })",
+    )
+    .with_id("micro.registry"))
+}
+
+/// 400 for a broker whose cargo feature is off.
+#[cfg(not(all(feature = "nats", feature = "rabbitmq", feature = "kafka")))]
+fn not_built(name: &str) -> Error {
+    Error::bad_request(format!(
+        "broker {name:?} is not built in: enable the cargo feature \"{name}\" of micro-runtime \
+         (micro-runtime = {{ version = \"0.1\", features = [\"{name}\"] }})"
+    ))
+}
+
+/// The transport named by `MICRO_TRANSPORT` (default `tcp`).
+///
+/// # Errors
+///
+/// 400 for an unknown name.
+pub fn transport_from_env() -> Result<Arc<dyn Transport>> {
+    let name = config::string("MICRO_TRANSPORT").unwrap_or_else(|| "tcp".to_owned());
+    match name.as_str() {
+        "tcp" => Ok(Arc::new(TcpTransport::new(TcpOptions::from_env()?))),
+        "memory" => Ok(Arc::new(MemoryTransport::global())),
+        other => Err(Error::bad_request(format!(
+            "unknown transport {other:?} (known: tcp, memory)"
+        ))),
+    }
+}
+
+/// The selector named by `MICRO_SELECTOR` (default `leastloaded`).
+///
+/// # Errors
+///
+/// 400 for an unknown name.
+pub fn selector_from_env() -> Result<Arc<dyn Selector>> {
+    selector::by_name(&config::string("MICRO_SELECTOR").unwrap_or_else(|| "leastloaded".to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_registries_are_400() {
+        let err = registry_by_name("zookeeper", None).err().unwrap();
+        assert_eq!(err.code(), 400);
+        assert!(err.detail().contains("etcd"), "{err}");
+    }
+
+    #[cfg(not(feature = "etcd"))]
+    #[test]
+    fn etcd_without_the_feature_says_how_to_enable_it() {
+        let err = registry_by_name("etcd", Some("127.0.0.1:2379"))
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), 400);
+        assert!(err.detail().contains("`etcd` cargo feature"), "{err}");
+    }
+
+    #[cfg(feature = "etcd")]
+    #[test]
+    fn etcd_is_made_without_connecting_or_a_runtime() {
+        let registry = registry_by_name("etcd", Some("127.0.0.1:1, 127.0.0.1:2")).unwrap();
+        assert_eq!(registry.name(), "etcd");
+        let err = registry_by_name("etcd", Some("https://127.0.0.1:2379"))
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), 400, "{err}");
+
+    fn registry() -> Arc<dyn Registry> {
+        Arc::new(MemoryRegistry::new())
+    }
+
+    #[test]
+    fn brokers_by_name() {
+        let err = broker_by_name("carrier-pigeon", None, registry())
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), 400);
+        assert!(err.detail().contains("nats, rabbitmq, kafka"), "{err:?}");
+        for name in ["nats", "rabbitmq", "kafka"] {
+            let built = match name {
+                "nats" => cfg!(feature = "nats"),
+                "rabbitmq" => cfg!(feature = "rabbitmq"),
+                _ => cfg!(feature = "kafka"),
+            };
+            match broker_by_name(name, Some("127.0.0.1:1"), registry()) {
+                Ok(broker) => {
+                    assert!(built, "{name}");
+                    assert_eq!(broker.name(), name);
+                }
+                Err(err) => {
+                    assert!(!built, "{name}: {err:?}");
+                    assert_eq!(err.code(), 400);
+                    assert!(
+                        err.detail().contains(&format!("cargo feature \"{name}\"")),
+                        "{err:?}"
+                    );
+                }
+            }
+        }
+    }
+}

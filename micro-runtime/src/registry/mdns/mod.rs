@@ -1,0 +1,430 @@
+//! The mDNS registry (the default): zero configuration on one machine or a
+//! LAN, nothing to install.
+//!
+//! Every node is an instance of the DNS-SD type `_micro._tcp.local.` whose
+//! TXT record carries its service record (deflate-compressed JSON in
+//! 250-byte chunks `m0`, `m1`, …). Each process browses
+//! that type continuously and keeps a table of the nodes it hears of. A node
+//! re-announces on every registration heartbeat; one not heard of for its
+//! TTL (a process that died without saying goodbye) is dropped from the
+//! table. Deregistering sends goodbye packets, so peers drop it at once.
+//!
+//! `MICRO_MDNS_INTERFACES` (comma-separated interface names, e.g. `lo`)
+//! confines mDNS to those interfaces; `MICRO_MDNS_PORT` changes the port
+//! (default 5353).
+
+mod txt;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use mdns_sd::{IfKind, ServiceDaemon, ServiceEvent, ServiceInfo};
+use tokio::sync::{Notify, mpsc};
+
+use super::{Action, Event, Registry, Service, Watcher, service_not_found};
+use crate::{Error, Result, config};
+
+/// The DNS-SD service type of micro nodes.
+pub const SERVICE_TYPE: &str = "_micro._tcp.local.";
+
+/// How long `get_service` waits for a service nobody announced yet, counted
+/// from the start of browsing (answers to the first query arrive within
+/// about a second).
+const DISCOVERY_WAIT: Duration = Duration::from_millis(1500);
+
+/// While still discovering, how long to keep collecting answers after the
+/// first node of a service is heard of: responders answer a query after a
+/// random delay of up to 120 ms, so the rest of the nodes arrive shortly.
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// Settings of the mDNS registry.
+#[derive(Clone, Debug, Default)]
+pub struct MdnsOptions {
+    /// Interfaces to use (names); empty = all.
+    pub interfaces: Vec<String>,
+    /// UDP port (default 5353).
+    pub port: Option<u16>,
+}
+
+impl MdnsOptions {
+    /// From `MICRO_MDNS_INTERFACES` and `MICRO_MDNS_PORT`.
+    ///
+    /// # Errors
+    ///
+    /// 400 when the port does not parse.
+    pub fn from_env() -> Result<Self> {
+        Ok(Self {
+            interfaces: config::string("MICRO_MDNS_INTERFACES")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            port: config::number("MICRO_MDNS_PORT")?.map(|p| p as u16),
+        })
+    }
+}
+
+/// The mDNS registry. Clones share one daemon.
+#[derive(Clone)]
+pub struct MdnsRegistry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    daemon: ServiceDaemon,
+    table: Mutex<Table>,
+    changed: Notify,
+    started: Instant,
+    beat: AtomicU64,
+}
+
+#[derive(Default)]
+struct Table {
+    /// fullname -> what that node last announced.
+    nodes: HashMap<String, Known>,
+    /// Nodes this process registered (fullname -> node id).
+    own: HashMap<String, String>,
+    watchers: Vec<(Option<String>, mpsc::Sender<Result<Event>>)>,
+}
+
+struct Known {
+    service: Service,
+    seen: Instant,
+    ttl: Duration,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.daemon.shutdown();
+    }
+}
+
+fn mdns_error(what: &str, err: mdns_sd::Error) -> Error {
+    Error::unavailable(format!("mdns {what}: {err}")).with_id("micro.registry")
+}
+
+impl MdnsRegistry {
+    /// A registry with its own mDNS daemon, browsing from now on.
+    ///
+    /// # Errors
+    ///
+    /// 503 when the daemon cannot start (no usable interface or socket).
+    pub fn new(options: MdnsOptions) -> Result<Self> {
+        let daemon = match options.port {
+            Some(port) => ServiceDaemon::new_with_port(port),
+            None => ServiceDaemon::new(),
+        }
+        .map_err(|e| mdns_error("daemon", e))?;
+        if !options.interfaces.is_empty() {
+            daemon
+                .disable_interface(IfKind::All)
+                .map_err(|e| mdns_error("interfaces", e))?;
+            for name in &options.interfaces {
+                daemon
+                    .enable_interface(IfKind::Name(name.clone()))
+                    .map_err(|e| mdns_error("interfaces", e))?;
+            }
+        }
+        let events = daemon
+            .browse(SERVICE_TYPE)
+            .map_err(|e| mdns_error("browse", e))?;
+        let inner = Arc::new(Inner {
+            daemon,
+            table: Mutex::default(),
+            changed: Notify::new(),
+            started: Instant::now(),
+            beat: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("micro-mdns".into())
+            .spawn(move || browse_loop(weak, events))
+            .map_err(|e| Error::internal(format!("mdns thread: {e}")))?;
+        Ok(Self { inner })
+    }
+
+    /// The process-wide registry configured from the environment.
+    ///
+    /// # Errors
+    ///
+    /// As [`MdnsRegistry::new`].
+    pub fn shared() -> Result<Self> {
+        static SHARED: OnceLock<Mutex<Weak<Inner>>> = OnceLock::new();
+        let slot = SHARED.get_or_init(Mutex::default);
+        let mut slot = slot.lock().unwrap();
+        if let Some(inner) = slot.upgrade() {
+            return Ok(Self { inner });
+        }
+        let registry = Self::new(MdnsOptions::from_env()?)?;
+        *slot = Arc::downgrade(&registry.inner);
+        Ok(registry)
+    }
+}
+
+/// The mDNS instance name of a node: readable, unique, within the 63-byte
+/// DNS label limit, and free of characters DNS-SD would escape (so the full
+/// name we compute is the one on the wire).
+fn instance_name(service: &str, node_id: &str) -> String {
+    let hash = node_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    let prefix: String = service
+        .chars()
+        .take(40)
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("{prefix}-{hash:016x}")
+}
+
+fn fullname(instance: &str) -> String {
+    format!("{instance}.{SERVICE_TYPE}")
+}
+
+fn socket_addr(address: &str) -> Result<SocketAddr> {
+    address
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            Error::bad_request(format!("node address {address:?} is not host:port"))
+                .with_id("micro.registry")
+        })
+}
+
+impl Inner {
+    fn notify(&self, table: &mut Table, action: Action, service: &Service) {
+        table.watchers.retain(|(filter, tx)| {
+            if filter.as_ref().is_some_and(|f| *f != service.name) {
+                return !tx.is_closed();
+            }
+            tx.try_send(Ok(Event {
+                action,
+                service: service.clone(),
+            }))
+            .is_ok()
+        });
+        self.changed.notify_waiters();
+    }
+
+    fn upsert(&self, fullname: String, service: Service, ttl: Duration) {
+        let mut table = self.table.lock().unwrap();
+        let action = if table.nodes.contains_key(&fullname) {
+            Action::Update
+        } else {
+            Action::Create
+        };
+        table.nodes.insert(
+            fullname,
+            Known {
+                service: service.clone(),
+                seen: Instant::now(),
+                ttl,
+            },
+        );
+        self.notify(&mut table, action, &service);
+    }
+
+    fn remove(&self, fullname: &str) {
+        let mut table = self.table.lock().unwrap();
+        if let Some(known) = table.nodes.remove(fullname) {
+            self.notify(&mut table, Action::Delete, &known.service);
+        }
+    }
+
+    /// Drops nodes not heard of for their TTL (our own never expire).
+    fn expire(&self) {
+        let now = Instant::now();
+        let mut table = self.table.lock().unwrap();
+        let expired: Vec<String> = table
+            .nodes
+            .iter()
+            .filter(|(name, k)| !table.own.contains_key(*name) && now - k.seen > k.ttl)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in expired {
+            if let Some(known) = table.nodes.remove(&name) {
+                tracing::info!(node = %known.service.nodes.first().map_or("", |n| n.id.as_str()),
+                    "node expired: not announced within its TTL");
+                self.notify(&mut table, Action::Delete, &known.service);
+            }
+        }
+    }
+}
+
+fn browse_loop(inner: Weak<Inner>, events: mdns_sd::Receiver<ServiceEvent>) {
+    loop {
+        let event = events.recv_timeout(Duration::from_millis(250));
+        let Some(inner) = inner.upgrade() else { return };
+        match event {
+            Ok(ServiceEvent::ServiceResolved(resolved)) => {
+                let props = &resolved.txt_properties;
+                match txt::decode(|key| props.get_property_val(key).flatten()) {
+                    Some(record) if record.service.nodes.len() == 1 => {
+                        let ttl = Duration::from_secs(record.ttl.max(1));
+                        inner.upsert(resolved.fullname.clone(), record.service, ttl);
+                    }
+                    _ => tracing::debug!(instance = %resolved.fullname,
+                        "ignoring an mDNS instance without a micro record"),
+                }
+            }
+            Ok(ServiceEvent::ServiceRemoved(_, fullname)) => inner.remove(&fullname),
+            Ok(_) => {}
+            Err(mdns_sd::RecvTimeoutError::Timeout) => {}
+            Err(mdns_sd::RecvTimeoutError::Disconnected) => return,
+        }
+        inner.expire();
+    }
+}
+
+#[async_trait::async_trait]
+impl Registry for MdnsRegistry {
+    fn name(&self) -> &'static str {
+        "mdns"
+    }
+
+    async fn register(&self, service: &Service, ttl: Duration) -> Result<()> {
+        let inner = &self.inner;
+        for node in &service.nodes {
+            let addr = socket_addr(&node.address)?;
+            let instance = instance_name(&service.name, &node.id);
+            let record = txt::NodeRecord {
+                service: Service {
+                    nodes: vec![node.clone()],
+                    ..service.clone()
+                },
+                ttl: ttl.as_secs().max(1),
+                beat: inner.beat.fetch_add(1, Ordering::Relaxed),
+            };
+            let ip: IpAddr = addr.ip();
+            let host = format!("{instance}.local.");
+            let mut info = ServiceInfo::new(
+                SERVICE_TYPE,
+                &instance,
+                &host,
+                ip,
+                addr.port(),
+                txt::encode(&record),
+            )
+            .map_err(|e| mdns_error("record", e))?;
+            info.set_requires_probe(false);
+            inner
+                .daemon
+                .register(info)
+                .map_err(|e| mdns_error("register", e))?;
+            let name = fullname(&instance);
+            inner
+                .table
+                .lock()
+                .unwrap()
+                .own
+                .insert(name.to_lowercase(), node.id.clone());
+            inner.upsert(name.to_lowercase(), record.service, ttl);
+        }
+        Ok(())
+    }
+
+    async fn deregister(&self, service: &Service) -> Result<()> {
+        let inner = &self.inner;
+        for node in &service.nodes {
+            let name = fullname(&instance_name(&service.name, &node.id));
+            let status = inner
+                .daemon
+                .unregister(&name)
+                .map_err(|e| mdns_error("unregister", e))?;
+            // The goodbye packets are out once the daemon answers.
+            let _ =
+                tokio::task::spawn_blocking(move || status.recv_timeout(Duration::from_secs(2)))
+                    .await;
+            let key = name.to_lowercase();
+            inner.table.lock().unwrap().own.remove(&key);
+            inner.remove(&key);
+        }
+        Ok(())
+    }
+
+    async fn get_service(&self, name: &str) -> Result<Vec<Service>> {
+        let inner = &self.inner;
+        let deadline = inner.started + DISCOVERY_WAIT;
+        let mut settle_until: Option<Instant> = None;
+        loop {
+            let changed = inner.changed.notified();
+            let found = collect(&inner.table.lock().unwrap(), Some(name));
+            if !found.is_empty() {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Ok(found);
+                }
+                let until = *settle_until.get_or_insert((now + SETTLE).min(deadline));
+                if now >= until {
+                    return Ok(found);
+                }
+                let _ = tokio::time::timeout_at(until.into(), changed).await;
+                continue;
+            }
+            if Instant::now() >= deadline {
+                return Err(service_not_found(name));
+            }
+            let _ = tokio::time::timeout_at(deadline.into(), changed).await;
+        }
+    }
+
+    async fn list_services(&self) -> Result<Vec<Service>> {
+        let deadline = self.inner.started + DISCOVERY_WAIT;
+        if Instant::now() < deadline {
+            tokio::time::sleep_until(deadline.into()).await;
+        }
+        Ok(collect(&self.inner.table.lock().unwrap(), None))
+    }
+
+    async fn watch(&self, service: Option<&str>) -> Result<Watcher> {
+        let (tx, watcher) = Watcher::channel(1024);
+        self.inner
+            .table
+            .lock()
+            .unwrap()
+            .watchers
+            .push((service.map(str::to_owned), tx));
+        Ok(watcher)
+    }
+}
+
+/// Groups known nodes into one record per service version.
+fn collect(table: &Table, name: Option<&str>) -> Vec<Service> {
+    let mut by_version: HashMap<(String, String), Service> = HashMap::new();
+    for known in table.nodes.values() {
+        let s = &known.service;
+        if name.is_some_and(|n| n != s.name) {
+            continue;
+        }
+        by_version
+            .entry((s.name.clone(), s.version.clone()))
+            .and_modify(|v| v.nodes.extend(s.nodes.iter().cloned()))
+            .or_insert_with(|| s.clone());
+    }
+    let mut services: Vec<Service> = by_version.into_values().collect();
+    services.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+    for s in &mut services {
+        s.nodes.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    services
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_names_fit_a_dns_label() {
+        let name = instance_name(&"x".repeat(200), "node-1");
+        assert!(name.len() <= 63, "{name}");
+        assert_ne!(instance_name("s", "a"), instance_name("s", "b"));
+        assert!(!instance_name("com.example.srv", "n").contains('.'));
+    }
+}

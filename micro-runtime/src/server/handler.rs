@@ -1,0 +1,314 @@
+//! Handlers: a user's implementation turned into routable endpoints.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use crate::broker::Subscriber;
+use crate::codec::MessageCodec;
+use crate::endpoint::{CallKind, EndpointDescriptor, MethodOptions, TypedEndpoint};
+use crate::streaming::{Receiver, Sender};
+use crate::transport::IncomingBody;
+use crate::wrapper::{EndpointFn, HandlerRequest};
+use crate::{Context, Error, Result};
+
+/// A set of endpoints served together, e.g. every method of `Greeter`.
+///
+/// Made by the `#[service]` macro (through [`IntoHandler`]) or by hand with
+/// [`HandlerBuilder`].
+pub struct Handler {
+    pub(crate) endpoints: Vec<RoutedEndpoint>,
+    pub(crate) subscribers: Vec<Subscriber>,
+}
+
+/// One endpoint of a handler, ready to route to.
+#[derive(Clone)]
+pub(crate) struct RoutedEndpoint {
+    pub(crate) descriptor: EndpointDescriptor,
+    pub(crate) run: Arc<EndpointFn>,
+    /// Internal endpoints (`Debug.*`) are served but not advertised.
+    pub(crate) internal: bool,
+}
+
+impl Handler {
+    /// The endpoints' descriptors.
+    pub fn descriptors(&self) -> impl Iterator<Item = &EndpointDescriptor> {
+        self.endpoints.iter().map(|e| &e.descriptor)
+    }
+
+    /// The subscribers it brings.
+    pub fn subscribers(&self) -> &[Subscriber] {
+        &self.subscribers
+    }
+
+    /// Marks every endpoint internal: served, never advertised.
+    pub(crate) fn internal(mut self) -> Self {
+        for endpoint in &mut self.endpoints {
+            endpoint.internal = true;
+        }
+        self
+    }
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handler")
+            .field(
+                "endpoints",
+                &self
+                    .endpoints
+                    .iter()
+                    .map(|e| e.descriptor.name)
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "subscribers",
+                &self
+                    .subscribers
+                    .iter()
+                    .map(|s| s.topic())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// Something a service can serve: implemented by `#[service]` for the
+/// annotated type.
+pub trait IntoHandler {
+    /// The handler serving `self`.
+    fn into_handler(self) -> Handler;
+}
+
+impl IntoHandler for Handler {
+    fn into_handler(self) -> Handler {
+        self
+    }
+}
+
+/// Builds a [`Handler`] from typed functions over shared state `T`.
+///
+/// Generated code uses it; writing it by hand works too.
+pub struct HandlerBuilder<T> {
+    this: Arc<T>,
+    options: Vec<MethodOptions>,
+    endpoints: Vec<RoutedEndpoint>,
+    subscribers: Vec<Subscriber>,
+}
+
+fn wrong_kind(descriptor: &EndpointDescriptor, streaming_call: bool) -> Error {
+    let called = if streaming_call { "a stream" } else { "unary" };
+    Error::bad_request(format!(
+        "endpoint {} is {} but was called as {called}",
+        descriptor.name,
+        if descriptor.kind == CallKind::Unary {
+            "unary"
+        } else {
+            "streaming"
+        }
+    ))
+}
+
+impl<T: Send + Sync + 'static> HandlerBuilder<T> {
+    /// A builder serving `this`.
+    pub fn new(this: T) -> Self {
+        Self {
+            this: Arc::new(this),
+            options: Vec::new(),
+            endpoints: Vec::new(),
+            subscribers: Vec::new(),
+        }
+    }
+
+    /// Per-method options (from `#[micro(...)]`), applied to every endpoint.
+    pub fn options(mut self, options: &[MethodOptions]) -> Self {
+        self.options.extend_from_slice(options);
+        self
+    }
+
+    fn push(&mut self, mut descriptor: EndpointDescriptor, run: Arc<EndpointFn>) {
+        for option in &self.options {
+            option.apply(&mut descriptor);
+        }
+        self.endpoints.push(RoutedEndpoint {
+            descriptor,
+            run,
+            internal: false,
+        });
+    }
+
+    /// Adds a unary endpoint.
+    pub fn unary<Req, Rsp, F, Fut>(mut self, endpoint: TypedEndpoint<Req, Rsp>, f: F) -> Self
+    where
+        Req: Send + 'static,
+        Rsp: Send + 'static,
+        F: Fn(Arc<T>, Context, Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Rsp>> + Send + 'static,
+    {
+        let this = self.this.clone();
+        let TypedEndpoint {
+            descriptor,
+            request,
+            response,
+        } = endpoint;
+        let run = move |req: HandlerRequest| -> BoxFuture<'static, Result<Option<Bytes>>> {
+            let ct = req.content_type;
+            let body = match req.body {
+                IncomingBody::Unary(body) => body,
+                IncomingBody::Stream { .. } => {
+                    return Box::pin(std::future::ready(Err(wrong_kind(&descriptor, true))));
+                }
+            };
+            let call = request
+                .decode(ct, body)
+                .map(|msg| f(this.clone(), req.ctx, msg));
+            Box::pin(async move {
+                let rsp = call?.await?;
+                response.encode(ct, &rsp).map(Some)
+            })
+        };
+        self.push(endpoint.descriptor, Arc::new(run));
+        self
+    }
+
+    /// Adds a server-streaming endpoint: one request, responses sent on a
+    /// [`Sender`].
+    pub fn server_streaming<Req, Rsp, F, Fut>(
+        mut self,
+        endpoint: TypedEndpoint<Req, Rsp>,
+        f: F,
+    ) -> Self
+    where
+        Req: Send + 'static,
+        Rsp: Send + 'static,
+        F: Fn(Arc<T>, Context, Req, Sender<Rsp>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let this = self.this.clone();
+        let f = Arc::new(f);
+        let TypedEndpoint {
+            descriptor,
+            request,
+            response,
+        } = endpoint;
+        let run = move |req: HandlerRequest| -> BoxFuture<'static, Result<Option<Bytes>>> {
+            let ct = req.content_type;
+            let IncomingBody::Stream { mut rx, tx } = req.body else {
+                return Box::pin(std::future::ready(Err(wrong_kind(&descriptor, false))));
+            };
+            let (this, f, ctx) = (this.clone(), f.clone(), req.ctx);
+            Box::pin(async move {
+                let first = rx.recv().await?.ok_or_else(|| {
+                    Error::bad_request(format!(
+                        "{}: stream ended before its request",
+                        descriptor.name
+                    ))
+                })?;
+                let msg = request.decode(ct, first)?;
+                f(this, ctx, msg, Sender::new(tx, response, ct, false)).await?;
+                Ok(None)
+            })
+        };
+        self.push(endpoint.descriptor, Arc::new(run));
+        self
+    }
+
+    /// Adds a client-streaming endpoint: requests from a [`Receiver`], one response.
+    pub fn client_streaming<Req, Rsp, F, Fut>(
+        mut self,
+        endpoint: TypedEndpoint<Req, Rsp>,
+        f: F,
+    ) -> Self
+    where
+        Req: Send + 'static,
+        Rsp: Send + 'static,
+        F: Fn(Arc<T>, Context, Receiver<Req>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Rsp>> + Send + 'static,
+    {
+        let this = self.this.clone();
+        let TypedEndpoint {
+            descriptor,
+            request,
+            response,
+        } = endpoint;
+        let run = move |req: HandlerRequest| -> BoxFuture<'static, Result<Option<Bytes>>> {
+            let ct = req.content_type;
+            let IncomingBody::Stream { rx, .. } = req.body else {
+                return Box::pin(std::future::ready(Err(wrong_kind(&descriptor, false))));
+            };
+            let call = f(this.clone(), req.ctx, Receiver::new(rx, request, ct));
+            Box::pin(async move {
+                let rsp = call.await?;
+                response.encode(ct, &rsp).map(Some)
+            })
+        };
+        self.push(endpoint.descriptor, Arc::new(run));
+        self
+    }
+
+    /// Adds a bidirectional streaming endpoint.
+    pub fn bidi<Req, Rsp, F, Fut>(mut self, endpoint: TypedEndpoint<Req, Rsp>, f: F) -> Self
+    where
+        Req: Send + 'static,
+        Rsp: Send + 'static,
+        F: Fn(Arc<T>, Context, Receiver<Req>, Sender<Rsp>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let this = self.this.clone();
+        let TypedEndpoint {
+            descriptor,
+            request,
+            response,
+        } = endpoint;
+        let run = move |req: HandlerRequest| -> BoxFuture<'static, Result<Option<Bytes>>> {
+            let ct = req.content_type;
+            let IncomingBody::Stream { rx, tx } = req.body else {
+                return Box::pin(std::future::ready(Err(wrong_kind(&descriptor, false))));
+            };
+            let call = f(
+                this.clone(),
+                req.ctx,
+                Receiver::new(rx, request, ct),
+                Sender::new(tx, response, ct, false),
+            );
+            Box::pin(async move {
+                call.await?;
+                Ok(None)
+            })
+        };
+        self.push(endpoint.descriptor, Arc::new(run));
+        self
+    }
+
+    /// Adds a subscriber of `topic` calling `f` with each decoded message
+    /// (what `#[subscriber]` methods become). `configure` sets its options
+    /// (queue group, concurrency, name).
+    pub fn subscriber<M, F, Fut>(
+        mut self,
+        topic: &str,
+        codec: MessageCodec<M>,
+        f: F,
+        configure: impl FnOnce(Subscriber) -> Subscriber,
+    ) -> Self
+    where
+        M: Send + 'static,
+        F: Fn(Arc<T>, Context, M) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let this = self.this.clone();
+        let subscriber =
+            Subscriber::with_codec(topic, codec, move |ctx, msg| f(this.clone(), ctx, msg));
+        self.subscribers.push(configure(subscriber));
+        self
+    }
+
+    /// The handler.
+    pub fn build(self) -> Handler {
+        Handler {
+            endpoints: self.endpoints,
+            subscribers: self.subscribers,
+        }
+    }
+}

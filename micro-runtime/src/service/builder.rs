@@ -1,0 +1,292 @@
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::hooks::Hooks;
+use super::{Inner, ServerOptions, Service};
+use crate::broker::Broker;
+use crate::client::{Client, ClientOptions};
+use crate::registry::Registry;
+use crate::selector::Selector;
+use crate::transport::Transport;
+use crate::wrapper::{ClientWrapper, HandlerWrapper, SubscriberChain, SubscriberWrapper};
+use crate::{Error, Result, config, plugins};
+
+/// Builds a [`Service`].
+///
+/// Every option set here wins; options left unset come from the
+/// environment (`MICRO_REGISTRY`, `MICRO_TRANSPORT`, `MICRO_SELECTOR`,
+/// `MICRO_SERVER_ADDRESS`, `MICRO_SERVER_ADVERTISE`, `MICRO_REGISTER_TTL`,
+/// `MICRO_REGISTER_INTERVAL`, `MICRO_SERVER_GRACE`, `MICRO_CLIENT_*`), then
+/// from the defaults: mDNS registry, TCP transport, an ephemeral port,
+/// TTL 60 s re-registered every 30 s.
+#[derive(Default)]
+pub struct ServiceBuilder {
+    name: Option<String>,
+    version: Option<String>,
+    metadata: BTreeMap<String, String>,
+    node_metadata: BTreeMap<String, String>,
+    address: Option<String>,
+    advertise: Option<String>,
+    register_ttl: Option<Duration>,
+    register_interval: Option<Duration>,
+    grace: Option<Duration>,
+    registry: Option<Arc<dyn Registry>>,
+    transport: Option<Arc<dyn Transport>>,
+    selector: Option<Arc<dyn Selector>>,
+    broker: Option<Arc<dyn Broker>>,
+    client_options: Option<ClientOptions>,
+    handler_wrappers: Vec<Arc<dyn HandlerWrapper>>,
+    subscriber_wrappers: Vec<Arc<dyn SubscriberWrapper>>,
+    client_wrappers: Vec<Arc<dyn ClientWrapper>>,
+    hooks: Hooks,
+}
+
+impl ServiceBuilder {
+    /// The service name, e.g. `com.example.srv.greeter` (required).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The version (default `latest`).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Adds service metadata, advertised in the registry.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds metadata of this node (not of the whole service version), e.g.
+    /// its zone; clients can select on it (`CallOptions::node_metadata`).
+    /// Also from `MICRO_SERVER_METADATA=key=value,key=value`.
+    pub fn node_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.node_metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Address to listen on (`MICRO_SERVER_ADDRESS`, default `0.0.0.0:0`).
+    pub fn address(mut self, address: impl Into<String>) -> Self {
+        self.address = Some(address.into());
+        self
+    }
+
+    /// Address to advertise instead of the listening one (`MICRO_SERVER_ADVERTISE`).
+    pub fn advertise(mut self, address: impl Into<String>) -> Self {
+        self.advertise = Some(address.into());
+        self
+    }
+
+    /// How long a registration lives without renewal (`MICRO_REGISTER_TTL`, default 60 s).
+    pub fn register_ttl(mut self, ttl: Duration) -> Self {
+        self.register_ttl = Some(ttl);
+        self
+    }
+
+    /// How often to renew it (`MICRO_REGISTER_INTERVAL`, default 30 s).
+    pub fn register_interval(mut self, interval: Duration) -> Self {
+        self.register_interval = Some(interval);
+        self
+    }
+
+    /// How long calls in flight may take to finish on shutdown
+    /// (`MICRO_SERVER_GRACE`, default 10 s).
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
+        self
+    }
+
+    /// The registry (`MICRO_REGISTRY=mdns|memory|etcd`).
+    pub fn registry(mut self, registry: Arc<dyn Registry>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// The transport (`MICRO_TRANSPORT=tcp|memory`).
+    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// The broker for pub/sub (`MICRO_BROKER=http|memory|nats|rabbitmq|kafka`).
+    pub fn broker(mut self, broker: Arc<dyn Broker>) -> Self {
+        self.broker = Some(broker);
+        self
+    }
+
+    /// Wraps every message the service's subscribers handle.
+    pub fn wrap_subscriber(mut self, wrapper: impl SubscriberWrapper) -> Self {
+        self.subscriber_wrappers.push(Arc::new(wrapper));
+        self
+    }
+
+    /// The client's selection strategy (`MICRO_SELECTOR`).
+    pub fn selector(mut self, selector: Arc<dyn Selector>) -> Self {
+        self.selector = Some(selector);
+        self
+    }
+
+    /// The client's defaults (else from `MICRO_CLIENT_*`).
+    pub fn client_options(mut self, options: ClientOptions) -> Self {
+        self.client_options = Some(options);
+        self
+    }
+
+    /// Wraps every request the service handles (first added is outermost).
+    pub fn wrap_handler(mut self, wrapper: impl HandlerWrapper) -> Self {
+        self.handler_wrappers.push(Arc::new(wrapper));
+        self
+    }
+
+    /// Wraps every call the service's client makes.
+    pub fn wrap_client(mut self, wrapper: impl ClientWrapper) -> Self {
+        self.client_wrappers.push(Arc::new(wrapper));
+        self
+    }
+
+    /// Runs before the service listens; an error aborts the start.
+    pub fn before_start<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        self.hooks.before_start.push(hook);
+        self
+    }
+
+    /// Runs once the service is registered and serving.
+    pub fn after_start<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        self.hooks.after_start.push(hook);
+        self
+    }
+
+    /// Runs when stopping, before deregistering.
+    pub fn before_stop<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        self.hooks.before_stop.push(hook);
+        self
+    }
+
+    /// Runs once the service has stopped.
+    pub fn after_stop<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        self.hooks.after_stop.push(hook);
+        self
+    }
+
+    /// Builds the service. Must run inside a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// 400 when the name is missing or an environment variable does not parse;
+    /// the registry's error when it cannot be set up.
+    pub fn build(self) -> Result<Service> {
+        let name = self
+            .name
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| Error::bad_request("a service needs a name"))?;
+        let version = self.version.unwrap_or_else(|| "latest".to_owned());
+        let registry = match self.registry {
+            Some(registry) => registry,
+            None => plugins::registry_from_env()?,
+        };
+        let transport = match self.transport {
+            Some(transport) => transport,
+            None => plugins::transport_from_env()?,
+        };
+        let selector = match self.selector {
+            Some(selector) => selector,
+            None => plugins::selector_from_env()?,
+        };
+        let mut client_options = match self.client_options {
+            Some(options) => options,
+            None => ClientOptions::from_env()?,
+        };
+        client_options.id = name.clone();
+        let broker = match self.broker {
+            Some(broker) => broker,
+            None => plugins::broker_from_env(registry.clone())?,
+        };
+        let mut client = Client::builder()
+            .registry(registry.clone())
+            .transport(transport.clone())
+            .broker(broker.clone())
+            .selector(selector)
+            .options(client_options);
+        for wrapper in self.client_wrappers {
+            client = client.wrap_arc(wrapper);
+        }
+        let register_ttl = self
+            .register_ttl
+            .or(config::duration("MICRO_REGISTER_TTL")?)
+            .unwrap_or(Duration::from_secs(60));
+        let register_interval = self
+            .register_interval
+            .or(config::duration("MICRO_REGISTER_INTERVAL")?)
+            .unwrap_or(Duration::from_secs(30));
+        if register_interval >= register_ttl {
+            tracing::warn!(
+                ?register_interval,
+                ?register_ttl,
+                "register interval is not shorter than the TTL: the registration may lapse"
+            );
+        }
+        let options = ServerOptions {
+            address: self
+                .address
+                .or_else(|| config::string("MICRO_SERVER_ADDRESS"))
+                .unwrap_or_else(|| "0.0.0.0:0".to_owned()),
+            advertise: self
+                .advertise
+                .or_else(|| config::string("MICRO_SERVER_ADVERTISE")),
+            register_ttl,
+            register_interval,
+            grace: self
+                .grace
+                .or(config::duration("MICRO_SERVER_GRACE")?)
+                .unwrap_or(Duration::from_secs(10)),
+        };
+        let id = format!(
+            "{name}-{:016x}{:016x}",
+            fastrand::u64(..),
+            fastrand::u64(..)
+        );
+        let mut node_metadata = config::pairs("MICRO_SERVER_METADATA")?;
+        node_metadata.extend(self.node_metadata);
+        Ok(Service {
+            inner: Arc::new(Inner {
+                name: name.into(),
+                version,
+                id,
+                metadata: self.metadata,
+                node_metadata,
+                registry,
+                transport,
+                broker,
+                client: client.build()?,
+                wrappers: self.handler_wrappers,
+                subscriber_wrappers: SubscriberChain::new(self.subscriber_wrappers),
+                subscribers: Mutex::default(),
+                hooks: self.hooks,
+                options,
+                handlers: Mutex::default(),
+                running: tokio::sync::Mutex::default(),
+            }),
+        })
+    }
+}

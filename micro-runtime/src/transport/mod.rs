@@ -1,0 +1,21 @@
+//! Transports: how calls travel between a client and a server.
+//!
+//! A [`Transport`] dials [`Connection`]s and listens with a [`Dispatcher`].
+//! Every connection multiplexes many calls. Two transports are built in:
+//! `tcp`, the native protocol (default, see [`tcp`] for the frame layout),
+//! and `memory`, for one process and tests.
+
+mod connection;
+mod head;
+mod in_flight;
+pub mod memory;
+mod stream;
+pub mod tcp;
+
+pub use connection::{
+    Connection, Dispatcher, IncomingBody, IncomingCall, Listener, ResponseFuture, Transport,
+};
+pub use head::RequestHead;
+pub(crate) use in_flight::InFlight;
+pub(crate) use stream::{Canceller, CreditReturn, FrameSink, StreamItem, channel};
+pub use stream::{DEFAULT_STREAM_WINDOW, RawReceiver, RawSender};

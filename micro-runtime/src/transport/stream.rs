@@ -1,0 +1,317 @@
+//! The untyped halves of a streaming call, shared by every transport.
+//!
+//! Messages travel through a bounded channel whose capacity is the stream's
+//! flow-control window, so a slow reader stops the writer instead of letting
+//! memory grow: on the in-memory transport the channel itself applies the
+//! pressure; on TCP the receiver returns credit (`WINDOW` frames) as the
+//! application consumes messages and the sender waits for credit.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, ready};
+
+use bytes::Bytes;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::AbortHandle;
+
+use crate::error::Origin;
+use crate::{Error, Result};
+
+/// Messages a stream may have in flight towards a reader before the writer
+/// waits (the flow-control window, counted in messages).
+pub const DEFAULT_STREAM_WINDOW: u32 = 32;
+
+/// One item of a stream as seen by its reader.
+#[derive(Debug)]
+pub(crate) enum StreamItem {
+    /// A message body.
+    Message(Bytes),
+    /// The writer finished: normally, or with an error.
+    End(Result<()>),
+}
+
+/// The operations a connection offers to the halves of its streams.
+pub(crate) trait FrameSink: Send + Sync + 'static {
+    /// Queues a message of stream `id`.
+    fn send_message(&self, id: u32, body: Bytes) -> Result<()>;
+    /// Queues the end of this side of stream `id`.
+    fn send_end(&self, id: u32, result: Result<()>);
+    /// Grants the peer `credit` more messages on stream `id`.
+    fn send_window(&self, id: u32, credit: u32);
+    /// Abandons stream `id` (the caller went away).
+    fn cancel(&self, id: u32);
+    /// Resolves once the connection's write buffer is below its high-water
+    /// mark (a writer of many large messages waits here).
+    fn writable(&self) -> Option<futures_util::future::BoxFuture<'_, ()>> {
+        None
+    }
+}
+
+/// Cancels a call when the caller drops it before it completed.
+pub(crate) enum Canceller {
+    /// Abort the task running the call in this process.
+    Abort(AbortHandle),
+    /// Tell the peer to abandon the stream.
+    Remote(Arc<dyn FrameSink>, u32),
+}
+
+impl Canceller {
+    pub(crate) fn cancel(self) {
+        match self {
+            Canceller::Abort(handle) => handle.abort(),
+            Canceller::Remote(sink, id) => sink.cancel(id),
+        }
+    }
+}
+
+/// A bounded channel for one direction of a stream: the reader's end and the
+/// in-process writer's end.
+pub(crate) fn channel(window: u32) -> (mpsc::Sender<StreamItem>, mpsc::Receiver<StreamItem>) {
+    // One extra slot so the end of the stream always fits.
+    mpsc::channel(window as usize + 1)
+}
+
+/// The writing half of a stream, untyped.
+#[derive(Clone)]
+pub struct RawSender {
+    inner: SenderInner,
+}
+
+#[derive(Clone)]
+enum SenderInner {
+    Local(mpsc::Sender<StreamItem>),
+    Remote {
+        sink: Arc<dyn FrameSink>,
+        id: u32,
+        credits: Arc<Semaphore>,
+    },
+}
+
+impl RawSender {
+    pub(crate) fn local(tx: mpsc::Sender<StreamItem>) -> Self {
+        Self {
+            inner: SenderInner::Local(tx),
+        }
+    }
+
+    pub(crate) fn remote(sink: Arc<dyn FrameSink>, id: u32, credits: Arc<Semaphore>) -> Self {
+        Self {
+            inner: SenderInner::Remote { sink, id, credits },
+        }
+    }
+
+    /// Sends one message, waiting while the reader's window is full.
+    ///
+    /// # Errors
+    ///
+    /// 503 when the reader went away or the connection closed; 413 when the
+    /// message is larger than the connection's frame limit.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes sends nothing.
+    pub async fn send(&self, body: Bytes) -> Result<()> {
+        match &self.inner {
+            SenderInner::Local(tx) => tx
+                .send(StreamItem::Message(body))
+                .await
+                .map_err(|_| closed_by_peer()),
+            SenderInner::Remote { sink, id, credits } => {
+                let permit = credits.acquire().await.map_err(|_| closed_by_peer())?;
+                permit.forget();
+                if let Some(writable) = sink.writable() {
+                    writable.await;
+                }
+                sink.send_message(*id, body)
+            }
+        }
+    }
+
+    /// Ends this side of the stream: normally, or with an error the reader
+    /// will receive. Never waits.
+    pub fn finish(&self, result: Result<()>) {
+        match &self.inner {
+            SenderInner::Local(tx) => {
+                if let Err(mpsc::error::TrySendError::Full(item)) =
+                    tx.try_send(StreamItem::End(result))
+                {
+                    // The reserved slot was taken by a racing message: hand the
+                    // end to a task so it is delivered after them.
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(item).await;
+                    });
+                }
+            }
+            SenderInner::Remote { sink, id, .. } => sink.send_end(*id, result),
+        }
+    }
+
+    /// True when the reader has gone away.
+    pub fn is_closed(&self) -> bool {
+        match &self.inner {
+            SenderInner::Local(tx) => tx.is_closed(),
+            SenderInner::Remote { credits, .. } => credits.is_closed(),
+        }
+    }
+}
+
+fn closed_by_peer() -> Error {
+    Error::unavailable("stream closed by the peer").with_origin(Origin::Transport)
+}
+
+/// Returns flow-control credit to a remote writer as messages are consumed.
+pub(crate) struct CreditReturn {
+    sink: Arc<dyn FrameSink>,
+    id: u32,
+    consumed: u32,
+    batch: u32,
+}
+
+impl CreditReturn {
+    pub(crate) fn new(sink: Arc<dyn FrameSink>, id: u32, window: u32) -> Self {
+        Self {
+            sink,
+            id,
+            consumed: 0,
+            batch: (window / 2).max(1),
+        }
+    }
+
+    fn consumed_one(&mut self) {
+        self.consumed += 1;
+        if self.consumed >= self.batch {
+            self.sink.send_window(self.id, self.consumed);
+            self.consumed = 0;
+        }
+    }
+}
+
+/// The reading half of a stream, untyped.
+pub struct RawReceiver {
+    rx: mpsc::Receiver<StreamItem>,
+    credit: Option<CreditReturn>,
+    cancel: Option<Canceller>,
+    done: bool,
+}
+
+impl RawReceiver {
+    pub(crate) fn new(
+        rx: mpsc::Receiver<StreamItem>,
+        credit: Option<CreditReturn>,
+        cancel: Option<Canceller>,
+    ) -> Self {
+        Self {
+            rx,
+            credit,
+            cancel,
+            done: false,
+        }
+    }
+
+    /// The next message; `Ok(None)` once the writer ended normally.
+    ///
+    /// # Errors
+    ///
+    /// The error the writer ended with, or 503 when the stream broke.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a message is never lost by dropping the future.
+    pub async fn recv(&mut self) -> Result<Option<Bytes>> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next message (see [`RawReceiver::recv`]).
+    pub fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<Bytes>>> {
+        if self.done {
+            return Poll::Ready(Ok(None));
+        }
+        let item = ready!(self.rx.poll_recv(cx));
+        Poll::Ready(match item {
+            Some(StreamItem::Message(body)) => {
+                if let Some(credit) = &mut self.credit {
+                    credit.consumed_one();
+                }
+                Ok(Some(body))
+            }
+            Some(StreamItem::End(result)) => {
+                self.done = true;
+                self.cancel = None;
+                result.map(|()| None)
+            }
+            None => {
+                self.done = true;
+                self.cancel = None;
+                Err(Error::unavailable("stream broke before its end")
+                    .with_origin(Origin::Transport))
+            }
+        })
+    }
+}
+
+impl Drop for RawReceiver {
+    fn drop(&mut self) {
+        if let Some(cancel) = self.cancel.take() {
+            cancel.cancel();
+        }
+    }
+}
+
+impl futures_core::Stream for RawReceiver {
+    type Item = Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx).map(Result::transpose)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn messages_then_normal_end() {
+        let (tx, rx) = channel(4);
+        let sender = RawSender::local(tx);
+        let mut receiver = RawReceiver::new(rx, None, None);
+        sender.send(Bytes::from_static(b"a")).await.unwrap();
+        sender.finish(Ok(()));
+        assert_eq!(receiver.recv().await.unwrap().as_deref(), Some(&b"a"[..]));
+        assert_eq!(receiver.recv().await.unwrap(), None);
+        assert_eq!(receiver.recv().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn error_end_reaches_reader() {
+        let (tx, rx) = channel(4);
+        RawSender::local(tx).finish(Err(Error::conflict("x")));
+        let mut receiver = RawReceiver::new(rx, None, None);
+        assert!(receiver.recv().await.unwrap_err().is_conflict());
+    }
+
+    #[tokio::test]
+    async fn writer_gone_without_end_is_an_error() {
+        let (tx, rx) = channel(4);
+        drop(tx);
+        let mut receiver = RawReceiver::new(rx, None, None);
+        assert!(receiver.recv().await.unwrap_err().is_unavailable());
+    }
+
+    #[tokio::test]
+    async fn full_window_blocks_the_writer() {
+        let (tx, rx) = channel(2);
+        let sender = RawSender::local(tx);
+        for _ in 0..3 {
+            sender.send(Bytes::new()).await.unwrap();
+        }
+        use futures_util::FutureExt;
+        let fourth = sender.send(Bytes::new()).now_or_never();
+        assert!(
+            fourth.is_none(),
+            "the fourth message must wait for the reader"
+        );
+        drop(rx);
+        assert!(sender.send(Bytes::new()).await.is_err());
+    }
+}

@@ -1,0 +1,374 @@
+//! The calling end of a connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::frame::{self, Kind, Parsed, ProtocolError, flags};
+use super::wire::{self, Wire};
+use super::{TcpOptions, head};
+use crate::error::Origin;
+use crate::transport::{
+    Canceller, Connection, CreditReturn, FrameSink, RawReceiver, RawSender, RequestHead,
+    ResponseFuture, StreamItem, channel,
+};
+use crate::{Error, Result};
+
+/// Stream ids above this make the connection retire (a fresh one is dialed).
+const RETIRE_AFTER_ID: u32 = u32::MAX - 1024;
+
+/// A client connection: a handle the pool hands out. The connection closes
+/// once every handle is gone and no call is left on it.
+pub(crate) struct TcpConnection {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    wire: Arc<Wire>,
+    calls: Mutex<Calls>,
+    /// Mirrors `calls.slots.len()` for the pool, without taking the lock.
+    in_flight: AtomicUsize,
+    next_id: AtomicU32,
+    going_away: AtomicBool,
+}
+
+#[derive(Default)]
+struct Calls {
+    slots: HashMap<u32, Slot>,
+    handles: usize,
+}
+
+enum Slot {
+    Unary(oneshot::Sender<Result<Bytes>>),
+    Stream {
+        inbound: mpsc::Sender<StreamItem>,
+        credits: Arc<Semaphore>,
+    },
+}
+
+impl Slot {
+    /// Fails the call with `err` (the slot is already removed).
+    fn fail(self, err: Error) {
+        match self {
+            Slot::Unary(tx) => {
+                let _ = tx.send(Err(err));
+            }
+            Slot::Stream { inbound, credits } => {
+                credits.close();
+                let _ = inbound.try_send(StreamItem::End(Err(err)));
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn take(&self, id: u32) -> Option<Slot> {
+        let mut calls = self.calls.lock().unwrap();
+        let slot = calls.slots.remove(&id);
+        self.in_flight.store(calls.slots.len(), Ordering::Relaxed);
+        if calls.slots.is_empty() && calls.handles == 0 {
+            self.wire.close();
+        }
+        slot
+    }
+
+    fn insert(&self, id: u32, slot: Slot) {
+        let mut calls = self.calls.lock().unwrap();
+        calls.slots.insert(id, slot);
+        self.in_flight.store(calls.slots.len(), Ordering::Relaxed);
+    }
+
+    fn next_id(&self) -> u32 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if id >= RETIRE_AFTER_ID {
+            self.going_away.store(true, Ordering::Release);
+        }
+        id
+    }
+
+    fn usable(&self) -> Result<()> {
+        if self.wire.is_closed() || self.going_away.load(Ordering::Acquire) {
+            return Err(wire::connection_closed(&self.wire.peer));
+        }
+        Ok(())
+    }
+
+    fn on_frame(&self, parsed: Parsed) -> std::result::Result<(), ProtocolError> {
+        let frame = match parsed {
+            Parsed::Frame(frame) => frame,
+            Parsed::Oversized { stream, len, .. } => {
+                if let Some(slot) = self.take(stream) {
+                    slot.fail(Error::payload_too_large(format!(
+                        "response of {len} bytes exceeds the {} byte frame limit",
+                        self.wire.options.max_frame_size
+                    )));
+                    self.wire.send_reset(stream, 0);
+                }
+                return Ok(());
+            }
+        };
+        match frame.kind {
+            Kind::Message => {
+                let end = frame.has(flags::END_STREAM);
+                let mut calls = self.calls.lock().unwrap();
+                match calls.slots.get(&frame.stream) {
+                    Some(Slot::Unary(_)) => {
+                        drop(calls);
+                        if let Some(Slot::Unary(tx)) = self.take(frame.stream) {
+                            let _ = tx.send(Ok(frame.payload));
+                        }
+                    }
+                    Some(Slot::Stream { inbound, .. }) => {
+                        if inbound
+                            .try_send(StreamItem::Message(frame.payload))
+                            .is_err()
+                        {
+                            // Over the window we granted: the peer broke flow control.
+                            drop(calls);
+                            return Err(ProtocolError(format!(
+                                "stream {} overran its flow-control window",
+                                frame.stream
+                            )));
+                        }
+                        if end {
+                            let inbound = inbound.clone();
+                            calls.slots.remove(&frame.stream);
+                            self.in_flight.store(calls.slots.len(), Ordering::Relaxed);
+                            let close = calls.slots.is_empty() && calls.handles == 0;
+                            drop(calls);
+                            let _ = inbound.try_send(StreamItem::End(Ok(())));
+                            if close {
+                                self.wire.close();
+                            }
+                        }
+                    }
+                    None => {}
+                }
+            }
+            Kind::End => {
+                if let Some(slot) = self.take(frame.stream) {
+                    let result = if frame.has(flags::ERROR) {
+                        Err(wire::error_payload(&frame.payload, "call failed"))
+                    } else {
+                        Ok(())
+                    };
+                    match slot {
+                        Slot::Unary(tx) => {
+                            let _ = tx.send(result.and_then(|()| {
+                                Err(Error::internal("call ended without a response"))
+                            }));
+                        }
+                        Slot::Stream { inbound, credits } => {
+                            credits.close();
+                            let _ = inbound.try_send(StreamItem::End(result));
+                        }
+                    }
+                }
+            }
+            Kind::Reset => {
+                if let Some(slot) = self.take(frame.stream) {
+                    let err = if frame.has(flags::NOT_PROCESSED) {
+                        Error::unavailable(format!(
+                            "{} refused the call: it is shutting down",
+                            self.wire.peer
+                        ))
+                        .with_origin(Origin::NotSent)
+                    } else {
+                        wire::error_payload(&frame.payload, "call reset by the server")
+                    };
+                    slot.fail(err);
+                }
+            }
+            Kind::Window => {
+                if frame.payload.len() == 4 {
+                    let credit = u32::from_be_bytes(frame.payload[..4].try_into().unwrap());
+                    if let Some(Slot::Stream { credits, .. }) =
+                        self.calls.lock().unwrap().slots.get(&frame.stream)
+                    {
+                        credits.add_permits(credit.min(1 << 20) as usize);
+                    }
+                }
+            }
+            Kind::Ping => self.wire.on_ping(frame.flags, &frame.payload),
+            Kind::GoAway => {
+                tracing::debug!(peer = %self.wire.peer, "server is going away");
+                self.going_away.store(true, Ordering::Release);
+            }
+            Kind::Settings => self.wire.apply_settings(frame.payload)?,
+            Kind::Request => {
+                return Err(ProtocolError("a server sent a REQUEST frame".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The connection ended: every call still on it fails.
+    fn fail_all(&self) {
+        self.wire.close();
+        let slots: Vec<Slot> = {
+            let mut calls = self.calls.lock().unwrap();
+            self.in_flight.store(0, Ordering::Relaxed);
+            calls.slots.drain().map(|(_, slot)| slot).collect()
+        };
+        for slot in slots {
+            slot.fail(
+                Error::unavailable(format!("connection to {} was lost", self.wire.peer))
+                    .with_origin(Origin::Transport),
+            );
+        }
+    }
+}
+
+impl FrameSink for Shared {
+    fn send_message(&self, id: u32, body: Bytes) -> Result<()> {
+        self.wire.send_message(id, &body, false)
+    }
+
+    fn send_end(&self, id: u32, result: Result<()>) {
+        self.wire.send_end(id, &result);
+    }
+
+    fn send_window(&self, id: u32, credit: u32) {
+        self.wire.send_window(id, credit);
+    }
+
+    fn writable(&self) -> Option<futures_util::future::BoxFuture<'_, ()>> {
+        self.wire.writable()
+    }
+
+    fn cancel(&self, id: u32) {
+        if let Some(slot) = self.take(id) {
+            drop(slot);
+            self.wire.send_reset(id, 0);
+        }
+    }
+}
+
+/// Connects to `address` and starts the connection's tasks.
+pub(crate) async fn dial(address: &str, options: TcpOptions) -> Result<TcpConnection> {
+    let socket = TcpStream::connect(address).await.map_err(|err| {
+        Error::unavailable(format!("cannot connect to {address}: {err}"))
+            .with_origin(Origin::NotSent)
+    })?;
+    let _ = socket.set_nodelay(true);
+    let (read, mut write) = socket.into_split();
+    write.write_all(frame::PREFACE).await.map_err(|err| {
+        Error::unavailable(format!("cannot greet {address}: {err}")).with_origin(Origin::NotSent)
+    })?;
+    let wire = Wire::new(options, address.to_owned());
+    wire.send_settings()?;
+    let shared = Arc::new(Shared {
+        wire: wire.clone(),
+        calls: Mutex::new(Calls {
+            handles: 1,
+            ..Calls::default()
+        }),
+        in_flight: AtomicUsize::new(0),
+        next_id: AtomicU32::new(1),
+        going_away: AtomicBool::new(false),
+    });
+    tokio::spawn(wire::write_loop(wire.clone(), write));
+    tokio::spawn(wire::keepalive(wire.clone()));
+    let reader = shared.clone();
+    tokio::spawn(async move {
+        let shared = reader;
+        wire::read_loop(&shared.wire, read, BytesMut::new(), |parsed| {
+            shared.on_frame(parsed)
+        })
+        .await;
+        shared.fail_all();
+    });
+    Ok(TcpConnection { shared })
+}
+
+impl Drop for TcpConnection {
+    fn drop(&mut self) {
+        let mut calls = self.shared.calls.lock().unwrap();
+        calls.handles -= 1;
+        if calls.handles == 0 && calls.slots.is_empty() {
+            self.shared.wire.close();
+        }
+    }
+}
+
+fn encode_request<'a>(
+    head: &'a RequestHead,
+    body: &'a [u8],
+) -> (usize, impl FnOnce(&mut BytesMut) + 'a) {
+    let len = head::encoded_len(head) + body.len();
+    (len, move |buf: &mut BytesMut| {
+        head::encode(head, buf);
+        buf.extend_from_slice(body);
+    })
+}
+
+impl Connection for TcpConnection {
+    fn unary(&self, head: RequestHead, body: Bytes) -> ResponseFuture {
+        let shared = &self.shared;
+        if let Err(err) = shared.usable() {
+            return ResponseFuture::ready(Err(err));
+        }
+        let (len, fill) = encode_request(&head, &body);
+        if let Err(err) = shared.wire.check_size(len, "request") {
+            return ResponseFuture::ready(Err(err));
+        }
+        let id = shared.next_id();
+        let (tx, rx) = oneshot::channel();
+        shared.insert(id, Slot::Unary(tx));
+        if let Err(err) = shared
+            .wire
+            .push_with(Kind::Request, flags::END_STREAM, id, len, fill)
+        {
+            shared.take(id);
+            return ResponseFuture::ready(Err(err));
+        }
+        ResponseFuture::pending(rx, Canceller::Remote(shared.clone(), id))
+    }
+
+    fn open_stream(&self, head: RequestHead) -> Result<(RawSender, RawReceiver)> {
+        let shared = &self.shared;
+        shared.usable()?;
+        let (len, fill) = encode_request(&head, &[]);
+        shared.wire.check_size(len, "request head")?;
+        let id = shared.next_id();
+        let window = shared.wire.options.stream_window;
+        let (inbound, rx) = channel(window);
+        let credits = Arc::new(Semaphore::new(shared.wire.peer_window() as usize));
+        shared.insert(
+            id,
+            Slot::Stream {
+                inbound,
+                credits: credits.clone(),
+            },
+        );
+        if let Err(err) = shared
+            .wire
+            .push_with(Kind::Request, flags::STREAMING, id, len, fill)
+        {
+            shared.take(id);
+            return Err(err);
+        }
+        let sink: Arc<dyn FrameSink> = shared.clone();
+        Ok((
+            RawSender::remote(sink.clone(), id, credits),
+            RawReceiver::new(
+                rx,
+                Some(CreditReturn::new(sink.clone(), id, window)),
+                Some(Canceller::Remote(sink, id)),
+            ),
+        ))
+    }
+
+    fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn is_usable(&self) -> bool {
+        self.shared.usable().is_ok()
+    }
+}

@@ -1,0 +1,267 @@
+//! Frames of the native protocol: the header, the frame kinds and flags, and
+//! an incremental parser that never trusts a length it has not checked.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+/// Sent by the client once, first, on every connection.
+pub(crate) const PREFACE: &[u8; 8] = b"MICRO/1\n";
+
+/// Bytes of a frame header.
+pub(crate) const HEADER_LEN: usize = 10;
+
+/// A frame larger than our limit but at most this many times the limit is
+/// read and discarded, and the call it belongs to fails with 413 while the
+/// connection lives on; a larger announced length closes the connection
+/// (it is garbage or an attack, and skipping it would take too long).
+pub(crate) const DISCARD_FACTOR: u64 = 4;
+
+/// Frame kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    Settings = 0,
+    Request = 1,
+    Message = 2,
+    End = 3,
+    Reset = 4,
+    Window = 5,
+    Ping = 6,
+    GoAway = 7,
+}
+
+impl Kind {
+    fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Kind::Settings,
+            1 => Kind::Request,
+            2 => Kind::Message,
+            3 => Kind::End,
+            4 => Kind::Reset,
+            5 => Kind::Window,
+            6 => Kind::Ping,
+            7 => Kind::GoAway,
+            _ => return None,
+        })
+    }
+}
+
+/// Flag bits.
+pub(crate) mod flags {
+    /// REQUEST, MESSAGE: the sender sends nothing more on this stream.
+    pub(crate) const END_STREAM: u8 = 0x01;
+    /// REQUEST: a streaming call (messages follow in MESSAGE frames).
+    pub(crate) const STREAMING: u8 = 0x02;
+    /// END, RESET: the payload is an error (JSON).
+    pub(crate) const ERROR: u8 = 0x04;
+    /// RESET from a server: the request was never processed (safe to retry).
+    pub(crate) const NOT_PROCESSED: u8 = 0x08;
+    /// PING: this is the answer.
+    pub(crate) const ACK: u8 = 0x10;
+}
+
+/// SETTINGS identifiers.
+pub(crate) mod settings {
+    /// Largest frame payload the sender accepts, in bytes.
+    pub(crate) const MAX_FRAME_SIZE: u16 = 1;
+    /// Messages a stream may send towards the sender before waiting for credit.
+    pub(crate) const INITIAL_WINDOW: u16 = 2;
+}
+
+/// One decoded frame.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    pub(crate) kind: Kind,
+    pub(crate) flags: u8,
+    pub(crate) stream: u32,
+    pub(crate) payload: Bytes,
+}
+
+impl Frame {
+    pub(crate) fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// What the parser found.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    /// A complete frame.
+    Frame(Frame),
+    /// A frame over the size limit, being skipped: fail its stream with 413.
+    Oversized { kind: u8, stream: u32, len: u64 },
+}
+
+/// Why the connection must close.
+#[derive(Debug)]
+pub(crate) struct ProtocolError(pub(crate) String);
+
+/// Writes a frame header.
+pub(crate) fn put_header(buf: &mut BytesMut, kind: Kind, flags: u8, stream: u32, len: usize) {
+    buf.reserve(HEADER_LEN + len);
+    buf.put_u32(len as u32);
+    buf.put_u8(kind as u8);
+    buf.put_u8(flags);
+    buf.put_u32(stream);
+}
+
+/// Incremental frame parser over a read buffer.
+pub(crate) struct FrameParser {
+    max_frame: u32,
+    /// Bytes of an oversized frame still to skip.
+    skipping: u64,
+}
+
+impl FrameParser {
+    pub(crate) fn new(max_frame: u32) -> Self {
+        Self {
+            max_frame,
+            skipping: 0,
+        }
+    }
+
+    /// The next frame from `buf`, `Ok(None)` when more bytes are needed.
+    pub(crate) fn next(&mut self, buf: &mut BytesMut) -> Result<Option<Parsed>, ProtocolError> {
+        if self.skipping > 0 {
+            let skip = (buf.len() as u64).min(self.skipping) as usize;
+            buf.advance(skip);
+            self.skipping -= skip as u64;
+            if self.skipping > 0 {
+                return Ok(None);
+            }
+        }
+        {
+            if buf.len() < HEADER_LEN {
+                buf.reserve(HEADER_LEN);
+                return Ok(None);
+            }
+            let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as u64;
+            let kind = buf[4];
+            let flags = buf[5];
+            let stream = u32::from_be_bytes([buf[6], buf[7], buf[8], buf[9]]);
+            if len > self.max_frame as u64 {
+                if len > self.max_frame as u64 * DISCARD_FACTOR {
+                    return Err(ProtocolError(format!(
+                        "frame header announces {len} bytes, far over the {} byte limit",
+                        self.max_frame
+                    )));
+                }
+                buf.advance(HEADER_LEN);
+                self.skipping = len;
+                return Ok(Some(Parsed::Oversized { kind, stream, len }));
+            }
+            let Some(kind) = Kind::from_u8(kind) else {
+                return Err(ProtocolError(format!("unknown frame kind {kind}")));
+            };
+            let total = HEADER_LEN + len as usize;
+            if buf.len() < total {
+                buf.reserve(total - buf.len());
+                return Ok(None);
+            }
+            buf.advance(HEADER_LEN);
+            let payload = buf.split_to(len as usize).freeze();
+            Ok(Some(Parsed::Frame(Frame {
+                kind,
+                flags,
+                stream,
+                payload,
+            })))
+        }
+    }
+}
+
+/// SETTINGS payload: `(id u16, value u32)*`.
+pub(crate) fn encode_settings(max_frame: u32, window: u32) -> [u8; 12] {
+    let mut out = [0u8; 12];
+    out[0..2].copy_from_slice(&settings::MAX_FRAME_SIZE.to_be_bytes());
+    out[2..6].copy_from_slice(&max_frame.to_be_bytes());
+    out[6..8].copy_from_slice(&settings::INITIAL_WINDOW.to_be_bytes());
+    out[8..12].copy_from_slice(&window.to_be_bytes());
+    out
+}
+
+/// Reads SETTINGS; unknown ids are ignored.
+pub(crate) fn decode_settings(mut payload: Bytes) -> Result<Vec<(u16, u32)>, ProtocolError> {
+    if !payload.len().is_multiple_of(6) {
+        return Err(ProtocolError(format!(
+            "SETTINGS payload of {} bytes is not a multiple of 6",
+            payload.len()
+        )));
+    }
+    let mut out = Vec::new();
+    while payload.has_remaining() {
+        out.push((payload.get_u16(), payload.get_u32()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: Kind, flags: u8, stream: u32, payload: &[u8]) -> BytesMut {
+        let mut buf = BytesMut::new();
+        put_header(&mut buf, kind, flags, stream, payload.len());
+        buf.put_slice(payload);
+        buf
+    }
+
+    #[test]
+    fn parses_frames_split_anywhere() {
+        let mut all = frame(Kind::Message, flags::END_STREAM, 7, b"hello");
+        all.extend_from_slice(&frame(Kind::Ping, 0, 0, &[0; 8]));
+        for split in 0..all.len() {
+            let mut parser = FrameParser::new(1024);
+            let mut buf = BytesMut::from(&all[..split]);
+            let mut frames = Vec::new();
+            while let Some(Parsed::Frame(f)) = parser.next(&mut buf).unwrap() {
+                frames.push(f);
+            }
+            buf.extend_from_slice(&all[split..]);
+            while let Some(Parsed::Frame(f)) = parser.next(&mut buf).unwrap() {
+                frames.push(f);
+            }
+            assert_eq!(frames.len(), 2, "split at {split}");
+            assert_eq!(&frames[0].payload[..], b"hello");
+            assert!(frames[0].has(flags::END_STREAM));
+            assert_eq!(frames[0].stream, 7);
+            assert_eq!(frames[1].kind, Kind::Ping);
+        }
+    }
+
+    #[test]
+    fn oversized_frame_is_skipped_then_parsing_resumes() {
+        let mut buf = frame(Kind::Message, 0, 3, &[1u8; 100]);
+        buf.extend_from_slice(&frame(Kind::Message, 0, 4, b"ok"));
+        let mut parser = FrameParser::new(50);
+        match parser.next(&mut buf).unwrap() {
+            Some(Parsed::Oversized { stream, len, .. }) => {
+                assert_eq!((stream, len), (3, 100));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parser.next(&mut buf).unwrap() {
+            Some(Parsed::Frame(f)) => assert_eq!(&f.payload[..], b"ok"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn absurd_length_and_unknown_kind_are_protocol_errors() {
+        let mut buf = BytesMut::from(&[0x40, 0, 0, 0, 2, 0, 0, 0, 0, 1][..]);
+        let err = FrameParser::new(4 << 20).next(&mut buf).unwrap_err();
+        assert!(err.0.contains("1073741824"), "{}", err.0);
+        let mut buf = frame(Kind::Message, 0, 1, b"");
+        buf[4] = 99;
+        assert!(FrameParser::new(1024).next(&mut buf).is_err());
+    }
+
+    #[test]
+    fn settings_round_trip() {
+        let s = decode_settings(Bytes::copy_from_slice(&encode_settings(9, 3))).unwrap();
+        assert_eq!(
+            s,
+            vec![(settings::MAX_FRAME_SIZE, 9), (settings::INITIAL_WINDOW, 3)]
+        );
+        assert!(decode_settings(Bytes::from_static(&[1, 2, 3])).is_err());
+    }
+}

@@ -1,0 +1,401 @@
+//! The serving end: accept loop, one task reading each connection, one task
+//! per call, graceful go-away.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener as TokioListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::{AbortHandle, JoinHandle};
+
+use super::frame::{self, Kind, Parsed, ProtocolError, flags};
+use super::wire::{self, Wire};
+use super::{TcpOptions, head};
+use crate::transport::{
+    CreditReturn, Dispatcher, FrameSink, InFlight, IncomingBody, IncomingCall, Listener,
+    RawReceiver, RawSender, StreamItem, channel,
+};
+use crate::{Error, Result};
+
+/// How long a new connection may take to send its preface.
+const PREFACE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A listening TCP endpoint.
+pub(crate) struct TcpListener {
+    address: String,
+    state: Arc<ListenerState>,
+    accept: JoinHandle<()>,
+}
+
+struct ListenerState {
+    dispatcher: Arc<dyn Dispatcher>,
+    options: TcpOptions,
+    draining: AtomicBool,
+    in_flight: InFlight,
+    connections: Mutex<HashMap<u64, Arc<ServerConn>>>,
+    next_conn: AtomicU64,
+}
+
+impl ListenerState {
+    fn live_connections(&self) -> Vec<Arc<ServerConn>> {
+        self.connections.lock().unwrap().values().cloned().collect()
+    }
+}
+
+/// One accepted connection.
+struct ServerConn {
+    wire: Arc<Wire>,
+    state: Arc<ListenerState>,
+    calls: Mutex<HashMap<u32, Call>>,
+    last_stream: AtomicU32,
+}
+
+/// A call being served.
+struct Call {
+    task: Option<AbortHandle>,
+    inbound: Option<mpsc::Sender<StreamItem>>,
+    credits: Option<Arc<Semaphore>>,
+}
+
+impl Call {
+    /// Drops the handler's future and wakes a sender waiting for credit.
+    fn cancel(self) {
+        if let Some(task) = self.task {
+            task.abort();
+        }
+        if let Some(credits) = self.credits {
+            credits.close();
+        }
+    }
+}
+
+pub(crate) async fn listen(
+    address: &str,
+    dispatcher: Arc<dyn Dispatcher>,
+    options: TcpOptions,
+) -> Result<TcpListener> {
+    let socket = TokioListener::bind(address)
+        .await
+        .map_err(|err| Error::internal(format!("cannot listen on {address}: {err}")))?;
+    let local = socket
+        .local_addr()
+        .map_err(|err| Error::internal(format!("listener address: {err}")))?;
+    let state = Arc::new(ListenerState {
+        dispatcher,
+        options,
+        draining: AtomicBool::new(false),
+        in_flight: InFlight::default(),
+        connections: Mutex::default(),
+        next_conn: AtomicU64::new(1),
+    });
+    let accept = tokio::spawn(accept_loop(socket, state.clone()));
+    Ok(TcpListener {
+        address: local.to_string(),
+        state,
+        accept,
+    })
+}
+
+async fn accept_loop(socket: TokioListener, state: Arc<ListenerState>) {
+    loop {
+        match socket.accept().await {
+            Ok((stream, peer)) => {
+                tokio::spawn(serve(stream, peer.to_string(), state.clone()));
+            }
+            Err(err) => {
+                // Out of file descriptors and the like: keep serving the
+                // connections we have and try again shortly.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve(mut stream: TcpStream, peer: String, state: Arc<ListenerState>) {
+    let _ = stream.set_nodelay(true);
+    let mut preface = [0u8; frame::PREFACE.len()];
+    match tokio::time::timeout(PREFACE_TIMEOUT, stream.read_exact(&mut preface)).await {
+        Ok(Ok(_)) if &preface == frame::PREFACE => {}
+        Ok(Ok(_)) => {
+            tracing::warn!(peer = %peer, "closing connection: not a micro client (bad preface)");
+            return;
+        }
+        Ok(Err(err)) => {
+            tracing::debug!(peer = %peer, error = %err, "connection closed before its preface");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(peer = %peer, "closing connection: no preface within 10 s");
+            return;
+        }
+    }
+    let (read, write) = stream.into_split();
+    let wire = Wire::new(state.options.clone(), peer);
+    let _ = wire.send_settings();
+    let conn = Arc::new(ServerConn {
+        wire: wire.clone(),
+        state: state.clone(),
+        calls: Mutex::default(),
+        last_stream: AtomicU32::new(0),
+    });
+    let id = state.next_conn.fetch_add(1, Ordering::Relaxed);
+    state.connections.lock().unwrap().insert(id, conn.clone());
+    if state.draining.load(Ordering::Acquire) {
+        wire.send_go_away(0, "shutting down");
+    }
+    let writer = tokio::spawn(wire::write_loop(wire.clone(), write));
+    tokio::spawn(wire::keepalive(wire.clone()));
+    wire::read_loop(&wire, read, BytesMut::new(), |parsed| conn.on_frame(parsed)).await;
+    // The caller went away (or broke the protocol): its calls are abandoned.
+    conn.abort_all();
+    wire.close();
+    let _ = writer.await;
+    state.connections.lock().unwrap().remove(&id);
+}
+
+impl ServerConn {
+    fn on_frame(self: &Arc<Self>, parsed: Parsed) -> std::result::Result<(), ProtocolError> {
+        let frame = match parsed {
+            Parsed::Frame(frame) => frame,
+            Parsed::Oversized { kind, stream, len } => {
+                let err = Error::payload_too_large(format!(
+                    "message of {len} bytes exceeds the {} byte frame limit",
+                    self.wire.options.max_frame_size
+                ));
+                if kind == Kind::Request as u8 || self.calls.lock().unwrap().contains_key(&stream) {
+                    self.abort(stream);
+                    self.wire.send_error(stream, &err);
+                }
+                tracing::warn!(peer = %self.wire.peer, stream, len, "refused an oversized frame (413)");
+                return Ok(());
+            }
+        };
+        match frame.kind {
+            Kind::Request => self.on_request(frame.stream, frame.flags, frame.payload),
+            Kind::Message | Kind::End => {
+                let end = frame.kind == Kind::End || frame.has(flags::END_STREAM);
+                let item = if frame.kind == Kind::Message {
+                    StreamItem::Message(frame.payload)
+                } else if frame.has(flags::ERROR) {
+                    StreamItem::End(Err(wire::error_payload(&frame.payload, "caller failed")))
+                } else {
+                    StreamItem::End(Ok(()))
+                };
+                let mut calls = self.calls.lock().unwrap();
+                if let Some(call) = calls.get_mut(&frame.stream)
+                    && let Some(inbound) = &call.inbound
+                {
+                    if inbound.try_send(item).is_err() && !inbound.is_closed() {
+                        return Err(ProtocolError(format!(
+                            "stream {} overran its flow-control window",
+                            frame.stream
+                        )));
+                    }
+                    if end {
+                        if frame.kind == Kind::Message {
+                            let _ = inbound.try_send(StreamItem::End(Ok(())));
+                        }
+                        call.inbound = None;
+                    }
+                }
+            }
+            Kind::Window => {
+                if frame.payload.len() == 4 {
+                    let credit = u32::from_be_bytes(frame.payload[..4].try_into().unwrap());
+                    if let Some(credits) = self
+                        .calls
+                        .lock()
+                        .unwrap()
+                        .get(&frame.stream)
+                        .and_then(|c| c.credits.as_ref())
+                    {
+                        credits.add_permits(credit.min(1 << 20) as usize);
+                    }
+                }
+            }
+            Kind::Reset => self.abort(frame.stream),
+            Kind::Ping => self.wire.on_ping(frame.flags, &frame.payload),
+            Kind::Settings => self.wire.apply_settings(frame.payload)?,
+            Kind::GoAway => {}
+        }
+        Ok(())
+    }
+
+    fn on_request(self: &Arc<Self>, id: u32, flags: u8, mut payload: Bytes) {
+        self.last_stream.fetch_max(id, Ordering::Relaxed);
+        if self.state.draining.load(Ordering::Acquire) {
+            self.wire.send_reset(id, flags::NOT_PROCESSED);
+            return;
+        }
+        let head = match head::decode(&mut payload) {
+            Ok(head) => head,
+            Err(bad) => {
+                tracing::warn!(peer = %self.wire.peer, stream = id, reason = %bad.0, "malformed request head");
+                self.wire.send_error(
+                    id,
+                    &Error::bad_request(format!("malformed request head: {}", bad.0)),
+                );
+                return;
+            }
+        };
+        let streaming = flags & flags::STREAMING != 0;
+        let guard = self.state.in_flight.enter();
+        let mut calls = self.calls.lock().unwrap();
+        if calls.contains_key(&id) {
+            drop(calls);
+            self.wire.send_error(
+                id,
+                &Error::bad_request(format!("stream {id} is already in use")),
+            );
+            return;
+        }
+        let conn = self.clone();
+        if !streaming {
+            let call = self.state.dispatcher.dispatch(IncomingCall {
+                head,
+                body: IncomingBody::Unary(payload),
+            });
+            let task = tokio::spawn(async move {
+                let result = call.await.and_then(|body| {
+                    body.ok_or_else(|| Error::internal("unary handler returned no response"))
+                });
+                conn.finish(id, result.map(Some));
+                drop(guard);
+            });
+            calls.insert(
+                id,
+                Call {
+                    task: Some(task.abort_handle()),
+                    inbound: None,
+                    credits: None,
+                },
+            );
+            return;
+        }
+        let window = self.wire.options.stream_window;
+        let (inbound, rx) = channel(window);
+        let credits = Arc::new(Semaphore::new(self.wire.peer_window() as usize));
+        let sink: Arc<dyn FrameSink> = self.clone();
+        let call = self.state.dispatcher.dispatch(IncomingCall {
+            head,
+            body: IncomingBody::Stream {
+                rx: RawReceiver::new(rx, Some(CreditReturn::new(sink.clone(), id, window)), None),
+                tx: RawSender::remote(sink, id, credits.clone()),
+            },
+        });
+        let task = tokio::spawn(async move {
+            let result = call.await;
+            conn.finish(id, result);
+            drop(guard);
+        });
+        calls.insert(
+            id,
+            Call {
+                task: Some(task.abort_handle()),
+                inbound: Some(inbound),
+                credits: Some(credits),
+            },
+        );
+    }
+
+    /// Sends the outcome of call `id` and forgets it.
+    fn finish(&self, id: u32, result: Result<Option<Bytes>>) {
+        if let Some(call) = self.calls.lock().unwrap().remove(&id)
+            && let Some(credits) = call.credits
+        {
+            credits.close();
+        }
+        let sent = match result {
+            Ok(Some(body)) => self.wire.send_message(id, &body, true),
+            Ok(None) => {
+                self.wire.send_end(id, &Ok(()));
+                Ok(())
+            }
+            Err(err) => Err(err),
+        };
+        if let Err(err) = sent {
+            self.wire.send_error(id, &err);
+        }
+    }
+
+    /// Cancels call `id` (its caller reset it or went away).
+    fn abort(&self, id: u32) {
+        let call = self.calls.lock().unwrap().remove(&id);
+        if let Some(call) = call {
+            call.cancel();
+        }
+    }
+
+    fn abort_all(&self) {
+        let calls: Vec<Call> = self.calls.lock().unwrap().drain().map(|(_, c)| c).collect();
+        for call in calls {
+            call.cancel();
+        }
+    }
+}
+
+impl FrameSink for ServerConn {
+    fn send_message(&self, id: u32, body: Bytes) -> Result<()> {
+        self.wire.send_message(id, &body, false)
+    }
+
+    fn send_end(&self, id: u32, result: Result<()>) {
+        self.wire.send_end(id, &result);
+    }
+
+    fn send_window(&self, id: u32, credit: u32) {
+        self.wire.send_window(id, credit);
+    }
+
+    fn cancel(&self, id: u32) {
+        self.abort(id);
+    }
+
+    fn writable(&self) -> Option<futures_util::future::BoxFuture<'_, ()>> {
+        self.wire.writable()
+    }
+}
+
+#[async_trait::async_trait]
+impl Listener for TcpListener {
+    fn local_address(&self) -> String {
+        self.address.clone()
+    }
+
+    async fn shutdown(&self, grace: Duration) {
+        let state = &self.state;
+        state.draining.store(true, Ordering::Release);
+        // New connections are refused from here on.
+        self.accept.abort();
+        let connections = state.live_connections();
+        for conn in &connections {
+            conn.wire
+                .send_go_away(conn.last_stream.load(Ordering::Relaxed), "shutting down");
+        }
+        if tokio::time::timeout(grace, state.in_flight.wait_idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                in_flight = state.in_flight.count(),
+                "grace period over; cancelling the calls still running"
+            );
+        }
+        let connections = state.live_connections();
+        for conn in connections {
+            conn.abort_all();
+            conn.wire.close();
+        }
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}

@@ -1,0 +1,359 @@
+//! What both ends of a connection share: the batched write queue, the peer's
+//! settings, liveness, and helpers that write each kind of frame.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::Notify;
+
+use super::TcpOptions;
+use super::frame::{self, FrameParser, Kind, Parsed, ProtocolError, flags, settings};
+use crate::error::Origin;
+use crate::{Error, Result};
+
+/// Capacity kept by an idle write buffer; larger ones are released after a
+/// burst so memory returns to its baseline.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
+/// Buffered bytes above which stream senders wait for the socket to drain.
+const HIGH_WATER: usize = 4 * 1024 * 1024;
+
+/// The state of one connection shared by its reader, writer and users.
+pub(crate) struct Wire {
+    queue: Mutex<Queue>,
+    wake: Notify,
+    drained: Notify,
+    closed: AtomicBool,
+    closed_notify: Notify,
+    peer_max_frame: AtomicU32,
+    peer_window: AtomicU32,
+    last_recv_ms: AtomicU64,
+    epoch: Instant,
+    pub(crate) options: TcpOptions,
+    pub(crate) peer: String,
+}
+
+struct Queue {
+    buf: BytesMut,
+}
+
+impl Wire {
+    pub(crate) fn new(options: TcpOptions, peer: String) -> Arc<Self> {
+        Arc::new(Self {
+            queue: Mutex::new(Queue {
+                buf: BytesMut::with_capacity(16 * 1024),
+            }),
+            wake: Notify::new(),
+            drained: Notify::new(),
+            closed: AtomicBool::new(false),
+            closed_notify: Notify::new(),
+            peer_max_frame: AtomicU32::new(options.max_frame_size),
+            peer_window: AtomicU32::new(options.stream_window),
+            last_recv_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            options,
+            peer,
+        })
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes the connection: the writer flushes what is queued and shuts the
+    /// socket down; the reader stops.
+    pub(crate) fn close(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.wake.notify_one();
+            self.closed_notify.notify_waiters();
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// Resolves once [`Wire::close`] was called.
+    pub(crate) async fn closed(&self) {
+        loop {
+            let notified = self.closed_notify.notified();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub(crate) fn peer_max_frame(&self) -> usize {
+        self.peer_max_frame.load(Ordering::Relaxed) as usize
+    }
+
+    pub(crate) fn peer_window(&self) -> u32 {
+        self.peer_window.load(Ordering::Relaxed)
+    }
+
+    fn touch(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_recv_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn silent_for(&self) -> Duration {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_recv_ms.load(Ordering::Relaxed)))
+    }
+
+    /// Queues one frame made of `parts`.
+    pub(crate) fn push(&self, kind: Kind, flags: u8, stream: u32, parts: &[&[u8]]) -> Result<()> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        {
+            let mut queue = self.queue.lock().unwrap();
+            if self.is_closed() {
+                return Err(connection_closed(&self.peer));
+            }
+            frame::put_header(&mut queue.buf, kind, flags, stream, len);
+            for part in parts {
+                queue.buf.put_slice(part);
+            }
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Queues a frame whose payload is written by `fill` (exactly `len` bytes).
+    pub(crate) fn push_with(
+        &self,
+        kind: Kind,
+        flags: u8,
+        stream: u32,
+        len: usize,
+        fill: impl FnOnce(&mut BytesMut),
+    ) -> Result<()> {
+        {
+            let mut queue = self.queue.lock().unwrap();
+            if self.is_closed() {
+                return Err(connection_closed(&self.peer));
+            }
+            frame::put_header(&mut queue.buf, kind, flags, stream, len);
+            let before = queue.buf.len();
+            fill(&mut queue.buf);
+            debug_assert_eq!(queue.buf.len() - before, len);
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Waits while more than the high-water mark is queued; `None` when
+    /// there is room now (no allocation on the common path).
+    pub(crate) fn writable(&self) -> Option<futures_util::future::BoxFuture<'_, ()>> {
+        if self.queue.lock().unwrap().buf.len() < HIGH_WATER {
+            return None;
+        }
+        Some(Box::pin(self.wait_writable()))
+    }
+
+    async fn wait_writable(&self) {
+        loop {
+            let drained = self.drained.notified();
+            if self.is_closed() || self.queue.lock().unwrap().buf.len() < HIGH_WATER {
+                return;
+            }
+            drained.await;
+        }
+    }
+
+    /// Refuses a message larger than the peer accepts (the call fails with
+    /// 413, the connection is untouched).
+    pub(crate) fn check_size(&self, len: usize, what: &str) -> Result<()> {
+        let max = self.peer_max_frame();
+        if len > max {
+            return Err(Error::payload_too_large(format!(
+                "{what} of {len} bytes exceeds the {max} byte frame limit"
+            ))
+            .with_origin(Origin::NotSent));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn send_settings(&self) -> Result<()> {
+        let payload =
+            frame::encode_settings(self.options.max_frame_size, self.options.stream_window);
+        self.push(Kind::Settings, 0, 0, &[&payload])
+    }
+
+    pub(crate) fn apply_settings(&self, payload: Bytes) -> std::result::Result<(), ProtocolError> {
+        for (id, value) in frame::decode_settings(payload)? {
+            match id {
+                settings::MAX_FRAME_SIZE => self.peer_max_frame.store(value, Ordering::Relaxed),
+                settings::INITIAL_WINDOW => self.peer_window.store(value.max(1), Ordering::Relaxed),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn send_message(&self, stream: u32, body: &[u8], end: bool) -> Result<()> {
+        self.check_size(body.len(), "message")?;
+        let flags = if end { flags::END_STREAM } else { 0 };
+        self.push(Kind::Message, flags, stream, &[body])
+    }
+
+    pub(crate) fn send_end(&self, stream: u32, result: &Result<()>) {
+        let _ = match result {
+            Ok(()) => self.push(Kind::End, 0, stream, &[]),
+            Err(err) => self.push(Kind::End, flags::ERROR, stream, &[&err.to_json()]),
+        };
+    }
+
+    pub(crate) fn send_error(&self, stream: u32, err: &Error) {
+        self.send_end(stream, &Err(err.clone()));
+    }
+
+    pub(crate) fn send_reset(&self, stream: u32, flags: u8) {
+        let _ = self.push(Kind::Reset, flags, stream, &[]);
+    }
+
+    pub(crate) fn send_window(&self, stream: u32, credit: u32) {
+        let _ = self.push(Kind::Window, 0, stream, &[&credit.to_be_bytes()]);
+    }
+
+    pub(crate) fn send_go_away(&self, last_stream: u32, reason: &str) {
+        let _ = self.push(
+            Kind::GoAway,
+            0,
+            0,
+            &[&last_stream.to_be_bytes(), reason.as_bytes()],
+        );
+    }
+
+    /// Answers a PING (handled here for both ends).
+    pub(crate) fn on_ping(&self, flags: u8, payload: &[u8]) {
+        if flags & frame::flags::ACK == 0 {
+            let _ = self.push(Kind::Ping, frame::flags::ACK, 0, &[payload]);
+        }
+    }
+}
+
+pub(crate) fn connection_closed(peer: &str) -> Error {
+    Error::unavailable(format!("connection to {peer} is closed")).with_origin(Origin::NotSent)
+}
+
+/// Writes queued frames in batches until the wire closes or the socket fails.
+pub(crate) async fn write_loop(wire: Arc<Wire>, mut socket: OwnedWriteHalf) {
+    let mut spare = BytesMut::with_capacity(16 * 1024);
+    loop {
+        let idle = {
+            let mut queue = wire.queue.lock().unwrap();
+            if queue.buf.is_empty() {
+                true
+            } else {
+                std::mem::swap(&mut queue.buf, &mut spare);
+                false
+            }
+        };
+        if idle {
+            if wire.is_closed() {
+                break;
+            }
+            wire.wake.notified().await;
+            continue;
+        }
+        if let Err(err) = socket.write_all(&spare).await {
+            tracing::debug!(peer = %wire.peer, error = %err, "write failed; closing connection");
+            wire.close();
+            return;
+        }
+        spare.clear();
+        if spare.capacity() > KEEP_CAPACITY {
+            spare = BytesMut::with_capacity(16 * 1024);
+        }
+        wire.drained.notify_waiters();
+    }
+    let _ = socket.shutdown().await;
+}
+
+/// Reads frames and hands each to `on_frame` until the peer closes, the wire
+/// is closed, or the peer breaks the protocol (logged with the reason).
+pub(crate) async fn read_loop(
+    wire: &Wire,
+    mut socket: OwnedReadHalf,
+    mut initial: BytesMut,
+    mut on_frame: impl FnMut(Parsed) -> std::result::Result<(), ProtocolError>,
+) {
+    let mut parser = FrameParser::new(wire.options.max_frame_size);
+    let mut buf = std::mem::take(&mut initial);
+    buf.reserve(64 * 1024);
+    wire.touch();
+    loop {
+        loop {
+            match parser.next(&mut buf) {
+                Ok(Some(parsed)) => {
+                    if let Err(err) = on_frame(parsed) {
+                        tracing::warn!(peer = %wire.peer, reason = %err.0, "closing connection: protocol error");
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::warn!(peer = %wire.peer, reason = %err.0, "closing connection: protocol error");
+                    return;
+                }
+            }
+        }
+        if buf.capacity() > KEEP_CAPACITY * 4 && buf.is_empty() {
+            buf = BytesMut::with_capacity(64 * 1024);
+        }
+        let read = tokio::select! {
+            read = socket.read_buf(&mut buf) => read,
+            () = wire.closed() => return,
+        };
+        match read {
+            Ok(0) => {
+                if !buf.is_empty() {
+                    tracing::warn!(peer = %wire.peer, pending = buf.len(),
+                        "closing connection: peer closed in the middle of a frame");
+                }
+                return;
+            }
+            Ok(_) => wire.touch(),
+            Err(err) => {
+                tracing::debug!(peer = %wire.peer, error = %err, "read failed; closing connection");
+                return;
+            }
+        }
+    }
+}
+
+/// Pings a quiet peer and closes the connection when it stays silent past
+/// the keepalive timeout (a dead or hung process).
+pub(crate) async fn keepalive(wire: Arc<Wire>) {
+    let interval = wire.options.keepalive_interval;
+    let timeout = wire.options.keepalive_timeout;
+    let mut tick = tokio::time::interval(interval.min(timeout / 2).max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = wire.closed() => return,
+        }
+        let silent = wire.silent_for();
+        if silent >= timeout {
+            tracing::warn!(peer = %wire.peer, silent_ms = silent.as_millis() as u64,
+                "closing connection: peer did not answer keepalive pings");
+            wire.close();
+            return;
+        }
+        if silent >= interval {
+            let _ = wire.push(Kind::Ping, 0, 0, &[&[0u8; 8]]);
+        }
+    }
+}
+
+/// Decodes an END/RESET error payload.
+pub(crate) fn error_payload(payload: &[u8], fallback: &str) -> Error {
+    if payload.is_empty() {
+        Error::unavailable(fallback.to_owned()).with_origin(Origin::Transport)
+    } else {
+        Error::from_json(payload)
+    }
+}

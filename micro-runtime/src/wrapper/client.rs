@@ -1,0 +1,229 @@
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use crate::client::{CallOptions, Core};
+use crate::codec::ContentType;
+use crate::endpoint::CallKind;
+use crate::transport::{RawReceiver, RawSender};
+use crate::{Context, Result};
+
+/// The body of an outgoing call.
+#[derive(Debug)]
+pub enum ClientBody {
+    /// The encoded request of a unary call.
+    Unary(Bytes),
+    /// A streaming call: messages are sent on the returned [`RawSender`].
+    Stream,
+}
+
+/// What an outgoing call returned.
+pub enum ClientResponse {
+    /// The encoded response of a unary call.
+    Unary(Bytes),
+    /// The halves of a streaming call.
+    Stream {
+        /// Request messages go here.
+        tx: RawSender,
+        /// Response messages come from here.
+        rx: RawReceiver,
+    },
+}
+
+impl std::fmt::Debug for ClientResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientResponse::Unary(body) => f.debug_tuple("Unary").field(&body.len()).finish(),
+            ClientResponse::Stream { .. } => f.write_str("Stream"),
+        }
+    }
+}
+
+/// An outgoing call as a client wrapper sees it: encoded, not yet routed.
+pub struct ClientRequest {
+    pub(crate) service: Arc<str>,
+    pub(crate) endpoint: Cow<'static, str>,
+    pub(crate) kind: CallKind,
+    pub(crate) content_type: ContentType,
+    pub(crate) ctx: Context,
+    pub(crate) options: CallOptions,
+    pub(crate) idempotent: bool,
+    pub(crate) body: ClientBody,
+    pub(crate) next: Option<ClientNext>,
+}
+
+impl ClientRequest {
+    /// The service called.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The endpoint called, e.g. `Greeter.Hello`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The RPC kind.
+    pub fn kind(&self) -> CallKind {
+        self.kind
+    }
+
+    /// Codec of the body.
+    pub fn content_type(&self) -> ContentType {
+        self.content_type
+    }
+
+    /// The context the call carries (metadata and deadline).
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// The context, to add metadata (e.g. an authorization token).
+    pub fn context_mut(&mut self) -> &mut Context {
+        &mut self.ctx
+    }
+
+    /// The call's options.
+    pub fn options(&self) -> &CallOptions {
+        &self.options
+    }
+
+    /// The encoded request of a unary call.
+    pub fn body(&self) -> Option<&Bytes> {
+        match &self.body {
+            ClientBody::Unary(body) => Some(body),
+            ClientBody::Stream => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRequest")
+            .field("service", &self.service)
+            .field("endpoint", &self.endpoint)
+            .field("kind", &self.kind)
+            .field("context", &self.ctx)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Middleware around a client's calls.
+///
+/// # Examples
+///
+/// ```
+/// use micro_runtime::wrapper::{client_fn, ClientNext, ClientRequest};
+///
+/// // Stamp every outgoing call with a tenant id.
+/// let tenant = client_fn(|mut req: ClientRequest, next: ClientNext| async move {
+///     req.context_mut().metadata_mut().insert("x-tenant", "acme");
+///     next.run(req).await
+/// });
+/// # let _ = tenant;
+/// ```
+pub trait ClientWrapper: Send + Sync + 'static {
+    /// Makes the call, usually through `next.run(req)`.
+    fn call(
+        &self,
+        req: ClientRequest,
+        next: ClientNext,
+    ) -> BoxFuture<'static, Result<ClientResponse>>;
+}
+
+/// The rest of a client chain, ending with the client itself (selection,
+/// retries, transport).
+#[derive(Clone)]
+pub struct ClientNext {
+    wrappers: Arc<[Arc<dyn ClientWrapper>]>,
+    index: usize,
+    core: Arc<Core>,
+}
+
+impl ClientNext {
+    /// Runs the rest of the chain.
+    pub fn run(self, req: ClientRequest) -> BoxFuture<'static, Result<ClientResponse>> {
+        match self.wrappers.get(self.index).cloned() {
+            Some(wrapper) => {
+                let next = ClientNext {
+                    index: self.index + 1,
+                    ..self
+                };
+                wrapper.call(req, next)
+            }
+            None => {
+                let core = self.core;
+                Box::pin(async move { core.execute(req).await })
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientNext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientNext")
+            .field("remaining", &(self.wrappers.len() - self.index))
+            .finish()
+    }
+}
+
+/// The client wrappers of a client, in order.
+#[derive(Clone, Default)]
+pub(crate) struct ClientChain {
+    wrappers: Arc<[Arc<dyn ClientWrapper>]>,
+}
+
+impl ClientChain {
+    pub(crate) fn new(wrappers: Vec<Arc<dyn ClientWrapper>>) -> Self {
+        Self {
+            wrappers: wrappers.into(),
+        }
+    }
+
+    pub(crate) fn push(&self, wrapper: Arc<dyn ClientWrapper>) -> Self {
+        let mut all: Vec<_> = self.wrappers.iter().cloned().collect();
+        all.push(wrapper);
+        Self::new(all)
+    }
+
+    pub(crate) async fn run(&self, req: ClientRequest, core: &Arc<Core>) -> Result<ClientResponse> {
+        if self.wrappers.is_empty() {
+            return core.execute(req).await;
+        }
+        ClientNext {
+            wrappers: self.wrappers.clone(),
+            index: 0,
+            core: core.clone(),
+        }
+        .run(req)
+        .await
+    }
+}
+
+struct FnWrapper<F>(F);
+
+impl<F, Fut> ClientWrapper for FnWrapper<F>
+where
+    F: Fn(ClientRequest, ClientNext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<ClientResponse>> + Send + 'static,
+{
+    fn call(
+        &self,
+        req: ClientRequest,
+        next: ClientNext,
+    ) -> BoxFuture<'static, Result<ClientResponse>> {
+        Box::pin((self.0)(req, next))
+    }
+}
+
+/// A client wrapper from an async closure taking the request and `next`.
+pub fn client_fn<F, Fut>(f: F) -> impl ClientWrapper
+where
+    F: Fn(ClientRequest, ClientNext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<ClientResponse>> + Send + 'static,
+{
+    FnWrapper(f)
+}
