@@ -24,6 +24,10 @@ pub enum Command {
     Rpc(RpcArgs),
     /// Serves one system on 127.0.0.1 (what `rpc` starts as its server process).
     Serve(ServeArgs),
+    /// Measures pub/sub: publish-to-deliver messages/s through micro's NATS
+    /// broker against raw async-nats (needs the `nats` feature).
+    #[cfg(feature = "nats")]
+    Pubsub(crate::pubsub::PubsubArgs),
 }
 
 /// Flags of `rpc`.

@@ -10,6 +10,8 @@ pub mod cli;
 pub mod load;
 pub mod payload;
 pub mod proc;
+#[cfg(feature = "nats")]
+pub mod pubsub;
 pub mod report;
 pub mod runner;
 pub mod systems;

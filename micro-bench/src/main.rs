@@ -24,6 +24,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Rpc(args) => runtime.block_on(rpc(args)),
         Command::Serve(args) => runtime.block_on(serve(args)),
+        #[cfg(feature = "nats")]
+        Command::Pubsub(args) => runtime.block_on(pubsub(args)),
     }
 }
 
@@ -58,6 +60,17 @@ async fn rpc(args: RpcArgs) -> ExitCode {
     println!("{}", report.summary());
     let _ = std::io::stdout().flush();
     code
+}
+
+#[cfg(feature = "nats")]
+async fn pubsub(args: micro_bench::pubsub::PubsubArgs) -> ExitCode {
+    match micro_bench::pubsub::run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("micro-bench pubsub: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {

@@ -188,6 +188,7 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(err.code(), 400, "{err}");
+    }
 
     fn registry() -> Arc<dyn Registry> {
         Arc::new(MemoryRegistry::new())

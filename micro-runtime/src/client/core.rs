@@ -251,49 +251,66 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// (a call to it got no answer) is probed at once and ejected when the probe
 /// gets no answer either. An ejected node is probed each time its ejection
 /// runs out: an answer re-admits it, silence ejects it again for longer.
-/// Stops when the client is gone or the node left the registry.
+/// Stops when the client is gone or the node left the registry; a node
+/// ejected by a failing call while this task held the probing right is
+/// watched on, never left ejected with no one probing it.
 async fn probe(core: Weak<Core>, node: Arc<NodeInfo>, suspect: bool) {
     if suspect {
-        let Some(live) = core.upgrade() else {
-            node.stats.end_probe();
+        check_suspect(&core, &node).await;
+    }
+    loop {
+        let client_gone = node.stats.awaiting_probe() && !watch_ejected(&core, &node).await;
+        node.stats.end_probe();
+        if client_gone {
             return;
-        };
-        let answered = health(&live, &node).await.is_ok();
-        let nodes = live.cache.get(&node.service.name).await;
-        let ejected = match (answered, nodes) {
-            (false, Ok(nodes)) => live.options.outlier.try_eject(&node.stats, &nodes),
-            _ => None,
-        };
-        match ejected {
-            Some(ejected_for) => tracing::warn!(node = %node.node.id, address = %node.address,
-                ejected_ms = ejected_for.as_millis() as u64,
-                "ejecting node: no answer to calls or to its health probe"),
-            None => {
-                node.stats.end_probe();
-                return;
-            }
+        }
+        // A call may have ejected the node while we held the right.
+        if !(node.stats.awaiting_probe() && node.stats.try_start_probe()) {
+            return;
         }
     }
+}
+
+/// Probes a node a call got no answer from; ejects it when silent.
+async fn check_suspect(core: &Weak<Core>, node: &NodeInfo) {
+    let Some(live) = core.upgrade() else { return };
+    if health(&live, node).await.is_ok() {
+        return;
+    }
+    if let Ok(nodes) = live.cache.get(&node.service.name).await
+        && let Some(ejected_for) = live.options.outlier.try_eject(&node.stats, &nodes)
+    {
+        tracing::warn!(node = %node.node.id, address = %node.address,
+            ejected_ms = ejected_for.as_millis() as u64,
+            "ejecting node: no answer to calls or to its health probe");
+    }
+}
+
+/// Probes an ejected node each time its ejection runs out until it answers
+/// (re-admitted) or leaves the registry: true; false when the client is gone.
+async fn watch_ejected(core: &Weak<Core>, node: &NodeInfo) -> bool {
     loop {
         let left = node.stats.ejection_left();
         if !left.is_zero() {
             tokio::time::sleep(left).await;
         }
-        let Some(core) = core.upgrade() else { break };
+        let Some(core) = core.upgrade() else {
+            return false;
+        };
         let still_listed = match core.cache.get(&node.service.name).await {
             Ok(nodes) => nodes.nodes.iter().any(|n| n.node.id == node.node.id),
             Err(_) => true,
         };
         if !still_listed {
             node.stats.readmit();
-            break;
+            return true;
         }
-        match health(&core, &node).await {
+        match health(&core, node).await {
             Ok(_) => {
                 tracing::info!(node = %node.node.id, address = %node.address,
                     "node answered its health probe; re-admitted");
                 node.stats.readmit();
-                break;
+                return true;
             }
             Err(err) => {
                 let policy = &core.options.outlier;
@@ -303,7 +320,6 @@ async fn probe(core: Weak<Core>, node: Arc<NodeInfo>, suspect: bool) {
             }
         }
     }
-    node.stats.end_probe();
 }
 
 fn no_node(service: &str, why: &str) -> Error {
