@@ -40,7 +40,11 @@ use crate::pb;
 #[derive(Debug, Args)]
 pub struct PubsubArgs {
     /// The NATS server.
-    #[arg(long, env = "MICRO_BENCH_NATS", default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long,
+        env = "MICRO_BENCH_NATS",
+        default_value = "nats://127.0.0.1:4222"
+    )]
     pub nats: String,
     /// Messages per measured cell [default: 200000, 20000 with --quick].
     #[arg(long)]
@@ -272,9 +276,7 @@ pub async fn run(args: &PubsubArgs) -> Result<()> {
         args.window
     );
     println!();
-    println!(
-        "| payload | raw async-nats msg/s | micro msg/s | micro/raw | micro overhead |"
-    );
+    println!("| payload | raw async-nats msg/s | micro msg/s | micro/raw | micro overhead |");
     println!("|---|---:|---:|---:|---:|");
     let mut ratios = Vec::new();
     for (name, request) in payloads() {
