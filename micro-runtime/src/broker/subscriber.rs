@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -171,22 +172,30 @@ pub(crate) struct RunningSubscription {
     handle: Option<Arc<dyn Unsubscribe>>,
     task: JoinHandle<()>,
     in_flight: InFlight,
+    stopping: Arc<AtomicBool>,
 }
 
 impl RunningSubscription {
     /// Stops deliveries, lets handlers in flight finish within `grace`.
+    /// Deliveries the broker buffered but no handler took are dropped
+    /// unsettled (backends with acknowledgements deliver them again).
     pub(crate) async fn stop(self, grace: Duration) {
+        self.stopping.store(true, Ordering::Release);
         if let Some(handle) = &self.handle
             && let Err(err) = handle.unsubscribe().await
         {
             tracing::warn!(topic = %self.topic, error = %err, "unsubscribing failed");
         }
-        self.task.abort();
         let _ = tokio::time::timeout(grace, self.in_flight.wait_idle()).await;
+        self.task.abort();
     }
 }
 
-/// Subscribes `subscriber` on `broker` and starts handling its deliveries.
+/// Subscribes `subscriber` on `broker` and starts handling its deliveries:
+/// in the subscription's own task when it handles one at a time (no hop
+/// to another task per message), else in a task per delivery, at most
+/// `concurrency` at once. A handler slot is taken before the next
+/// delivery, so no delivery waits outside the broker's buffer.
 pub(crate) async fn start_subscription(
     broker: &Arc<dyn Broker>,
     service: &str,
@@ -198,53 +207,96 @@ pub(crate) async fn start_subscription(
         .await?;
     let handle = subscription.handle();
     let in_flight = InFlight::default();
-    let permits = Arc::new(Semaphore::new(subscriber.options.concurrency.max(1)));
-    let topic: Arc<str> = subscriber.topic.as_str().into();
-    let name: Arc<str> = subscriber.name.as_str().into();
-    let service: Arc<str> = service.into();
-    let handler = subscriber.handler.clone();
-    let tracker = in_flight.clone();
+    let concurrency = subscriber.options.concurrency.max(1);
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let settler = Arc::new(Settler {
+        topic: subscriber.topic.as_str().into(),
+        name: subscriber.name.as_str().into(),
+        service: service.into(),
+        handler: subscriber.handler.clone(),
+        chain,
+    });
+    let stopping = Arc::new(AtomicBool::new(false));
+    let (tracker, stop) = (in_flight.clone(), stopping.clone());
     let task = tokio::spawn(async move {
-        while let Some(delivery) = subscription.next().await {
+        loop {
             let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            if stop.load(Ordering::Acquire) {
+                return;
+            }
+            let Some(delivery) = subscription.next().await else {
                 break;
             };
             let guard = tracker.enter();
-            let (topic, name, service) = (topic.clone(), name.clone(), service.clone());
-            let (handler, chain) = (handler.clone(), chain.clone());
+            if concurrency == 1 {
+                settler.settle(delivery).await;
+                drop(guard);
+                continue;
+            }
+            let settler = settler.clone();
             tokio::spawn(async move {
-                settle(delivery, &topic, &name, &service, &handler, &chain).await;
+                settler.settle(delivery).await;
                 drop(permit);
                 drop(guard);
             });
         }
-        // Stopping aborts this task, so getting here means the broker ended
-        // the subscription (e.g. `Broker::disconnect`): say so.
-        tracing::warn!(topic = %topic, "the broker ended the subscription; no more messages will be handled");
+        if !stop.load(Ordering::Acquire) {
+            tracing::warn!(topic = %settler.topic,
+                "the broker ended the subscription; no more messages will be handled");
+        }
     });
     Ok(RunningSubscription {
         topic: subscriber.topic,
         handle,
         task,
         in_flight,
+        stopping,
     })
+}
+
+/// What handling a delivery needs: the subscriber, its chain, and names
+/// for logs and errors.
+struct Settler {
+    topic: Arc<str>,
+    name: Arc<str>,
+    service: Arc<str>,
+    handler: Arc<SubscriberFn>,
+    chain: SubscriberChain,
+}
+
+impl Settler {
+    async fn settle(&self, delivery: Delivery) {
+        settle(
+            delivery,
+            &self.topic,
+            &self.name,
+            &self.service,
+            &self.handler,
+            &self.chain,
+        )
+        .await;
+    }
 }
 
 /// Runs the subscriber on one delivery and settles it by the outcome.
 async fn settle(
-    delivery: Delivery,
+    mut delivery: Delivery,
     topic: &Arc<str>,
     name: &Arc<str>,
     service: &str,
     handler: &Arc<SubscriberFn>,
     chain: &SubscriberChain,
 ) {
-    let ctx = Context::new().with_metadata_map(delivery.message.headers.clone());
+    // Settling needs only the acker: the message moves to the handler.
+    let message = std::mem::take(&mut delivery.message);
+    let ctx = Context::new().with_metadata_map(message.headers.clone());
     let req = SubscriberRequest {
         ctx: ctx.clone(),
         topic: topic.clone(),
         subscriber: name.clone(),
-        message: delivery.message.clone(),
+        message,
         redelivered: delivery.redelivered,
     };
     let outcome = AssertUnwindSafe(ctx.scope(chain.run(req, handler)))

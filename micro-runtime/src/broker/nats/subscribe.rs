@@ -22,6 +22,9 @@ use crate::broker::{Delivery, Message, SubscribeOptions, Subscription};
 const MAX_MISSED_HEARTBEATS: u32 = 3;
 
 /// Opens a subscription (see the module docs for which kind).
+/// Deliveries read ahead of the handlers, at least.
+const DELIVERY_BUFFER: usize = 64;
+
 pub(super) async fn subscribe(
     broker: &NatsBroker,
     topic: &str,
@@ -31,7 +34,9 @@ pub(super) async fn subscribe(
     let inner = &broker.inner;
     let client = inner.connection.client().await?;
     let concurrency = options.concurrency.max(1);
-    let (tx, rx) = mpsc::channel(concurrency);
+    // A buffer of deliveries ahead of the handlers, so the connection's
+    // reader and the handlers do not wait on each other message by message.
+    let (tx, rx) = mpsc::channel(concurrency.max(DELIVERY_BUFFER));
     let durable = options.durable_name().map(str::to_owned);
     let handle = match durable {
         Some(durable) if inner.options.jetstream => {
