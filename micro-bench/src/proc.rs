@@ -123,10 +123,13 @@ pub struct Memory {
     pub rss_kib: u64,
     /// `VmHWM`: the peak resident set.
     pub peak_kib: u64,
+    /// `RssAnon`: the private part of `VmRSS` (heap, stacks), without the
+    /// pages of the binary and libraries mapped from files.
+    pub anon_kib: Option<u64>,
 }
 
 impl Memory {
-    /// Reads `VmRSS` and `VmHWM` from the text of `/proc/<pid>/status`.
+    /// Reads `VmRSS`, `VmHWM` and `RssAnon` from the text of `/proc/<pid>/status`.
     pub fn parse(status: &str) -> Option<Memory> {
         let field = |name: &str| {
             status
@@ -137,6 +140,7 @@ impl Memory {
         Some(Memory {
             rss_kib: field("VmRSS:")?,
             peak_kib: field("VmHWM:")?,
+            anon_kib: field("RssAnon:"),
         })
     }
 }
@@ -147,12 +151,13 @@ mod tests {
 
     #[test]
     fn parses_proc_status() {
-        let status = "Name:\tx\nVmPeak:\t  100 kB\nVmHWM:\t    5000 kB\nVmRSS:\t    4200 kB\n";
+        let status = "Name:\tx\nVmPeak:\t  100 kB\nVmHWM:\t    5000 kB\nVmRSS:\t    4200 kB\nRssAnon:\t     600 kB\n";
         assert_eq!(
             Memory::parse(status),
             Some(Memory {
                 rss_kib: 4200,
-                peak_kib: 5000
+                peak_kib: 5000,
+                anon_kib: Some(600),
             })
         );
         assert_eq!(Memory::parse("Name:\tx\n"), None);

@@ -51,6 +51,8 @@ pub struct SystemRun {
     pub system: System,
     /// Server RSS after start and one call, KiB.
     pub idle_rss_kib: Option<u64>,
+    /// The private (anonymous) part of it, KiB.
+    pub idle_anon_kib: Option<u64>,
     /// Why it has no (or only some) cells.
     pub error: Option<String>,
 }
@@ -145,13 +147,17 @@ impl Report {
 
     /// Idle memory per system, one line each.
     pub fn idle_memory(&self) -> String {
-        let mut out = String::from("server idle RSS (after start and one call):\n");
+        let mut out = String::from(
+            "server idle RSS (after start and one call; anon = private memory, the rest is \
+             pages of the shared benchmark binary):\n",
+        );
         for run in &self.systems {
             let _ = writeln!(
                 out,
-                "  {:<6} {}",
+                "  {:<6} {}  (anon {})",
                 run.system.name(),
-                format_kib(run.idle_rss_kib)
+                format_kib(run.idle_rss_kib),
+                format_kib(run.idle_anon_kib)
             );
         }
         out

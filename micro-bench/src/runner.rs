@@ -37,6 +37,7 @@ pub async fn run(args: &RpcArgs) -> Report {
         let mut run = SystemRun {
             system,
             idle_rss_kib: None,
+            idle_anon_kib: None,
             error: None,
         };
         if let Err(err) = run_system(system, args, phase, &mut run, &mut report).await {
@@ -70,7 +71,9 @@ async fn run_system(
         .await
         .map_err(|e| anyhow!("first call to the {system} server failed: {e}"))?;
     drop(first);
-    run.idle_rss_kib = server.memory().map(|m| m.rss_kib);
+    let idle = server.memory();
+    run.idle_rss_kib = idle.map(|m| m.rss_kib);
+    run.idle_anon_kib = idle.and_then(|m| m.anon_kib);
     report.settings.peak_reset_per_cell &= server.reset_peak();
 
     for workload in args.workloads() {

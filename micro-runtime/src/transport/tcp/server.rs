@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -256,10 +257,24 @@ impl ServerConn {
         }
         let conn = self.clone();
         if !streaming {
-            let call = self.state.dispatcher.dispatch(IncomingCall {
+            let mut call = self.state.dispatcher.dispatch(IncomingCall {
                 head,
                 body: IncomingBody::Unary(payload),
             });
+            // Most handlers answer without waiting on anything: try once
+            // here, which saves a task and a hop to another thread per call.
+            // A handler that waits is polled again by its own task (polling
+            // registers the task's waker then, so no wake-up is lost).
+            let mut first_poll = TaskContext::from_waker(Waker::noop());
+            if let Poll::Ready(result) = call.as_mut().poll(&mut first_poll) {
+                drop(calls);
+                let result = result.and_then(|body| {
+                    body.ok_or_else(|| Error::internal("unary handler returned no response"))
+                });
+                self.finish(id, result.map(Some));
+                drop(guard);
+                return;
+            }
             let task = tokio::spawn(async move {
                 let result = call.await.and_then(|body| {
                     body.ok_or_else(|| Error::internal("unary handler returned no response"))
