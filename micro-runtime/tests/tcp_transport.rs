@@ -111,10 +111,16 @@ async fn an_oversized_frame_fails_its_call_with_413_and_the_connection_lives() {
 
 #[tokio::test]
 async fn a_slow_reader_bounds_what_the_writer_sends() {
+    use prost::Message as _;
     let mut world = World::new(Kind::Tcp);
     let (_, signals) = world.echo("echo").await;
     let echo = EchoClient::new("echo", world.client());
+    // The window counts bytes: each flooded message costs its encoded
+    // length plus the per-message overhead.
     let window = TcpOptions::default().stream_window as usize;
+    let cost = Msg::text("x".repeat(1024)).encoded_len()
+        + micro_runtime::transport::MESSAGE_OVERHEAD as usize;
+    let ahead = window / cost;
     let mut stream = echo
         .flood(Msg {
             text: String::new(),
@@ -122,27 +128,29 @@ async fn a_slow_reader_bounds_what_the_writer_sends() {
         })
         .await
         .unwrap();
-    for read in 0..200usize {
+    let reads = ahead * 3;
+    for read in 0..reads {
         // The writer may be ahead by at most its window (plus the message it
         // is blocked sending), however long the reader takes.
         let sent = signals.flooded.load(Ordering::SeqCst);
         assert!(
-            sent <= read + window + 1,
-            "sent {sent} while {read} were read"
+            sent <= read + ahead + 1,
+            "sent {sent} while {read} were read ({ahead} fit the window)"
         );
         stream.recv().await.unwrap().unwrap();
     }
-    // Credit returns in batches of half a window: wait until the writer has
-    // used every credit it got, then check it stopped exactly there.
-    let read = 200;
-    let granted = window + read - read % (window / 2);
+    // Credit returns in batches of at least half a window: wait until the
+    // writer has used every credit it got, then check it stopped there.
+    let batch = (window / 2).div_ceil(cost);
+    let granted = window + (reads / batch) * batch * cost;
+    let expected = granted / cost + 1;
     within_10s("the writer using its credit", async {
-        while signals.flooded.load(Ordering::SeqCst) < granted + 1 {
+        while signals.flooded.load(Ordering::SeqCst) < expected {
             tokio::task::yield_now().await;
         }
     })
     .await;
-    assert_eq!(signals.flooded.load(Ordering::SeqCst), granted + 1);
+    assert_eq!(signals.flooded.load(Ordering::SeqCst), expected);
     drop(stream);
     world.stop().await;
 }

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use super::in_flight::InFlight;
 use super::{
-    Canceller, Connection, DEFAULT_STREAM_WINDOW, Dispatcher, IncomingBody, IncomingCall, Listener,
+    Canceller, Connection, Dispatcher, IncomingBody, IncomingCall, LOCAL_STREAM_WINDOW, Listener,
     RawReceiver, RawSender, RequestHead, ResponseFuture, Transport, channel,
 };
 use crate::error::Origin;
@@ -144,8 +144,8 @@ impl Connection for MemoryConnection {
             return Err(refused());
         }
         let guard = self.endpoint.in_flight.enter();
-        let (up_tx, up_rx) = channel(DEFAULT_STREAM_WINDOW);
-        let (down_tx, down_rx) = channel(DEFAULT_STREAM_WINDOW);
+        let (up_tx, up_rx) = channel(LOCAL_STREAM_WINDOW);
+        let (down_tx, down_rx) = channel(LOCAL_STREAM_WINDOW);
         let reply = RawSender::local(down_tx);
         let dispatched = self.endpoint.dispatcher.dispatch(IncomingCall {
             head,

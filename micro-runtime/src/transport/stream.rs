@@ -1,13 +1,16 @@
 //! The untyped halves of a streaming call, shared by every transport.
 //!
-//! Messages travel through a bounded channel whose capacity is the stream's
-//! flow-control window, so a slow reader stops the writer instead of letting
-//! memory grow: on the in-memory transport the channel itself applies the
-//! pressure; on TCP the receiver returns credit (`WINDOW` frames) as the
-//! application consumes messages and the sender waits for credit.
+//! A slow reader stops the writer instead of letting memory grow. On the
+//! in-memory transport a bounded channel applies the pressure (in
+//! messages); on TCP the window counts **bytes**: each message costs its
+//! length plus [`MESSAGE_OVERHEAD`], the writer waits for credit, and the
+//! reader returns credit (`WINDOW` frames) as the application consumes
+//! messages, half a window at a time. So small messages stream thousands
+//! ahead while a stream of large ones still holds at most a window.
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context as TaskContext, Poll, ready};
 
 use bytes::Bytes;
@@ -17,9 +20,30 @@ use tokio::task::AbortHandle;
 use crate::error::Origin;
 use crate::{Error, Result};
 
-/// Messages a stream may have in flight towards a reader before the writer
-/// waits (the flow-control window, counted in messages).
-pub const DEFAULT_STREAM_WINDOW: u32 = 32;
+/// Bytes a stream may have in flight towards a reader before the writer
+/// waits (the TCP flow-control window; see [`MESSAGE_OVERHEAD`]).
+pub const DEFAULT_STREAM_WINDOW: u32 = 256 * 1024;
+
+/// What a message costs against the window beyond its length (its frame
+/// header and queue entry), so that even empty messages are bounded.
+pub const MESSAGE_OVERHEAD: u32 = 32;
+
+/// Messages queued between the two tasks of an in-process stream.
+pub(crate) const LOCAL_STREAM_WINDOW: u32 = 64;
+
+/// What a message of `len` bytes costs against `window`: its length plus
+/// the overhead, at most the whole window (so any message fits).
+pub(crate) fn message_cost(len: usize, window: u32) -> u32 {
+    u32::try_from(len)
+        .unwrap_or(u32::MAX)
+        .saturating_add(MESSAGE_OVERHEAD)
+        .min(window.max(1))
+}
+
+/// Messages a remote stream's queue may hold: as many as the window admits.
+pub(crate) fn remote_capacity(window: u32) -> u32 {
+    window / MESSAGE_OVERHEAD + 1
+}
 
 /// One item of a stream as seen by its reader.
 #[derive(Debug)]
@@ -83,7 +107,10 @@ enum SenderInner {
     Remote {
         sink: Arc<dyn FrameSink>,
         id: u32,
+        /// Bytes the reader granted and we have not used.
         credits: Arc<Semaphore>,
+        /// The reader's window, in bytes.
+        window: u32,
     },
 }
 
@@ -94,9 +121,19 @@ impl RawSender {
         }
     }
 
-    pub(crate) fn remote(sink: Arc<dyn FrameSink>, id: u32, credits: Arc<Semaphore>) -> Self {
+    pub(crate) fn remote(
+        sink: Arc<dyn FrameSink>,
+        id: u32,
+        credits: Arc<Semaphore>,
+        window: u32,
+    ) -> Self {
         Self {
-            inner: SenderInner::Remote { sink, id, credits },
+            inner: SenderInner::Remote {
+                sink,
+                id,
+                credits,
+                window,
+            },
         }
     }
 
@@ -116,8 +153,17 @@ impl RawSender {
                 .send(StreamItem::Message(body))
                 .await
                 .map_err(|_| closed_by_peer()),
-            SenderInner::Remote { sink, id, credits } => {
-                let permit = credits.acquire().await.map_err(|_| closed_by_peer())?;
+            SenderInner::Remote {
+                sink,
+                id,
+                credits,
+                window,
+            } => {
+                let cost = message_cost(body.len(), *window);
+                let permit = credits
+                    .acquire_many(cost)
+                    .await
+                    .map_err(|_| closed_by_peer())?;
                 permit.forget();
                 if let Some(writable) = sink.writable() {
                     writable.await;
@@ -160,27 +206,60 @@ fn closed_by_peer() -> Error {
     Error::unavailable("stream closed by the peer").with_origin(Origin::Transport)
 }
 
+/// Bytes a remote writer may still send on a stream: what the connection's
+/// reader checks each arriving message against (a peer that sends past its
+/// credit breaks the protocol).
+pub(crate) struct InboundBudget {
+    left: AtomicI64,
+    window: u32,
+}
+
+impl InboundBudget {
+    /// Charges an arriving message; false when it overran the window.
+    pub(crate) fn take(&self, len: usize) -> bool {
+        let cost = i64::from(message_cost(len, self.window));
+        self.left.fetch_sub(cost, Ordering::AcqRel) >= cost
+    }
+
+    fn give(&self, credit: u32) {
+        self.left.fetch_add(i64::from(credit), Ordering::AcqRel);
+    }
+}
+
 /// Returns flow-control credit to a remote writer as messages are consumed.
 pub(crate) struct CreditReturn {
     sink: Arc<dyn FrameSink>,
     id: u32,
     consumed: u32,
     batch: u32,
+    budget: Arc<InboundBudget>,
 }
 
 impl CreditReturn {
+    /// Credit for a stream whose reader grants `window` bytes.
     pub(crate) fn new(sink: Arc<dyn FrameSink>, id: u32, window: u32) -> Self {
         Self {
             sink,
             id,
             consumed: 0,
             batch: (window / 2).max(1),
+            budget: Arc::new(InboundBudget {
+                left: AtomicI64::new(i64::from(window)),
+                window,
+            }),
         }
     }
 
-    fn consumed_one(&mut self) {
-        self.consumed += 1;
+    /// The budget the connection's reader charges arriving messages to.
+    pub(crate) fn budget(&self) -> Arc<InboundBudget> {
+        self.budget.clone()
+    }
+
+    fn consumed(&mut self, len: usize) {
+        self.consumed += message_cost(len, self.budget.window);
         if self.consumed >= self.batch {
+            // The budget first: the writer may use the credit at once.
+            self.budget.give(self.consumed);
             self.sink.send_window(self.id, self.consumed);
             self.consumed = 0;
         }
@@ -231,7 +310,7 @@ impl RawReceiver {
         Poll::Ready(match item {
             Some(StreamItem::Message(body)) => {
                 if let Some(credit) = &mut self.credit {
-                    credit.consumed_one();
+                    credit.consumed(body.len());
                 }
                 Ok(Some(body))
             }
@@ -269,6 +348,14 @@ impl futures_core::Stream for RawReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_costs_its_bytes_and_always_fits_the_window() {
+        assert_eq!(message_cost(0, 1024), MESSAGE_OVERHEAD);
+        assert_eq!(message_cost(100, 1024), 100 + MESSAGE_OVERHEAD);
+        assert_eq!(message_cost(10_000, 1024), 1024);
+        assert_eq!(remote_capacity(1024), 1024 / MESSAGE_OVERHEAD + 1);
+    }
 
     #[tokio::test]
     async fn messages_then_normal_end() {

@@ -14,8 +14,8 @@ use super::wire::{self, Wire};
 use super::{TcpOptions, head};
 use crate::error::Origin;
 use crate::transport::{
-    Canceller, Connection, CreditReturn, FrameSink, RawReceiver, RawSender, RequestHead,
-    ResponseFuture, StreamItem, channel,
+    Canceller, Connection, CreditReturn, FrameSink, InboundBudget, RawReceiver, RawSender,
+    RequestHead, ResponseFuture, StreamItem, channel, remote_capacity,
 };
 use crate::{Error, Result};
 
@@ -48,6 +48,7 @@ enum Slot {
     Stream {
         inbound: mpsc::Sender<StreamItem>,
         credits: Arc<Semaphore>,
+        budget: Arc<InboundBudget>,
     },
 }
 
@@ -58,7 +59,9 @@ impl Slot {
             Slot::Unary(tx) => {
                 let _ = tx.send(Err(err));
             }
-            Slot::Stream { inbound, credits } => {
+            Slot::Stream {
+                inbound, credits, ..
+            } => {
                 credits.close();
                 let _ = inbound.try_send(StreamItem::End(Err(err)));
             }
@@ -123,10 +126,13 @@ impl Shared {
                             let _ = tx.send(Ok(frame.payload));
                         }
                     }
-                    Some(Slot::Stream { inbound, .. }) => {
-                        if inbound
-                            .try_send(StreamItem::Message(frame.payload))
-                            .is_err()
+                    Some(Slot::Stream {
+                        inbound, budget, ..
+                    }) => {
+                        if !budget.take(frame.payload.len())
+                            || inbound
+                                .try_send(StreamItem::Message(frame.payload))
+                                .is_err()
                         {
                             // Over the window we granted: the peer broke flow control.
                             drop(calls);
@@ -163,7 +169,9 @@ impl Shared {
                                 Err(Error::internal("call ended without a response"))
                             }));
                         }
-                        Slot::Stream { inbound, credits } => {
+                        Slot::Stream {
+                            inbound, credits, ..
+                        } => {
                             credits.close();
                             let _ = inbound.try_send(StreamItem::End(result));
                         }
@@ -190,7 +198,7 @@ impl Shared {
                     if let Some(Slot::Stream { credits, .. }) =
                         self.calls.lock().unwrap().slots.get(&frame.stream)
                     {
-                        credits.add_permits(credit.min(1 << 20) as usize);
+                        credits.add_permits(credit.min(1 << 30) as usize);
                     }
                 }
             }
@@ -337,13 +345,17 @@ impl Connection for TcpConnection {
         shared.wire.check_size(len, "request head")?;
         let id = shared.next_id();
         let window = shared.wire.options.stream_window;
-        let (inbound, rx) = channel(window);
-        let credits = Arc::new(Semaphore::new(shared.wire.peer_window() as usize));
+        let (inbound, rx) = channel(remote_capacity(window));
+        let peer_window = shared.wire.peer_window();
+        let credits = Arc::new(Semaphore::new(peer_window as usize));
+        let sink: Arc<dyn FrameSink> = shared.clone();
+        let credit_return = CreditReturn::new(sink.clone(), id, window);
         shared.insert(
             id,
             Slot::Stream {
                 inbound,
                 credits: credits.clone(),
+                budget: credit_return.budget(),
             },
         );
         if let Err(err) = shared
@@ -353,14 +365,9 @@ impl Connection for TcpConnection {
             shared.take(id);
             return Err(err);
         }
-        let sink: Arc<dyn FrameSink> = shared.clone();
         Ok((
-            RawSender::remote(sink.clone(), id, credits),
-            RawReceiver::new(
-                rx,
-                Some(CreditReturn::new(sink.clone(), id, window)),
-                Some(Canceller::Remote(sink, id)),
-            ),
+            RawSender::remote(sink.clone(), id, credits, peer_window),
+            RawReceiver::new(rx, Some(credit_return), Some(Canceller::Remote(sink, id))),
         ))
     }
 

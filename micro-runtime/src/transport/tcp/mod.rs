@@ -27,12 +27,12 @@
 //!
 //! | kind | name | stream | payload | flags |
 //! |---|---|---|---|---|
-//! | 0 | SETTINGS | 0 | `(id u16, value u32)*`: 1 = MAX_FRAME_SIZE, 2 = INITIAL_WINDOW | |
+//! | 0 | SETTINGS | 0 | `(id u16, value u32)*`: 1 = MAX_FRAME_SIZE, 2 = INITIAL_WINDOW (bytes) | |
 //! | 1 | REQUEST | call | request head, then (unary) the request message | END_STREAM (0x01), STREAMING (0x02) |
 //! | 2 | MESSAGE | call | one encoded message | END_STREAM: last message from this side |
 //! | 3 | END | call | empty, or error JSON with ERROR (0x04) | ERROR |
 //! | 4 | RESET | call | empty or error JSON | NOT_PROCESSED (0x08): refused unprocessed, safe to retry |
-//! | 5 | WINDOW | call | `credit u32`: messages the peer may send more | |
+//! | 5 | WINDOW | call | `credit u32`: bytes the peer may send more | |
 //! | 6 | PING | 0 | 8 opaque bytes, echoed | ACK (0x10) on the answer |
 //! | 7 | GOAWAY | 0 | `last stream u32`, reason (UTF-8) | |
 //!
@@ -49,10 +49,14 @@
 //! * Streaming: REQUEST(STREAMING) with the head only; each side then sends
 //!   MESSAGEs and ends with END (or MESSAGE with END_STREAM); an END(ERROR)
 //!   from the server fails the call.
-//! * Flow control: a side may send INITIAL_WINDOW (default 32) messages on a
-//!   stream, then waits for WINDOW credit, which the reader returns as the
-//!   application consumes messages: a slow reader stops the writer, memory
-//!   stays bounded.
+//! * Flow control, per stream and direction, in bytes: a side may send
+//!   messages worth INITIAL_WINDOW (default 256 KiB,
+//!   `MICRO_TRANSPORT_STREAM_WINDOW`) on a stream, each costing its length
+//!   plus 32 (at most the whole window, so any message fits), then waits
+//!   for WINDOW credit, which the reader returns as the application
+//!   consumes messages, half a window at a time: a slow reader stops the
+//!   writer, memory stays bounded, and small messages stream thousands
+//!   ahead. Sending past the credit is a protocol error.
 //! * Cancellation: a caller that drops its call sends RESET; the server
 //!   drops the handler's future.
 //! * Keepalive: a side that hears nothing for the keepalive interval
@@ -63,7 +67,15 @@
 //!   flight finish within the grace period, then closes.
 //!
 //! Writes are batched per connection: frames are appended to one buffer and
-//! a writer task flushes it with one `write` per batch.
+//! a writer task flushes it with one `write` per batch (it lets the tasks
+//! ready to queue frames run before it drains the buffer).
+//!
+//! The server runs a unary handler once on the connection's reader: a
+//! handler that answers without waiting costs no task; one that waits
+//! continues in a task of its own, so a slow call never blocks the
+//! connection. (A handler that computes for long without an `.await`
+//! blocks its connection's reader meanwhile, as it would block a runtime
+//! worker anyway: move such work to `spawn_blocking`.)
 
 mod client;
 mod frame;
@@ -82,7 +94,8 @@ use crate::{Result, config};
 pub struct TcpOptions {
     /// Largest frame payload accepted (`MICRO_TRANSPORT_MAX_FRAME`, default 4 MiB).
     pub max_frame_size: u32,
-    /// Messages in flight per stream direction before the writer waits.
+    /// Bytes in flight per stream direction before the writer waits
+    /// (`MICRO_TRANSPORT_STREAM_WINDOW`, default 256 KiB).
     pub stream_window: u32,
     /// Silence after which a PING is sent (`MICRO_TRANSPORT_KEEPALIVE`, 10 s).
     pub keepalive_interval: Duration,
@@ -111,6 +124,9 @@ impl TcpOptions {
         let mut options = Self::default();
         if let Some(n) = config::number("MICRO_TRANSPORT_MAX_FRAME")? {
             options.max_frame_size = n.max(1024);
+        }
+        if let Some(n) = config::number("MICRO_TRANSPORT_STREAM_WINDOW")? {
+            options.stream_window = n.max(1024);
         }
         if let Some(d) = config::duration("MICRO_TRANSPORT_KEEPALIVE")? {
             options.keepalive_interval = d;

@@ -17,8 +17,8 @@ use super::frame::{self, Kind, Parsed, ProtocolError, flags};
 use super::wire::{self, Wire};
 use super::{TcpOptions, head};
 use crate::transport::{
-    CreditReturn, Dispatcher, FrameSink, InFlight, IncomingBody, IncomingCall, Listener,
-    RawReceiver, RawSender, StreamItem, channel,
+    CreditReturn, Dispatcher, FrameSink, InFlight, InboundBudget, IncomingBody, IncomingCall,
+    Listener, RawReceiver, RawSender, StreamItem, channel, remote_capacity,
 };
 use crate::{Error, Result};
 
@@ -60,6 +60,7 @@ struct Call {
     task: Option<AbortHandle>,
     inbound: Option<mpsc::Sender<StreamItem>>,
     credits: Option<Arc<Semaphore>>,
+    budget: Option<Arc<InboundBudget>>,
 }
 
 impl Call {
@@ -191,7 +192,11 @@ impl ServerConn {
                 if let Some(call) = calls.get_mut(&frame.stream)
                     && let Some(inbound) = &call.inbound
                 {
-                    if inbound.try_send(item).is_err() && !inbound.is_closed() {
+                    let within_window = match (&item, &call.budget) {
+                        (StreamItem::Message(body), Some(budget)) => budget.take(body.len()),
+                        _ => true,
+                    };
+                    if !within_window || (inbound.try_send(item).is_err() && !inbound.is_closed()) {
                         return Err(ProtocolError(format!(
                             "stream {} overran its flow-control window",
                             frame.stream
@@ -215,7 +220,7 @@ impl ServerConn {
                         .get(&frame.stream)
                         .and_then(|c| c.credits.as_ref())
                     {
-                        credits.add_permits(credit.min(1 << 20) as usize);
+                        credits.add_permits(credit.min(1 << 30) as usize);
                     }
                 }
             }
@@ -288,19 +293,23 @@ impl ServerConn {
                     task: Some(task.abort_handle()),
                     inbound: None,
                     credits: None,
+                    budget: None,
                 },
             );
             return;
         }
         let window = self.wire.options.stream_window;
-        let (inbound, rx) = channel(window);
-        let credits = Arc::new(Semaphore::new(self.wire.peer_window() as usize));
+        let (inbound, rx) = channel(remote_capacity(window));
+        let peer_window = self.wire.peer_window();
+        let credits = Arc::new(Semaphore::new(peer_window as usize));
         let sink: Arc<dyn FrameSink> = self.clone();
+        let credit_return = CreditReturn::new(sink.clone(), id, window);
+        let budget = credit_return.budget();
         let call = self.state.dispatcher.dispatch(IncomingCall {
             head,
             body: IncomingBody::Stream {
-                rx: RawReceiver::new(rx, Some(CreditReturn::new(sink.clone(), id, window)), None),
-                tx: RawSender::remote(sink, id, credits.clone()),
+                rx: RawReceiver::new(rx, Some(credit_return), None),
+                tx: RawSender::remote(sink, id, credits.clone(), peer_window),
             },
         });
         let task = tokio::spawn(async move {
@@ -314,6 +323,7 @@ impl ServerConn {
                 task: Some(task.abort_handle()),
                 inbound: Some(inbound),
                 credits: Some(credits),
+                budget: Some(budget),
             },
         );
     }
