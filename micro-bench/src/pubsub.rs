@@ -8,6 +8,10 @@
 //! - **raw**: `async_nats::Client::publish(subject, Request.encode())` and a
 //!   core subscription whose task decodes each `Request` — the least any
 //!   client of NATS does;
+//! - **raw+headers**: the same, with the three headers micro sends
+//!   (content type, a random 32-hex id, the topic) built per message and
+//!   the content type checked on receipt — what an envelope costs on NATS
+//!   whoever sends it;
 //! - **micro**: `Client::publish(topic, &Request)` of a `Service` on a
 //!   `NatsBroker` (core NATS: JetStream off), and a typed
 //!   [`Subscriber`] on another `Service`, i.e. with micro's headers
@@ -55,6 +59,9 @@ pub struct PubsubArgs {
     /// Fewer messages, for CI.
     #[arg(long)]
     pub quick: bool,
+    /// Measure micro only (e.g. to profile it); no ratios.
+    #[arg(long)]
+    pub micro_only: bool,
 }
 
 impl PubsubArgs {
@@ -170,7 +177,34 @@ fn payloads() -> [(&'static str, pb::Request); 2] {
     ]
 }
 
-async fn raw(args: &PubsubArgs, topic: &str, request: &pb::Request) -> Result<Cell> {
+/// The headers micro puts on a message, built the same way per message by
+/// the `raw+headers` row (so the table separates what carrying an envelope
+/// costs on NATS from what micro itself adds).
+fn envelope(topic: &str) -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("content-type", "application/protobuf");
+    headers.insert(
+        "micro-id",
+        format!("{:016x}{:016x}", random_u64(), random_u64()).as_str(),
+    );
+    headers.insert("micro-topic", topic);
+    headers
+}
+
+/// A per-message random number (std only).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0);
+    hasher.finish()
+}
+
+async fn raw(
+    args: &PubsubArgs,
+    topic: &str,
+    request: &pb::Request,
+    with_headers: bool,
+) -> Result<Cell> {
     let connect = || async {
         async_nats::connect(args.nats.as_str())
             .await
@@ -183,14 +217,23 @@ async fn raw(args: &PubsubArgs, topic: &str, request: &pb::Request) -> Result<Ce
     let counter = delivered.clone();
     let receiver = tokio::spawn(async move {
         while let Some(message) = subscription.next().await {
-            if pb::Request::decode(message.payload).is_ok() {
+            let typed = message.headers.as_ref().is_none_or(|h| {
+                h.get("content-type").map(|v| v.as_str()) == Some("application/protobuf")
+            });
+            if typed && pb::Request::decode(message.payload).is_ok() {
                 counter.one();
             }
         }
     });
     let publish = || async {
         let body = request.encode_to_vec();
-        publisher.publish(topic.to_owned(), body.into()).await?;
+        if with_headers {
+            publisher
+                .publish_with_headers(topic.to_owned(), envelope(topic), body.into())
+                .await?;
+        } else {
+            publisher.publish(topic.to_owned(), body.into()).await?;
+        }
         Ok(())
     };
     let measured = measure(args, &delivered, publish).await;
@@ -276,22 +319,34 @@ pub async fn run(args: &PubsubArgs) -> Result<()> {
         args.window
     );
     println!();
-    println!("| payload | raw async-nats msg/s | micro msg/s | micro/raw | micro overhead |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| payload | raw async-nats msg/s | raw+headers msg/s | micro msg/s | micro/raw | \
+         micro overhead | micro/(raw+headers) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut ratios = Vec::new();
     for (name, request) in payloads() {
-        let raw = raw(args, &topic("raw", name), &request)
-            .await
-            .context("raw async-nats")?;
         let micro = micro(args, &topic("micro", name), &request)
             .await
             .context("micro")?;
-        let ratio = micro.rate() / raw.rate();
+        if args.micro_only {
+            println!("| {name} | - | - | {:.0} | - | - | - |", micro.rate());
+            continue;
+        }
+        let raw_plain = raw(args, &topic("raw", name), &request, false)
+            .await
+            .context("raw async-nats")?;
+        let raw_headers = raw(args, &topic("rawh", name), &request, true)
+            .await
+            .context("raw async-nats with headers")?;
+        let ratio = micro.rate() / raw_plain.rate();
         println!(
-            "| {name} | {:.0} | {:.0} | {ratio:.2} | {:.0} % |",
-            raw.rate(),
+            "| {name} | {:.0} | {:.0} | {:.0} | {ratio:.2} | {:.0} % | {:.2} |",
+            raw_plain.rate(),
+            raw_headers.rate(),
             micro.rate(),
-            (1.0 - ratio) * 100.0
+            (1.0 - ratio) * 100.0,
+            micro.rate() / raw_headers.rate()
         );
         ratios.push((name, ratio));
     }
