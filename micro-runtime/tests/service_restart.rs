@@ -59,3 +59,21 @@ async fn restarted_service_keeps_its_endpoints_and_subscribers() {
     );
     svc.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn adding_is_refused_while_running_only() {
+    let broker = Arc::new(MemoryBroker::new());
+    let recorder = Recorder::default();
+    let svc = service("adding", broker).build().unwrap();
+    svc.subscribe(recorder.subscriber("adding.topic")).unwrap();
+    svc.start().await.unwrap();
+    let err = svc.handle(Ping).unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    let err = svc
+        .subscribe(recorder.subscriber("adding.other"))
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    svc.stop().await.unwrap();
+    // Stopped: it may be changed before the next start.
+    svc.handle(Ping).unwrap();
+}

@@ -286,6 +286,7 @@ impl ServiceBuilder {
                 options,
                 handlers: Mutex::default(),
                 running: tokio::sync::Mutex::default(),
+                started: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }

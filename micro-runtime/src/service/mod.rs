@@ -5,6 +5,7 @@ mod builder;
 mod hooks;
 mod record;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -70,6 +71,28 @@ struct Inner {
     options: ServerOptions,
     handlers: Mutex<Vec<Handler>>,
     running: tokio::sync::Mutex<Option<Running>>,
+    /// Set while the service is starting or running: handlers and
+    /// subscribers can no longer be added. Checked under the lock of the
+    /// list it guards, and set before `start` copies the lists, so an
+    /// addition either makes it into the copy or is refused.
+    started: AtomicBool,
+}
+
+/// Clears the started flag when a start fails half-way.
+struct StartingGuard<'a>(Option<&'a AtomicBool>);
+
+impl StartingGuard<'_> {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for StartingGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0 {
+            flag.store(false, Ordering::SeqCst);
+        }
+    }
 }
 
 struct Running {
@@ -131,12 +154,13 @@ impl Service {
     ///
     /// 409 once the service has started.
     pub fn subscribe(&self, subscriber: Subscriber) -> Result<()> {
-        if self.inner.running.try_lock().map_or(true, |r| r.is_some()) {
+        let mut subscribers = self.inner.subscribers.lock().unwrap();
+        if self.inner.started.load(Ordering::SeqCst) {
             return Err(Error::conflict(
                 "subscribers must be added before the service starts",
             ));
         }
-        self.inner.subscribers.lock().unwrap().push(subscriber);
+        subscribers.push(subscriber);
         Ok(())
     }
 
@@ -158,7 +182,7 @@ impl Service {
                 taken.name
             )));
         }
-        if self.inner.running.try_lock().map_or(true, |r| r.is_some()) {
+        if self.inner.started.load(Ordering::SeqCst) {
             return Err(Error::conflict(
                 "handlers must be added before the service starts",
             ));
@@ -200,6 +224,8 @@ impl Service {
                 inner.name
             )));
         }
+        inner.started.store(true, Ordering::SeqCst);
+        let starting = StartingGuard(Some(&inner.started));
         inner.hooks.before_start.run().await?;
         // Copied, not taken: a service stopped and started again serves the
         // same endpoints and subscribers.
@@ -293,6 +319,7 @@ impl Service {
             heartbeat,
             subscriptions,
         });
+        starting.keep();
         drop(running);
         inner.hooks.after_start.run().await
     }
@@ -309,6 +336,7 @@ impl Service {
         let Some(running) = inner.running.lock().await.take() else {
             return before;
         };
+        inner.started.store(false, Ordering::SeqCst);
         running.heartbeat.abort();
         if let Err(err) = inner.registry.deregister(&running.record).await {
             tracing::warn!(service = %inner.name, error = %err, "deregistering failed");
