@@ -138,6 +138,15 @@ impl NodeStats {
         self.ewma_ns.store(next.max(1), Ordering::Relaxed);
     }
 
+    /// A failed call counts as slow whatever its round trip: at least twice
+    /// the current estimate (and 1 ms), so a node that fails *fast* (an
+    /// instant 503, a refused connection) does not look like the fastest
+    /// node and draw more calls; the penalty fades like any observation.
+    fn observe_failure(&self, rtt: Duration) {
+        let penalty = self.latency().saturating_mul(2).max(DEFAULT_RTT);
+        self.observe(rtt.max(penalty));
+    }
+
     /// Counts a failure; returns the failures in a row.
     fn fail(&self) -> u32 {
         self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1
@@ -195,13 +204,17 @@ impl InFlightCall {
     pub(crate) fn finish(mut self, outcome: Outcome) -> u32 {
         self.finished = true;
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.stats.observe(self.started.elapsed());
+        let rtt = self.started.elapsed();
         match outcome {
             Outcome::Answered => {
+                self.stats.observe(rtt);
                 self.stats.answered();
                 0
             }
-            Outcome::Failed => self.stats.fail(),
+            Outcome::Failed => {
+                self.stats.observe_failure(rtt);
+                self.stats.fail()
+            }
         }
     }
 }
@@ -230,6 +243,24 @@ mod tests {
         assert!(stats.latency() <= peak);
         stats.readmit();
         assert_eq!(stats.load(), 0.0, "a re-admitted node starts afresh");
+    }
+
+    #[test]
+    fn a_fast_failure_does_not_look_fast() {
+        let healthy = Arc::new(NodeStats::default());
+        healthy.start().finish(Outcome::Answered);
+        let failing = Arc::new(NodeStats::default());
+        failing.start().finish(Outcome::Failed);
+        assert!(
+            failing.latency() >= DEFAULT_RTT / 2,
+            "{:?}",
+            failing.latency()
+        );
+        assert!(failing.load() > healthy.load());
+        // Each further failure doubles the estimate at least (decay aside).
+        let before = failing.latency();
+        failing.start().finish(Outcome::Failed);
+        assert!(failing.latency() > before + before / 2);
     }
 
     #[test]
