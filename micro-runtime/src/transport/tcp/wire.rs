@@ -256,10 +256,7 @@ pub(crate) async fn write_loop(wire: Arc<Wire>, mut socket: OwnedWriteHalf) {
                 break;
             }
             wire.wake.notified().await;
-            // Let the tasks that are ready to queue frames (handlers
-            // answering, callers sending) run first, so one write carries
-            // many frames instead of one syscall per frame.
-            tokio::task::yield_now().await;
+            gather(&wire).await;
             continue;
         }
         if let Err(err) = socket.write_all(&spare).await {
@@ -275,6 +272,30 @@ pub(crate) async fn write_loop(wire: Arc<Wire>, mut socket: OwnedWriteHalf) {
     }
     let _ = socket.shutdown().await;
 }
+
+/// Lets the tasks that are queueing frames (handlers answering, callers
+/// sending, a stream's writer) run before the writer drains the buffer, so
+/// one write carries many frames instead of one syscall per frame: yields
+/// while the buffer keeps growing between yields, up to [`GATHER_BYTES`]
+/// or [`GATHER_YIELDS`]. A lone frame costs one yield.
+async fn gather(wire: &Wire) {
+    let mut seen = wire.queue.lock().unwrap().buf.len();
+    for _ in 0..GATHER_YIELDS {
+        tokio::task::yield_now().await;
+        let len = wire.queue.lock().unwrap().buf.len();
+        if len == seen || len >= GATHER_BYTES {
+            return;
+        }
+        seen = len;
+    }
+}
+
+/// How much a connection's reader asks the socket for at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The most a writer waits to gather before writing, in bytes and yields.
+const GATHER_BYTES: usize = 64 * 1024;
+const GATHER_YIELDS: usize = 16;
 
 /// Reads frames and hands each to `on_frame` until the peer closes, the wire
 /// is closed, or the peer breaks the protocol (logged with the reason).
@@ -305,7 +326,13 @@ pub(crate) async fn read_loop(
             }
         }
         if buf.capacity() > KEEP_CAPACITY * 4 && buf.is_empty() {
-            buf = BytesMut::with_capacity(64 * 1024);
+            buf = BytesMut::with_capacity(READ_CHUNK);
+        }
+        // Room for a large read. Frames split off the front keep sharing the
+        // buffer, so without this its spare room shrinks to nothing and
+        // `read_buf` falls back to 64-byte reads: a syscall per few frames.
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
         }
         let read = tokio::select! {
             read = socket.read_buf(&mut buf) => read,
