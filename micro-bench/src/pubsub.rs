@@ -185,18 +185,10 @@ fn envelope(topic: &str) -> async_nats::HeaderMap {
     headers.insert("content-type", "application/protobuf");
     headers.insert(
         "micro-id",
-        format!("{:016x}{:016x}", random_u64(), random_u64()).as_str(),
+        format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)).as_str(),
     );
     headers.insert("micro-topic", topic);
     headers
-}
-
-/// A per-message random number (std only).
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(0);
-    hasher.finish()
 }
 
 async fn raw(

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use super::{Broker, Delivery, HEADER_CONTENT_TYPE, SubscribeOptions, Unsubscribe};
 use crate::codec::{ContentType, MessageCodec};
 use crate::registry::Endpoint;
+use crate::server::panic_text;
 use crate::transport::InFlight;
 use crate::wrapper::{SubscriberChain, SubscriberFn, SubscriberRequest};
 use crate::{Context, Error, Result};
@@ -267,66 +268,50 @@ struct Settler {
 }
 
 impl Settler {
-    async fn settle(&self, delivery: Delivery) {
-        settle(
-            delivery,
-            &self.topic,
-            &self.name,
-            &self.service,
-            &self.handler,
-            &self.chain,
-        )
-        .await;
-    }
-}
-
-/// Runs the subscriber on one delivery and settles it by the outcome.
-async fn settle(
-    mut delivery: Delivery,
-    topic: &Arc<str>,
-    name: &Arc<str>,
-    service: &str,
-    handler: &Arc<SubscriberFn>,
-    chain: &SubscriberChain,
-) {
-    // Settling needs only the acker: the message moves to the handler.
-    let message = std::mem::take(&mut delivery.message);
-    let ctx = Context::new().with_metadata_map(message.headers.clone());
-    let req = SubscriberRequest {
-        ctx: ctx.clone(),
-        topic: topic.clone(),
-        subscriber: name.clone(),
-        message,
-        redelivered: delivery.redelivered,
-    };
-    let outcome = AssertUnwindSafe(ctx.scope(chain.run(req, handler)))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| {
-            let why = panic
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("non-string panic payload");
-            Err(Error::internal(format!(
-                "subscriber {name} panicked: {why}"
-            )))
-        })
-        .map_err(|e| e.or_id(service));
-    let settled = match outcome {
-        Ok(()) => delivery.ack().await,
-        Err(err) if (400..500).contains(&err.code()) => {
-            tracing::error!(topic = %topic, subscriber = %name, error = %err,
-                "message cannot be handled; moved aside");
-            delivery.dead_letter(&err.to_string()).await
+    /// Runs the subscriber on one delivery and settles it by the outcome.
+    async fn settle(&self, mut delivery: Delivery) {
+        let Self {
+            topic,
+            name,
+            service,
+            handler,
+            chain,
+        } = self;
+        // Settling needs only the acker: the message moves to the handler.
+        let message = std::mem::take(&mut delivery.message);
+        let ctx = Context::new().with_metadata_map(message.headers.clone());
+        let req = SubscriberRequest {
+            ctx: ctx.clone(),
+            topic: topic.clone(),
+            subscriber: name.clone(),
+            message,
+            redelivered: delivery.redelivered,
+        };
+        let outcome = AssertUnwindSafe(ctx.scope(chain.run(req, handler)))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                let why = panic_text(&*panic);
+                Err(Error::internal(format!(
+                    "subscriber {name} panicked: {why}"
+                )))
+            })
+            .map_err(|e| e.or_id(service));
+        let settled = match outcome {
+            Ok(()) => delivery.ack().await,
+            Err(err) if (400..500).contains(&err.code()) => {
+                tracing::error!(topic = %topic, subscriber = %name, error = %err,
+                    "message cannot be handled; moved aside");
+                delivery.dead_letter(&err.to_string()).await
+            }
+            Err(err) => {
+                tracing::warn!(topic = %topic, subscriber = %name, error = %err,
+                    "subscriber failed; message will be redelivered");
+                delivery.nack(true).await
+            }
+        };
+        if let Err(err) = settled {
+            tracing::warn!(topic = %topic, error = %err, "settling a delivery failed");
         }
-        Err(err) => {
-            tracing::warn!(topic = %topic, subscriber = %name, error = %err,
-                "subscriber failed; message will be redelivered");
-            delivery.nack(true).await
-        }
-    };
-    if let Err(err) = settled {
-        tracing::warn!(topic = %topic, error = %err, "settling a delivery failed");
     }
 }

@@ -7,4 +7,4 @@ mod handler;
 mod router;
 
 pub use handler::{Handler, HandlerBuilder, IntoHandler};
-pub(crate) use router::Router;
+pub(crate) use router::{Router, panic_text};

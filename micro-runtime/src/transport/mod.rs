@@ -18,7 +18,6 @@ pub use connection::{
 pub use head::RequestHead;
 pub(crate) use in_flight::InFlight;
 pub(crate) use stream::{
-    Canceller, CreditReturn, FrameSink, InboundBudget, LOCAL_STREAM_WINDOW, StreamItem, channel,
-    remote_capacity,
+    Canceller, FrameSink, InboundBudget, LOCAL_STREAM_WINDOW, RemoteStream, StreamItem, channel,
 };
 pub use stream::{DEFAULT_STREAM_WINDOW, MESSAGE_OVERHEAD, RawReceiver, RawSender};

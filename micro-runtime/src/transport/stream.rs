@@ -266,6 +266,44 @@ impl CreditReturn {
     }
 }
 
+/// A stream over a connection: its two halves for the application, and
+/// what the connection's reader keeps to feed and police it.
+pub(crate) struct RemoteStream {
+    /// Where the connection's reader pushes the peer's messages.
+    pub(crate) inbound: mpsc::Sender<StreamItem>,
+    /// Credit the peer granted us, in bytes (closed when the call ends).
+    pub(crate) credits: Arc<Semaphore>,
+    /// What the peer may still send us.
+    pub(crate) budget: Arc<InboundBudget>,
+    /// Our writing half.
+    pub(crate) sender: RawSender,
+    /// Our reading half.
+    pub(crate) receiver: RawReceiver,
+}
+
+impl RemoteStream {
+    /// Stream `id` on `sink`: we grant `window` bytes, the peer granted
+    /// `peer_window`; `cancel` runs when the reader is dropped early.
+    pub(crate) fn new(
+        sink: Arc<dyn FrameSink>,
+        id: u32,
+        window: u32,
+        peer_window: u32,
+        cancel: Option<Canceller>,
+    ) -> Self {
+        let (inbound, rx) = channel(remote_capacity(window));
+        let credits = Arc::new(Semaphore::new(peer_window as usize));
+        let credit_return = CreditReturn::new(sink.clone(), id, window);
+        Self {
+            inbound,
+            budget: credit_return.budget(),
+            sender: RawSender::remote(sink, id, credits.clone(), peer_window),
+            credits,
+            receiver: RawReceiver::new(rx, Some(credit_return), cancel),
+        }
+    }
+}
+
 /// The reading half of a stream, untyped.
 pub struct RawReceiver {
     rx: mpsc::Receiver<StreamItem>,

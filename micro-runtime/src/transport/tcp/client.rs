@@ -14,8 +14,8 @@ use super::wire::{self, Wire};
 use super::{TcpOptions, head};
 use crate::error::Origin;
 use crate::transport::{
-    Canceller, Connection, CreditReturn, FrameSink, InboundBudget, RawReceiver, RawSender,
-    RequestHead, ResponseFuture, StreamItem, channel, remote_capacity,
+    Canceller, Connection, FrameSink, InboundBudget, RawReceiver, RawSender, RemoteStream,
+    RequestHead, ResponseFuture, StreamItem,
 };
 use crate::{Error, Result};
 
@@ -344,18 +344,20 @@ impl Connection for TcpConnection {
         let (len, fill) = encode_request(&head, &[]);
         shared.wire.check_size(len, "request head")?;
         let id = shared.next_id();
-        let window = shared.wire.options.stream_window;
-        let (inbound, rx) = channel(remote_capacity(window));
-        let peer_window = shared.wire.peer_window();
-        let credits = Arc::new(Semaphore::new(peer_window as usize));
         let sink: Arc<dyn FrameSink> = shared.clone();
-        let credit_return = CreditReturn::new(sink.clone(), id, window);
+        let stream = RemoteStream::new(
+            sink.clone(),
+            id,
+            shared.wire.options.stream_window,
+            shared.wire.peer_window(),
+            Some(Canceller::Remote(sink, id)),
+        );
         shared.insert(
             id,
             Slot::Stream {
-                inbound,
-                credits: credits.clone(),
-                budget: credit_return.budget(),
+                inbound: stream.inbound,
+                credits: stream.credits,
+                budget: stream.budget,
             },
         );
         if let Err(err) = shared
@@ -365,10 +367,7 @@ impl Connection for TcpConnection {
             shared.take(id);
             return Err(err);
         }
-        Ok((
-            RawSender::remote(sink.clone(), id, credits, peer_window),
-            RawReceiver::new(rx, Some(credit_return), Some(Canceller::Remote(sink, id))),
-        ))
+        Ok((stream.sender, stream.receiver))
     }
 
     fn in_flight(&self) -> usize {

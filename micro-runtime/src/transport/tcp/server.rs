@@ -17,8 +17,8 @@ use super::frame::{self, Kind, Parsed, ProtocolError, flags};
 use super::wire::{self, Wire};
 use super::{TcpOptions, head};
 use crate::transport::{
-    CreditReturn, Dispatcher, FrameSink, InFlight, InboundBudget, IncomingBody, IncomingCall,
-    Listener, RawReceiver, RawSender, StreamItem, channel, remote_capacity,
+    Dispatcher, FrameSink, InFlight, InboundBudget, IncomingBody, IncomingCall, Listener,
+    RemoteStream, StreamItem,
 };
 use crate::{Error, Result};
 
@@ -73,6 +73,13 @@ impl Call {
             credits.close();
         }
     }
+}
+
+/// A unary handler's outcome as the response to send: it must have one.
+fn unary_response(result: Result<Option<Bytes>>) -> Result<Option<Bytes>> {
+    result
+        .and_then(|body| body.ok_or_else(|| Error::internal("unary handler returned no response")))
+        .map(Some)
 }
 
 pub(crate) async fn listen(
@@ -273,18 +280,12 @@ impl ServerConn {
             let mut first_poll = TaskContext::from_waker(Waker::noop());
             if let Poll::Ready(result) = call.as_mut().poll(&mut first_poll) {
                 drop(calls);
-                let result = result.and_then(|body| {
-                    body.ok_or_else(|| Error::internal("unary handler returned no response"))
-                });
-                self.finish(id, result.map(Some));
+                self.finish(id, unary_response(result));
                 drop(guard);
                 return;
             }
             let task = tokio::spawn(async move {
-                let result = call.await.and_then(|body| {
-                    body.ok_or_else(|| Error::internal("unary handler returned no response"))
-                });
-                conn.finish(id, result.map(Some));
+                conn.finish(id, unary_response(call.await));
                 drop(guard);
             });
             calls.insert(
@@ -298,18 +299,18 @@ impl ServerConn {
             );
             return;
         }
-        let window = self.wire.options.stream_window;
-        let (inbound, rx) = channel(remote_capacity(window));
-        let peer_window = self.wire.peer_window();
-        let credits = Arc::new(Semaphore::new(peer_window as usize));
-        let sink: Arc<dyn FrameSink> = self.clone();
-        let credit_return = CreditReturn::new(sink.clone(), id, window);
-        let budget = credit_return.budget();
+        let stream = RemoteStream::new(
+            self.clone(),
+            id,
+            self.wire.options.stream_window,
+            self.wire.peer_window(),
+            None,
+        );
         let call = self.state.dispatcher.dispatch(IncomingCall {
             head,
             body: IncomingBody::Stream {
-                rx: RawReceiver::new(rx, Some(credit_return), None),
-                tx: RawSender::remote(sink, id, credits.clone(), peer_window),
+                rx: stream.receiver,
+                tx: stream.sender,
             },
         });
         let task = tokio::spawn(async move {
@@ -321,14 +322,16 @@ impl ServerConn {
             id,
             Call {
                 task: Some(task.abort_handle()),
-                inbound: Some(inbound),
-                credits: Some(credits),
-                budget: Some(budget),
+                inbound: Some(stream.inbound),
+                credits: Some(stream.credits),
+                budget: Some(stream.budget),
             },
         );
     }
 
     /// Sends the outcome of call `id` and forgets it.
+    ///
+    /// (A unary outcome goes through [`unary_response`] first.)
     fn finish(&self, id: u32, result: Result<Option<Bytes>>) {
         if let Some(call) = self.calls.lock().unwrap().remove(&id)
             && let Some(credits) = call.credits
