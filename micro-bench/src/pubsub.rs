@@ -13,7 +13,8 @@
 //!   the content type checked on receipt — what an envelope costs on NATS
 //!   whoever sends it;
 //! - **micro**: `Client::publish(topic, &Request)` of a `Service` on a
-//!   `NatsBroker` (core NATS: JetStream off), and a typed
+//!   `NatsBroker` with its default options (no stream covers the topic,
+//!   so a core publish), and a typed
 //!   [`Subscriber`] on another `Service`, i.e. with micro's headers
 //!   (content type, id, topic, metadata), its codec, its subscriber driver
 //!   and acknowledgements in the path.
@@ -237,7 +238,6 @@ async fn micro(args: &PubsubArgs, topic: &str, request: &pb::Request) -> Result<
     let service = |name: &str| {
         let broker = NatsBroker::new(NatsOptions {
             address: args.nats.clone(),
-            jetstream: false,
             ..NatsOptions::default()
         });
         Service::builder()

@@ -1,8 +1,12 @@
 //! Request metadata: string key/value pairs carried from caller to handler and
 //! on into every call the handler makes.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// A key or value: borrowed when known at compile time, else owned.
+type Text = Cow<'static, str>;
 
 /// Key/value metadata of a call.
 ///
@@ -22,7 +26,7 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Metadata {
-    map: Option<Arc<BTreeMap<String, String>>>,
+    map: Option<Arc<BTreeMap<Text, Text>>>,
 }
 
 impl Metadata {
@@ -34,23 +38,43 @@ impl Metadata {
     /// The value of `key`, compared case-insensitively.
     pub fn get(&self, key: &str) -> Option<&str> {
         let map = self.map.as_ref()?;
-        if key.bytes().any(|b| b.is_ascii_uppercase()) {
-            map.get(&key.to_ascii_lowercase()).map(String::as_str)
+        let value = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            map.get(key.to_ascii_lowercase().as_str())
         } else {
-            map.get(key).map(String::as_str)
-        }
+            map.get(key)
+        };
+        value.map(|v| &**v)
     }
 
     /// Sets `key` (lower-cased) to `value`, replacing an earlier value.
     pub fn insert(&mut self, key: impl AsRef<str>, value: impl Into<String>) {
+        self.put(
+            Cow::Owned(key.as_ref().to_ascii_lowercase()),
+            Cow::Owned(value.into()),
+        );
+    }
+
+    /// Sets a key known at compile time (e.g. a header name) to `value`: the
+    /// key, and a `&'static str` value, are not copied.
+    pub fn insert_static(&mut self, key: &'static str, value: impl Into<Cow<'static, str>>) {
+        let key = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(key.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(key)
+        };
+        self.put(key, value.into());
+    }
+
+    fn put(&mut self, key: Text, value: Text) {
         let map = Arc::make_mut(self.map.get_or_insert_with(Default::default));
-        map.insert(key.as_ref().to_ascii_lowercase(), value.into());
+        map.insert(key, value);
     }
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let map = Arc::make_mut(self.map.as_mut()?);
-        map.remove(&key.to_ascii_lowercase())
+        map.remove(key.to_ascii_lowercase().as_str())
+            .map(Cow::into_owned)
     }
 
     /// Copies every entry of `other` over this one.
@@ -82,7 +106,7 @@ impl Metadata {
         self.map
             .iter()
             .flat_map(|m| m.iter())
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .map(|(k, v)| (&**k, &**v))
     }
 }
 
@@ -116,6 +140,18 @@ mod tests {
         assert_eq!(md.len(), 1);
         assert_eq!(md.remove("X-Trace-ID").as_deref(), Some("2"));
         assert!(md.is_empty());
+    }
+
+    #[test]
+    fn static_keys_are_lower_cased_too() {
+        let mut md = Metadata::new();
+        md.insert_static("content-type", "application/json");
+        md.insert_static("X-Id", String::from("7"));
+        assert_eq!(md.get("Content-Type"), Some("application/json"));
+        assert_eq!(md.get("x-id"), Some("7"));
+        md.insert("CONTENT-TYPE", "text/plain");
+        assert_eq!(md.len(), 2);
+        assert_eq!(md.get("content-type"), Some("text/plain"));
     }
 
     #[test]

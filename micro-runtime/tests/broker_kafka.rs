@@ -45,7 +45,7 @@ fn broker(cluster: &Cluster) -> Arc<dyn Broker> {
 async fn typed_publish_subscribe() {
     let topic = unique("typed");
     let cluster = cluster(&[&topic], 1);
-    typed_round_trip(broker(&cluster), &topic).await;
+    typed_round_trip(broker(&cluster), &topic, Some("typed")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

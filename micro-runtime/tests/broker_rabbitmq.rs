@@ -57,7 +57,7 @@ async fn delete_queues(address: &str, topic: &str, groups: &[&str]) {
 async fn typed_publish_subscribe() {
     let Some(address) = address() else { return };
     let topic = unique("typed");
-    typed_round_trip(broker(&address), &topic).await;
+    typed_round_trip(broker(&address), &topic, Some("typed")).await;
     delete_queues(&address, &topic, &["typed"]).await;
 }
 

@@ -28,6 +28,7 @@
 
 #[cfg(any(feature = "nats", feature = "rabbitmq", feature = "kafka"))]
 mod backend;
+mod event;
 pub mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
@@ -39,6 +40,7 @@ pub mod nats;
 pub mod rabbitmq;
 mod subscriber;
 
+pub use event::{Event, new_message_id};
 pub use http::{HttpBroker, HttpBrokerStats};
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaBroker, KafkaOptions};
@@ -85,6 +87,19 @@ pub trait Broker: Send + Sync + 'static {
     ///
     /// 503 when the backend cannot take it (it was not published).
     async fn publish(&self, topic: &str, message: Message) -> Result<()>;
+
+    /// Publishes a client's event to `topic` (what
+    /// [`Client::publish`](crate::Client::publish) calls). By default it is
+    /// [`Event::into_message`] published with [`Broker::publish`]; a backend
+    /// overrides it to carry the envelope more cheaply, as long as the
+    /// subscriber sees the same headers.
+    ///
+    /// # Errors
+    ///
+    /// As [`Broker::publish`].
+    async fn publish_event(&self, topic: &str, event: Event) -> Result<()> {
+        self.publish(topic, event.into_message(topic)).await
+    }
 
     /// Opens a subscription to `topic`.
     ///

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::Client;
-use crate::broker::{Broker, HEADER_CONTENT_TYPE, HEADER_ID, HEADER_TOPIC, Message};
+use crate::broker::{Broker, Event};
 use crate::codec::{ContentType, MessageCodec};
 use crate::{Context, Error, Result};
 
@@ -64,16 +64,11 @@ impl Client {
         let broker = self.broker.as_ref().ok_or_else(|| {
             Error::bad_request("this client has no broker (set one with ClientBuilder::broker)")
         })?;
-        let mut message = Message::new(body);
-        message.headers.merge(Context::current().metadata());
-        message
-            .headers
-            .insert(HEADER_CONTENT_TYPE, content_type.as_str());
-        message.headers.insert(
-            HEADER_ID,
-            format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
-        );
-        message.headers.insert(HEADER_TOPIC, topic);
-        broker.publish(topic, message).await
+        let event = Event {
+            content_type,
+            metadata: Context::current().metadata().clone(),
+            body,
+        };
+        broker.publish_event(topic, event).await
     }
 }

@@ -261,22 +261,23 @@ async fn publish_counting(client: &Client, topic: &str, n: i64, failures: &watch
 }
 
 /// Typed publish/subscribe through real services: the event arrives
-/// decoded, with the publisher's metadata and the message headers.
-pub async fn typed_round_trip(broker: Arc<dyn Broker>, topic: &str) {
+/// decoded, with the publisher's metadata and the message headers, whether
+/// published as protobuf or JSON. `queue`: the subscriber's queue group.
+pub async fn typed_round_trip(broker: Arc<dyn Broker>, topic: &str, queue: Option<&str>) {
     let recorder = Recorder::default();
-    let subscriber = start_with(
-        "typed-sub",
-        broker.clone(),
-        vec![recorder.subscriber(topic).queue("typed")],
-    )
-    .await;
+    let mut subscriber_of_topic = recorder.subscriber(topic);
+    if let Some(queue) = queue {
+        subscriber_of_topic = subscriber_of_topic.queue(queue);
+    }
+    let subscriber = start_with("typed-sub", broker.clone(), vec![subscriber_of_topic]).await;
     let publisher = service("typed-pub", broker.clone()).build().unwrap();
     let ctx = Context::new().with_metadata("x-trace", "trace-42");
     let event = Event {
         n: 7,
         text: "hello".into(),
     };
-    ctx.scope(publisher.client().publish(topic, &event))
+    ctx.clone()
+        .scope(publisher.client().publish(topic, &event))
         .await
         .unwrap();
     recorder.wait_distinct(1, 20, "the typed event").await;
@@ -285,7 +286,24 @@ pub async fn typed_round_trip(broker: Arc<dyn Broker>, topic: &str) {
     assert_eq!(metadata.get("x-trace"), Some("trace-42"), "{metadata:?}");
     assert_eq!(metadata.get("content-type"), Some("application/protobuf"));
     assert_eq!(metadata.get("micro-topic"), Some(topic));
-    assert_eq!(metadata.get("micro-id").map(str::len), Some(32));
+    let first_id = metadata.get("micro-id").unwrap().to_owned();
+    assert_eq!(first_id.len(), 32, "{metadata:?}");
+
+    // The same without metadata, as JSON: the content type travels.
+    let json = Event {
+        n: 8,
+        text: "as json".into(),
+    };
+    publisher.client().publish_json(topic, &json).await.unwrap();
+    recorder.wait_distinct(2, 20, "the JSON event").await;
+    let (got, metadata) = recorder.last().unwrap();
+    assert_eq!(got, json);
+    assert_eq!(metadata.get("x-trace"), None, "{metadata:?}");
+    assert_eq!(metadata.get("content-type"), Some("application/json"));
+    assert_eq!(metadata.get("micro-topic"), Some(topic));
+    let second_id = metadata.get("micro-id").unwrap();
+    assert_eq!(second_id.len(), 32);
+    assert_ne!(second_id, first_id, "each message has its own id");
     subscriber.stop().await.unwrap();
 }
 

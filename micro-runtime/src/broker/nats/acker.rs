@@ -1,7 +1,7 @@
 //! Settling NATS deliveries: JetStream acknowledgements, and local retries
 //! for core subscriptions (which the server never redelivers).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::message::Acker as JsAcker;
@@ -82,33 +82,46 @@ impl Drop for JetStreamAcker {
     }
 }
 
-/// Settles one core NATS delivery: the server does not redeliver, so a
-/// failed handler gets the message again from here, up to 5 attempts.
-pub(super) struct CoreAcker {
+/// What the deliveries of one core subscription share: made once, so a
+/// delivery's acker costs one allocation.
+pub(super) struct CoreShared {
     pub(super) broker: NatsBroker,
+    /// The subscription's topic (the subject of its messages unless it
+    /// has wildcards).
     pub(super) topic: String,
-    pub(super) message: Message,
-    pub(super) attempt: u32,
+    /// Where redeliveries go: the subscription's own buffer.
     pub(super) tx: mpsc::Sender<Delivery>,
 }
 
+/// Settles one core NATS delivery: the server does not redeliver, so a
+/// failed handler gets the message again from here, up to 5 attempts.
+pub(super) struct CoreAcker {
+    shared: Arc<CoreShared>,
+    /// The message's subject when it is not the subscription's topic.
+    subject: Option<String>,
+    message: Message,
+    attempt: u32,
+}
+
 impl CoreAcker {
-    /// A delivery of `message` on attempt `attempt`.
+    /// A delivery of `message`, published to `subject`, on attempt `attempt`.
     pub(super) fn delivery(
-        broker: &NatsBroker,
-        topic: &str,
+        shared: &Arc<CoreShared>,
+        subject: &str,
         message: Message,
         attempt: u32,
-        tx: &mpsc::Sender<Delivery>,
     ) -> Delivery {
         let acker = Box::new(CoreAcker {
-            broker: broker.clone(),
-            topic: topic.to_owned(),
+            shared: shared.clone(),
+            subject: (subject != shared.topic).then(|| subject.to_owned()),
             message: message.clone(),
             attempt,
-            tx: tx.clone(),
         });
-        Delivery::new(topic, message, Some(acker)).redelivered(attempt > 1)
+        Delivery::new(subject, message, Some(acker)).redelivered(attempt > 1)
+    }
+
+    fn topic(&self) -> &str {
+        self.subject.as_deref().unwrap_or(&self.shared.topic)
     }
 }
 
@@ -120,7 +133,7 @@ impl Acker for CoreAcker {
 
     async fn nack(&self, requeue: bool) -> Result<()> {
         if !requeue {
-            tracing::debug!(topic = %self.topic, "message rejected; dropped");
+            tracing::debug!(topic = %self.topic(), "message rejected; dropped");
             return Ok(());
         }
         if self.attempt >= MAX_ATTEMPTS {
@@ -128,13 +141,12 @@ impl Acker for CoreAcker {
             return self.dead_letter(&reason).await;
         }
         let delivery = Self::delivery(
-            &self.broker,
-            &self.topic,
+            &self.shared,
+            self.topic(),
             self.message.clone(),
             self.attempt + 1,
-            &self.tx,
         );
-        let (tx, delay) = (self.tx.clone(), retry_delay(self.attempt));
+        let (tx, delay) = (self.shared.tx.clone(), retry_delay(self.attempt));
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let _ = tx.send(delivery).await;
@@ -143,6 +155,12 @@ impl Acker for CoreAcker {
     }
 
     async fn dead_letter(&self, reason: &str) -> Result<()> {
-        publish::dead_letter(&self.broker, &self.topic, self.message.clone(), reason).await
+        publish::dead_letter(
+            &self.shared.broker,
+            self.topic(),
+            self.message.clone(),
+            reason,
+        )
+        .await
     }
 }

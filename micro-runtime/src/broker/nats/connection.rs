@@ -1,19 +1,25 @@
 //! The client connection (made on first use, reconnecting by itself), and
 //! the mapping of headers and names onto NATS.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, HeaderMap, jetstream};
 
 use super::NatsOptions;
 use crate::broker::backend::unavailable;
+use crate::broker::{Event, HEADER_CONTENT_TYPE, HEADER_ID, HEADER_TOPIC, new_message_id};
+use crate::codec::ContentType;
 use crate::{Metadata, Result};
 
 /// The shared client of a broker.
 pub(super) struct Connection {
     address: String,
     timeout: Duration,
-    client: tokio::sync::Mutex<Option<Client>>,
+    /// The connected client, read without waiting (every publish does).
+    current: std::sync::Mutex<Option<Arc<Client>>>,
+    /// Held while connecting, so one task connects and the others wait.
+    connecting: tokio::sync::Mutex<()>,
 }
 
 impl Connection {
@@ -21,7 +27,8 @@ impl Connection {
         Self {
             address: options.address.clone(),
             timeout: options.timeout,
-            client: tokio::sync::Mutex::default(),
+            current: std::sync::Mutex::default(),
+            connecting: tokio::sync::Mutex::default(),
         }
     }
 
@@ -30,9 +37,12 @@ impl Connection {
     /// # Errors
     ///
     /// 503 with the address and reason when the server cannot be reached.
-    pub(super) async fn client(&self) -> Result<Client> {
-        let mut client = self.client.lock().await;
-        if let Some(client) = client.as_ref() {
+    pub(super) async fn client(&self) -> Result<Arc<Client>> {
+        if let Some(client) = self.current.lock().unwrap().as_ref() {
+            return Ok(client.clone());
+        }
+        let _connecting = self.connecting.lock().await;
+        if let Some(client) = self.current.lock().unwrap().as_ref() {
             return Ok(client.clone());
         }
         let address = self.address.clone();
@@ -68,7 +78,8 @@ impl Connection {
             .await
             .map_err(|_| unavailable("nats", &self.address, "connecting timed out"))?
             .map_err(|e| unavailable("nats", &self.address, e))?;
-        *client = Some(connected.clone());
+        let connected = Arc::new(connected);
+        *self.current.lock().unwrap() = Some(connected.clone());
         Ok(connected)
     }
 
@@ -81,12 +92,13 @@ impl Connection {
         let client = self.client().await?;
         Ok(jetstream::ContextBuilder::new()
             .timeout(self.timeout)
-            .build(client))
+            .build(Client::clone(&client)))
     }
 
     /// Flushes and closes the client; the next use connects again.
     pub(super) async fn close(&self) -> Result<()> {
-        let client = self.client.lock().await.take();
+        let _connecting = self.connecting.lock().await;
+        let client = self.current.lock().unwrap().take();
         if let Some(client) = client
             && let Err(err) = client.drain().await
         {
@@ -114,6 +126,41 @@ pub(super) fn to_headers(metadata: &Metadata) -> HeaderMap {
         }
     }
     headers
+}
+
+/// The headers of a client's event on core NATS: its metadata, and the
+/// content type unless it is protobuf; `None` when that leaves nothing.
+/// The topic is the subject and the id is made on receipt (core NATS never
+/// redelivers nor deduplicates, so nothing downstream needs the publisher's
+/// one), see [`core_metadata`].
+pub(super) fn core_headers(event: &Event) -> Option<HeaderMap> {
+    let json = event.content_type != ContentType::Protobuf;
+    if event.metadata.is_empty() && !json {
+        return None;
+    }
+    let mut headers = to_headers(&event.metadata);
+    if json {
+        headers.insert(HEADER_CONTENT_TYPE, event.content_type.as_str());
+    }
+    Some(headers)
+}
+
+/// The headers a handler sees for a core NATS message: those it carried,
+/// with the envelope filled in where the publisher left it out (see
+/// [`core_headers`]): `content-type` protobuf, `micro-topic` the subject,
+/// a new `micro-id`.
+pub(super) fn core_metadata(subject: &str, headers: Option<&HeaderMap>) -> Metadata {
+    let mut metadata = from_headers(headers);
+    if metadata.get(HEADER_CONTENT_TYPE).is_none() {
+        metadata.insert_static(HEADER_CONTENT_TYPE, ContentType::Protobuf.as_str());
+    }
+    if metadata.get(HEADER_TOPIC).is_none() {
+        metadata.insert_static(HEADER_TOPIC, subject.to_owned());
+    }
+    if metadata.get(HEADER_ID).is_none() {
+        metadata.insert_static(HEADER_ID, new_message_id());
+    }
+    metadata
 }
 
 /// NATS headers as message headers, leaving out the server's `Nats-*` ones.

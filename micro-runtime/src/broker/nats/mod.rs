@@ -65,7 +65,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::backend::Loops;
-use super::{Broker, Message, SubscribeOptions, Subscription};
+use super::{Broker, Event, Message, SubscribeOptions, Subscription};
 use crate::{Error, Result, config};
 use connection::Connection;
 use streams::Streams;
@@ -227,6 +227,10 @@ impl Broker for NatsBroker {
 
     async fn publish(&self, topic: &str, message: Message) -> Result<()> {
         publish::publish(self, topic, message).await
+    }
+
+    async fn publish_event(&self, topic: &str, event: Event) -> Result<()> {
+        publish::publish_event(self, topic, event).await
     }
 
     async fn subscribe(&self, topic: &str, options: SubscribeOptions) -> Result<Subscription> {

@@ -1,38 +1,70 @@
 //! Publishing: through JetStream (stored, acknowledged) when a stream covers
 //! the topic, core NATS otherwise; and forwarding dead letters.
 
-use async_nats::HeaderMap;
+use std::sync::Arc;
+
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::stream::RetentionPolicy;
+use async_nats::{Client, HeaderMap, Subject};
 use bytes::Bytes;
 
 use super::NatsBroker;
-use super::connection::to_headers;
+use super::connection::{core_headers, to_headers};
 use super::streams;
 use crate::broker::backend::{HEADER_DEAD_LETTER_REASON, unavailable};
-use crate::broker::{HEADER_ID, Message, dead_letter_topic};
+use crate::broker::{Event, HEADER_ID, Message, dead_letter_topic};
 use crate::{Error, Result};
 
-/// 400 unless `topic` can be a NATS subject to publish to.
+/// 400 unless `topic` can be a NATS subject to publish to (one pass over
+/// its bytes: every publish checks).
 pub(super) fn check_topic(topic: &str, wildcards: bool) -> Result<()> {
     if topic.is_empty() {
         return Err(Error::bad_request("topic is empty"));
     }
-    if topic.contains(char::is_whitespace) || topic.split('.').any(str::is_empty) {
-        return Err(Error::bad_request(format!(
-            "topic {topic:?} is not a NATS subject (no spaces, no empty tokens)"
-        )));
+    let bytes = topic.as_bytes();
+    let mut token_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_whitespace() {
+            return Err(not_a_subject(topic));
+        }
+        if b == b'.' || i + 1 == bytes.len() {
+            let end = if b == b'.' { i } else { i + 1 };
+            let token = &bytes[token_start..end];
+            if token.is_empty() || (b == b'.' && i + 1 == bytes.len()) {
+                return Err(not_a_subject(topic));
+            }
+            if !wildcards && (token == b"*" || token == b">") {
+                return Err(Error::bad_request(format!(
+                    "cannot publish to the wildcard {topic:?}"
+                )));
+            }
+            token_start = i + 1;
+        }
     }
-    if !wildcards && topic.split('.').any(|t| t == "*" || t == ">") {
-        return Err(Error::bad_request(format!(
-            "cannot publish to the wildcard {topic:?}"
-        )));
+    // Unicode spaces too (rare: checked only for non-ASCII topics).
+    if !topic.is_ascii() && topic.contains(char::is_whitespace) {
+        return Err(not_a_subject(topic));
     }
     Ok(())
 }
 
-/// Publishes `message` to `topic` (see the module docs for the rule).
-pub(super) async fn publish(broker: &NatsBroker, topic: &str, message: Message) -> Result<()> {
+fn not_a_subject(topic: &str) -> Error {
+    Error::bad_request(format!(
+        "topic {topic:?} is not a NATS subject (no spaces, no empty tokens)"
+    ))
+}
+
+/// Where a publish to a topic goes.
+enum Route {
+    /// A JetStream stream covers the topic: stored and acknowledged.
+    Stored(async_nats::jetstream::Context),
+    /// Core NATS.
+    Core(Arc<Client>),
+}
+
+/// Picks the route of a publish to `topic` (see the module docs for the
+/// rule). A remembered answer costs no request and no allocation.
+async fn route(broker: &NatsBroker, topic: &str) -> Result<Route> {
     check_topic(topic, false)?;
     let inner = &broker.inner;
     let client = inner.connection.client().await?;
@@ -45,17 +77,59 @@ pub(super) async fn publish(broker: &NatsBroker, topic: &str, message: Message) 
             "not connected (the client is reconnecting)",
         ));
     }
-    let headers = to_headers(&message.headers);
-    if inner.options.jetstream {
+    if inner.options.jetstream && inner.streams.covered(topic) != Some(false) {
         let js = inner.connection.jetstream().await?;
         if inner.streams.lookup(&js, topic).await.is_some() {
-            return publish_stored(broker, &js, topic, headers, &message).await;
+            return Ok(Route::Stored(js));
         }
     }
-    client
-        .publish_with_headers(topic.to_owned(), headers, message.body)
-        .await
-        .map_err(|e| unavailable("nats", inner.connection.address(), e))
+    Ok(Route::Core(client))
+}
+
+/// Publishes `message` to `topic` with its headers as they are.
+pub(super) async fn publish(broker: &NatsBroker, topic: &str, message: Message) -> Result<()> {
+    let headers = to_headers(&message.headers);
+    match route(broker, topic).await? {
+        Route::Stored(js) => publish_stored(broker, &js, topic, headers, &message).await,
+        Route::Core(client) => {
+            publish_core(broker, &client, topic, Some(headers), message.body).await
+        }
+    }
+}
+
+/// Publishes a client's event to `topic`. On a stream it is a message with
+/// the whole envelope (its id deduplicates retried publishes). On core NATS
+/// the envelope headers the subscriber rebuilds are left out (see
+/// [`core_headers`]): an event with protobuf content and no metadata is a
+/// bare NATS message, as cheap as one published with async-nats directly.
+pub(super) async fn publish_event(broker: &NatsBroker, topic: &str, event: Event) -> Result<()> {
+    match route(broker, topic).await? {
+        Route::Stored(js) => {
+            let message = event.into_message(topic);
+            let headers = to_headers(&message.headers);
+            publish_stored(broker, &js, topic, headers, &message).await
+        }
+        Route::Core(client) => {
+            let headers = core_headers(&event);
+            publish_core(broker, &client, topic, headers, event.body).await
+        }
+    }
+}
+
+/// Hands a core publish to the client (which flushes it in the background).
+async fn publish_core(
+    broker: &NatsBroker,
+    client: &Client,
+    topic: &str,
+    headers: Option<HeaderMap>,
+    body: Bytes,
+) -> Result<()> {
+    let subject = Subject::from(topic);
+    let sent = match headers {
+        Some(headers) => client.publish_with_headers(subject, headers, body).await,
+        None => client.publish(subject, body).await,
+    };
+    sent.map_err(|e| unavailable("nats", broker.inner.connection.address(), e))
 }
 
 /// Publishes through JetStream and waits until the server stored it.
@@ -144,6 +218,13 @@ mod tests {
         assert!(check_topic("", false).is_err());
         assert!(check_topic("a b", false).is_err());
         assert!(check_topic("a..b", false).is_err());
+        assert!(check_topic(".a", false).is_err());
+        assert!(check_topic("a.", false).is_err());
+        assert!(check_topic("a\u{a0}b", false).is_err());
+        assert!(check_topic("*", false).is_err());
+        assert!(check_topic("a.>", false).is_err());
+        assert!(check_topic("a.>b", false).is_ok());
+        assert!(check_topic("x", false).is_ok());
         assert!(check_topic("orders.*", false).is_err());
         assert!(check_topic("orders.*", true).is_ok());
         assert!(check_topic("orders.>", true).is_ok());

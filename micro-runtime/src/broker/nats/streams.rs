@@ -26,6 +26,15 @@ pub(super) struct Streams {
 }
 
 impl Streams {
+    /// Whether a stream covers `topic`, when that is remembered and still
+    /// believed (no allocation, no request: the publish fast path).
+    pub(super) fn covered(&self, topic: &str) -> Option<bool> {
+        let known = self.known.lock().unwrap();
+        let (stream, at) = known.get(topic)?;
+        let ttl = if stream.is_some() { HIT_TTL } else { MISS_TTL };
+        (at.elapsed() < ttl).then_some(stream.is_some())
+    }
+
     /// The stream covering `topic`, if any.
     pub(super) async fn lookup(&self, js: &Context, topic: &str) -> Option<String> {
         if let Some((stream, at)) = self.known.lock().unwrap().get(topic) {

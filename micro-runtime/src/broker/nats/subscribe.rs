@@ -1,7 +1,7 @@
 //! Subscribing: core subscriptions, and JetStream durable pull consumers
 //! with the loop that keeps them fetching across failures.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream::consumer::pull::{self, MessagesErrorKind};
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy};
@@ -10,8 +10,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::NatsBroker;
-use super::acker::{CoreAcker, JetStreamAcker};
-use super::connection::{from_headers, sanitize};
+use super::acker::{CoreAcker, CoreShared, JetStreamAcker};
+use super::connection::{core_metadata, from_headers, sanitize};
 use super::publish::check_topic;
 use super::streams::{self, PullConsumer};
 use crate::Result;
@@ -94,9 +94,16 @@ async fn core_loop(
     tx: mpsc::Sender<Delivery>,
     mut stop: Stop,
 ) {
+    let shared = Arc::new(CoreShared { broker, topic, tx });
+    let (broker, topic, tx) = (&shared.broker, &shared.topic, &shared.tx);
+    // One wait for the end, polled alongside every receive and send.
+    let mut end = stop.clone();
+    let stopped = end.stopped();
+    tokio::pin!(stopped);
     loop {
         let next = tokio::select! {
-            () = stop.stopped() => break,
+            biased;
+            () = &mut stopped => break,
             next = sub.next() => next,
         };
         let Some(msg) = next else {
@@ -107,7 +114,7 @@ async fn core_loop(
                 if !stop.sleep(reconnect_delay(failures)).await {
                     return;
                 }
-                match core_subscribe(&broker, &topic, queue.as_deref()).await {
+                match core_subscribe(broker, topic, queue.as_deref()).await {
                     Ok(again) => {
                         sub = again;
                         break;
@@ -118,12 +125,13 @@ async fn core_loop(
             continue;
         };
         let message = Message {
-            headers: from_headers(msg.headers.as_ref()),
+            headers: core_metadata(msg.subject.as_str(), msg.headers.as_ref()),
             body: msg.payload,
         };
-        let delivery = CoreAcker::delivery(&broker, msg.subject.as_str(), message, 1, &tx);
+        let delivery = CoreAcker::delivery(&shared, msg.subject.as_str(), message, 1);
         tokio::select! {
-            () = stop.stopped() => break,
+            biased;
+            () = &mut stopped => break,
             sent = tx.send(delivery) => if sent.is_err() { break },
         }
     }

@@ -1,0 +1,76 @@
+//! An event as a client publishes it, before a backend puts its envelope
+//! (content type, id, topic) on the wire.
+
+use bytes::Bytes;
+
+use super::{HEADER_CONTENT_TYPE, HEADER_ID, HEADER_TOPIC, Message};
+use crate::Metadata;
+use crate::codec::ContentType;
+
+/// An encoded event with what the envelope is made of: handed to
+/// [`Broker::publish_event`](super::Broker::publish_event), which lets a
+/// backend carry the envelope in its own way (core NATS sends no header that
+/// the receiving side can rebuild).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Event {
+    /// How the body is encoded.
+    pub content_type: ContentType,
+    /// The publisher's metadata (its context's).
+    pub metadata: Metadata,
+    /// The encoded payload.
+    pub body: Bytes,
+}
+
+impl Event {
+    /// The message every backend can carry: the metadata plus the
+    /// envelope headers `content-type`, a new unique `micro-id` and
+    /// `micro-topic`.
+    pub fn into_message(self, topic: &str) -> Message {
+        let mut headers = self.metadata;
+        headers.insert_static(HEADER_CONTENT_TYPE, self.content_type.as_str());
+        headers.insert_static(HEADER_ID, new_message_id());
+        headers.insert_static(HEADER_TOPIC, topic.to_owned());
+        Message {
+            headers,
+            body: self.body,
+        }
+    }
+}
+
+/// A new unique message id: 32 lower-case hex digits (128 random bits).
+pub fn new_message_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bits = fastrand::u128(..);
+    (0..32)
+        .rev()
+        .map(|digit| char::from(HEX[((bits >> (digit * 4)) & 0xf) as usize]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_carries_the_envelope_and_the_metadata() {
+        let mut metadata = Metadata::new();
+        metadata.insert("x-trace", "t1");
+        let event = Event {
+            content_type: ContentType::Json,
+            metadata,
+            body: Bytes::from_static(b"{}"),
+        };
+        let message = event.into_message("orders.created");
+        assert_eq!(message.headers.get("x-trace"), Some("t1"));
+        assert_eq!(
+            message.headers.get(HEADER_CONTENT_TYPE),
+            Some("application/json")
+        );
+        assert_eq!(message.headers.get(HEADER_TOPIC), Some("orders.created"));
+        let id = message.headers.get(HEADER_ID).unwrap();
+        assert_eq!(id.len(), 32);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(new_message_id(), new_message_id());
+        assert_eq!(&message.body[..], b"{}");
+    }
+}
