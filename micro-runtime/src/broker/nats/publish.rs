@@ -57,7 +57,7 @@ fn not_a_subject(topic: &str) -> Error {
 /// Where a publish to a topic goes.
 enum Route {
     /// A JetStream stream covers the topic: stored and acknowledged.
-    Stored(async_nats::jetstream::Context),
+    Stored(Box<async_nats::jetstream::Context>),
     /// Core NATS.
     Core(Arc<Client>),
 }
@@ -80,7 +80,7 @@ async fn route(broker: &NatsBroker, topic: &str) -> Result<Route> {
     if inner.options.jetstream && inner.streams.covered(topic) != Some(false) {
         let js = inner.connection.jetstream().await?;
         if inner.streams.lookup(&js, topic).await.is_some() {
-            return Ok(Route::Stored(js));
+            return Ok(Route::Stored(Box::new(js)));
         }
     }
     Ok(Route::Core(client))
