@@ -311,3 +311,29 @@ async fn failing_handler_redelivers_then_dead_letters_not_durable() {
     failures_are_redelivered_then_dead_lettered(broker(&address, true), &topic, false).await;
     delete_streams(&address, &topic).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_core_subscription_ends_when_unsubscribed() {
+    let Some(address) = address() else { return };
+    let topic = unique("raw.core");
+    let broker = broker(&address, true);
+    let mut subscription = broker
+        .subscribe(&topic, micro_runtime::broker::SubscribeOptions::default())
+        .await
+        .unwrap();
+    let message = micro_runtime::broker::Message::new(&b"one"[..]).with_header("x-k", "v");
+    broker.publish(&topic, message).await.unwrap();
+    let delivery = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+        .await
+        .expect("the message arrives")
+        .expect("the subscription is open");
+    assert_eq!(&delivery.message.body[..], b"one");
+    assert_eq!(delivery.message.headers.get("x-k"), Some("v"));
+    assert_eq!(delivery.topic, topic);
+    delivery.ack().await.unwrap();
+    // Ended through its handle (as a service stopping does): the stream
+    // ends rather than waiting for messages forever.
+    subscription.handle().unwrap().unsubscribe().await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(10), subscription.next()).await;
+    assert!(matches!(next, Ok(None)), "the subscription ended");
+}

@@ -77,13 +77,17 @@ impl Stop {
 
 struct Running {
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    /// The loop's task; none for a subscription read in its consumer's
+    /// task (a stream), which only needs telling.
+    task: Option<JoinHandle<()>>,
 }
 
 impl Running {
     async fn end(self) {
         self.stop.send_replace(true);
-        let mut task = self.task;
+        let Some(mut task) = self.task else {
+            return;
+        };
         if tokio::time::timeout(STOP_WAIT, &mut task).await.is_err() {
             tracing::warn!("a broker consumer loop did not stop in time; aborted");
             task.abort();
@@ -108,11 +112,23 @@ impl Loops {
     {
         let (stop, watch) = watch::channel(false);
         let task = tokio::spawn(run(Stop(watch)));
+        self.add(Running {
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// Registers a subscription read without a task of its own: its
+    /// [`Stop`] resolves when the returned handle (or `stop_all`) ends it.
+    pub(crate) fn register(self: &Arc<Self>) -> (Stop, Arc<dyn Unsubscribe>) {
+        let (stop, watch) = watch::channel(false);
+        let handle = self.add(Running { stop, task: None });
+        (Stop(watch), handle)
+    }
+
+    fn add(self: &Arc<Self>, running: Running) -> Arc<dyn Unsubscribe> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.running
-            .lock()
-            .unwrap()
-            .insert(id, Running { stop, task });
+        self.running.lock().unwrap().insert(id, running);
         Arc::new(EndLoop {
             loops: self.clone(),
             id,

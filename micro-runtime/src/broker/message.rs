@@ -2,9 +2,12 @@
 //! acknowledgement, subscription options and handles.
 
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_core::Stream;
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::{Metadata, Result};
@@ -182,11 +185,19 @@ pub trait Unsubscribe: Send + Sync + 'static {
     async fn unsubscribe(&self) -> Result<()>;
 }
 
+/// Where a subscription's deliveries come from.
+enum Source {
+    /// A buffer a backend's task fills.
+    Channel(mpsc::Receiver<Delivery>),
+    /// Made as they are taken (no task in between).
+    Stream(Pin<Box<dyn Stream<Item = Delivery> + Send>>),
+}
+
 /// An open subscription: deliveries arrive on it until it is unsubscribed.
 pub struct Subscription {
     topic: String,
     options: SubscribeOptions,
-    rx: mpsc::Receiver<Delivery>,
+    source: Source,
     handle: Option<Arc<dyn Unsubscribe>>,
 }
 
@@ -210,7 +221,23 @@ impl Subscription {
         Self {
             topic: topic.into(),
             options,
-            rx,
+            source: Source::Channel(rx),
+            handle: Some(handle),
+        }
+    }
+
+    /// A subscription whose deliveries `stream` makes as they are taken,
+    /// ended by `handle` (the stream then ends too).
+    pub fn from_stream(
+        topic: impl Into<String>,
+        options: SubscribeOptions,
+        stream: impl Stream<Item = Delivery> + Send + 'static,
+        handle: Arc<dyn Unsubscribe>,
+    ) -> Self {
+        Self {
+            topic: topic.into(),
+            options,
+            source: Source::Stream(Box::pin(stream)),
             handle: Some(handle),
         }
     }
@@ -231,7 +258,10 @@ impl Subscription {
     ///
     /// Cancel safe.
     pub async fn next(&mut self) -> Option<Delivery> {
-        self.rx.recv().await
+        match &mut self.source {
+            Source::Channel(rx) => rx.recv().await,
+            Source::Stream(stream) => stream.next().await,
+        }
     }
 
     /// The handle that ends it (shared, so a driver can stop it).

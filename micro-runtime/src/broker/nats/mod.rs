@@ -57,6 +57,7 @@
 
 mod acker;
 mod connection;
+mod core_stream;
 mod publish;
 mod streams;
 mod subscribe;

@@ -1,7 +1,8 @@
-//! Subscribing: core subscriptions, and JetStream durable pull consumers
-//! with the loop that keeps them fetching across failures.
+//! Subscribing: core subscriptions (read as a stream, see `core_stream`),
+//! and JetStream durable pull consumers with the loop that keeps them
+//! fetching across failures.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use async_nats::jetstream::consumer::pull::{self, MessagesErrorKind};
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy};
@@ -10,8 +11,9 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::NatsBroker;
-use super::acker::{CoreAcker, CoreShared, JetStreamAcker};
-use super::connection::{core_metadata, from_headers, sanitize};
+use super::acker::JetStreamAcker;
+use super::connection::{from_headers, sanitize};
+use super::core_stream::{CoreDeliveries, core_subscribe};
 use super::publish::check_topic;
 use super::streams::{self, PullConsumer};
 use crate::Result;
@@ -21,10 +23,10 @@ use crate::broker::{Delivery, Message, SubscribeOptions, Subscription};
 /// Missed heartbeats in a row after which a pull stream is re-created.
 const MAX_MISSED_HEARTBEATS: u32 = 3;
 
-/// Opens a subscription (see the module docs for which kind).
-/// Deliveries read ahead of the handlers, at least.
+/// Deliveries a JetStream pull loop reads ahead of the handlers, at least.
 const DELIVERY_BUFFER: usize = 64;
 
+/// Opens a subscription (see the module docs for which kind).
 pub(super) async fn subscribe(
     broker: &NatsBroker,
     topic: &str,
@@ -33,109 +35,35 @@ pub(super) async fn subscribe(
     check_topic(topic, true)?;
     let inner = &broker.inner;
     let client = inner.connection.client().await?;
-    let concurrency = options.concurrency.max(1);
-    // A buffer of deliveries ahead of the handlers, so the connection's
-    // reader and the handlers do not wait on each other message by message.
-    let (tx, rx) = mpsc::channel(concurrency.max(DELIVERY_BUFFER));
     let durable = options.durable_name().map(str::to_owned);
-    let handle = match durable {
-        Some(durable) if inner.options.jetstream => {
-            // Stream and consumer exist before this returns: what is
-            // published from now on is kept for the group.
-            let consumer = ensure_consumer(broker, topic, &durable).await?;
-            let batch = inner.options.pull_batch.saturating_mul(concurrency);
-            let (broker, topic) = (broker.clone(), topic.to_owned());
-            inner.loops.spawn(move |stop| {
-                jetstream_loop(broker, topic, durable, batch, consumer, tx, stop)
-            })
-        }
-        _ => {
-            let queue = options.queue.clone();
-            let sub = core_subscribe(broker, topic, queue.as_deref()).await?;
-            // Once the server has the subscription, what is published from
-            // now on reaches it.
-            client.flush().await.map_err(|e| {
-                unavailable("nats", inner.connection.address(), format!("flush: {e}"))
-            })?;
-            let (broker, topic) = (broker.clone(), topic.to_owned());
-            inner
-                .loops
-                .spawn(move |stop| core_loop(broker, topic, queue, sub, tx, stop))
-        }
-    };
-    Ok(Subscription::new(topic, options, rx, handle))
-}
-
-async fn core_subscribe(
-    broker: &NatsBroker,
-    topic: &str,
-    queue: Option<&str>,
-) -> Result<async_nats::Subscriber> {
-    let client = broker.inner.connection.client().await?;
-    let subscribed = match queue {
-        Some(queue) => {
-            client
-                .queue_subscribe(topic.to_owned(), queue.to_owned())
-                .await
-        }
-        None => client.subscribe(topic.to_owned()).await,
-    };
-    subscribed.map_err(|e| unavailable("nats", broker.inner.connection.address(), e))
-}
-
-/// Feeds a core subscription's messages to `tx` until stopped. The client
-/// restores the subscription after a reconnect by itself; should it end
-/// anyway, it is made again with backoff.
-async fn core_loop(
-    broker: NatsBroker,
-    topic: String,
-    queue: Option<String>,
-    mut sub: async_nats::Subscriber,
-    tx: mpsc::Sender<Delivery>,
-    mut stop: Stop,
-) {
-    let shared = Arc::new(CoreShared { broker, topic, tx });
-    let (broker, topic, tx) = (&shared.broker, &shared.topic, &shared.tx);
-    // One wait for the end, polled alongside every receive and send.
-    let mut end = stop.clone();
-    let stopped = end.stopped();
-    tokio::pin!(stopped);
-    loop {
-        let next = tokio::select! {
-            biased;
-            () = &mut stopped => break,
-            next = sub.next() => next,
-        };
-        let Some(msg) = next else {
-            tracing::warn!(topic, "nats subscription ended; subscribing again");
-            let mut failures = 0;
-            loop {
-                failures += 1;
-                if !stop.sleep(reconnect_delay(failures)).await {
-                    return;
-                }
-                match core_subscribe(broker, topic, queue.as_deref()).await {
-                    Ok(again) => {
-                        sub = again;
-                        break;
-                    }
-                    Err(err) => tracing::warn!(topic, error = %err, "subscribing again failed"),
-                }
-            }
-            continue;
-        };
-        let message = Message {
-            headers: core_metadata(msg.subject.as_str(), msg.headers.as_ref()),
-            body: msg.payload,
-        };
-        let delivery = CoreAcker::delivery(&shared, msg.subject.as_str(), message, 1);
-        tokio::select! {
-            biased;
-            () = &mut stopped => break,
-            sent = tx.send(delivery) => if sent.is_err() { break },
-        }
+    if let Some(durable) = durable.filter(|_| inner.options.jetstream) {
+        // Stream and consumer exist before this returns: what is published
+        // from now on is kept for the group.
+        let consumer = ensure_consumer(broker, topic, &durable).await?;
+        let concurrency = options.concurrency.max(1);
+        let batch = inner.options.pull_batch.saturating_mul(concurrency);
+        // A buffer of deliveries ahead of the handlers, so the pull loop
+        // and the handlers do not wait on each other message by message.
+        let (tx, rx) = mpsc::channel(concurrency.max(DELIVERY_BUFFER));
+        let (broker, owned_topic) = (broker.clone(), topic.to_owned());
+        let handle = inner.loops.spawn(move |stop| {
+            jetstream_loop(broker, owned_topic, durable, batch, consumer, tx, stop)
+        });
+        return Ok(Subscription::new(topic, options, rx, handle));
     }
-    let _ = sub.unsubscribe().await;
+    let queue = options.queue.clone();
+    let sub = core_subscribe(broker, topic, queue.as_deref()).await?;
+    // Once the server has the subscription, what is published from now on
+    // reaches it.
+    client
+        .flush()
+        .await
+        .map_err(|e| unavailable("nats", inner.connection.address(), format!("flush: {e}")))?;
+    let (stop, handle) = inner.loops.register();
+    let deliveries = CoreDeliveries::new(broker.clone(), topic.to_owned(), queue, sub, stop);
+    Ok(Subscription::from_stream(
+        topic, options, deliveries, handle,
+    ))
 }
 
 /// The durable pull consumer of `durable` on `topic`'s stream, created when

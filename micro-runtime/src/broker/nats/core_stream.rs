@@ -1,0 +1,156 @@
+//! Core NATS subscriptions as a stream of deliveries, read in the
+//! subscriber's own task: nothing between the client's buffer and the
+//! handler (no task, no second buffer).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use super::NatsBroker;
+use super::acker::{CoreAcker, CoreShared};
+use super::connection::core_metadata;
+use crate::Result;
+use crate::broker::backend::{Stop, reconnect_delay, unavailable};
+use crate::broker::{Delivery, Message};
+
+/// Local redeliveries (failed handlers) waiting at once, at most; more wait
+/// in their retry task.
+const RETRY_BUFFER: usize = 64;
+
+/// Subscribes to `topic` (in `queue`'s group, if any) on core NATS.
+pub(super) async fn core_subscribe(
+    broker: &NatsBroker,
+    topic: &str,
+    queue: Option<&str>,
+) -> Result<async_nats::Subscriber> {
+    let client = broker.inner.connection.client().await?;
+    let subscribed = match queue {
+        Some(queue) => {
+            client
+                .queue_subscribe(topic.to_owned(), queue.to_owned())
+                .await
+        }
+        None => client.subscribe(topic.to_owned()).await,
+    };
+    subscribed.map_err(|e| unavailable("nats", broker.inner.connection.address(), e))
+}
+
+/// The deliveries of one core subscription, until it is stopped. The
+/// client restores the subscription after a reconnect by itself; should it
+/// end anyway, it is made again with backoff. Deliveries a failed handler
+/// gets again (see [`CoreAcker`]) come first.
+pub(super) struct CoreDeliveries {
+    shared: Arc<CoreShared>,
+    queue: Option<String>,
+    subscriber: Option<async_nats::Subscriber>,
+    retries: mpsc::Receiver<Delivery>,
+    stop: Stop,
+    stopped: BoxFuture<'static, ()>,
+    resubscribing: Option<BoxFuture<'static, Option<async_nats::Subscriber>>>,
+    ended: bool,
+}
+
+impl CoreDeliveries {
+    pub(super) fn new(
+        broker: NatsBroker,
+        topic: String,
+        queue: Option<String>,
+        subscriber: async_nats::Subscriber,
+        stop: Stop,
+    ) -> Self {
+        let (tx, retries) = mpsc::channel(RETRY_BUFFER);
+        let mut end = stop.clone();
+        Self {
+            shared: Arc::new(CoreShared { broker, topic, tx }),
+            queue,
+            subscriber: Some(subscriber),
+            retries,
+            stop,
+            stopped: Box::pin(async move { end.stopped().await }),
+            resubscribing: None,
+            ended: false,
+        }
+    }
+
+    fn delivery(&self, msg: async_nats::Message) -> Delivery {
+        let message = Message {
+            headers: core_metadata(msg.subject.as_str(), msg.headers.as_ref()),
+            body: msg.payload,
+        };
+        CoreAcker::delivery(&self.shared, msg.subject.as_str(), message, 1)
+    }
+
+    /// Ends the stream; dropping the client's subscriber unsubscribes it.
+    fn end(&mut self) -> Poll<Option<Delivery>> {
+        self.ended = true;
+        self.subscriber = None;
+        self.resubscribing = None;
+        Poll::Ready(None)
+    }
+
+    /// Subscribes again with backoff until it works or the stream is stopped.
+    fn resubscribe(&self) -> BoxFuture<'static, Option<async_nats::Subscriber>> {
+        let (broker, topic) = (self.shared.broker.clone(), self.shared.topic.clone());
+        let (queue, mut stop) = (self.queue.clone(), self.stop.clone());
+        Box::pin(async move {
+            let mut failures = 0;
+            loop {
+                failures += 1;
+                if !stop.sleep(reconnect_delay(failures)).await {
+                    return None;
+                }
+                match core_subscribe(&broker, &topic, queue.as_deref()).await {
+                    Ok(again) => return Some(again),
+                    Err(err) => tracing::warn!(topic, error = %err, "subscribing again failed"),
+                }
+            }
+        })
+    }
+}
+
+impl Stream for CoreDeliveries {
+    type Item = Delivery;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        if this.stopped.as_mut().poll(cx).is_ready() {
+            return this.end();
+        }
+        if let Poll::Ready(Some(delivery)) = this.retries.poll_recv(cx) {
+            return Poll::Ready(Some(delivery));
+        }
+        loop {
+            if let Some(resubscribing) = &mut this.resubscribing {
+                match resubscribing.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(None) => return this.end(),
+                    Poll::Ready(Some(again)) => {
+                        this.subscriber = Some(again);
+                        this.resubscribing = None;
+                    }
+                }
+            }
+            let Some(subscriber) = &mut this.subscriber else {
+                return this.end();
+            };
+            match subscriber.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(msg)) => return Poll::Ready(Some(this.delivery(msg))),
+                Poll::Ready(None) => {
+                    tracing::warn!(topic = %this.shared.topic,
+                        "nats subscription ended; subscribing again");
+                    this.subscriber = None;
+                    this.resubscribing = Some(this.resubscribe());
+                }
+            }
+        }
+    }
+}
