@@ -221,8 +221,15 @@ pub(crate) async fn start_subscription(
     let (tracker, stop) = (in_flight.clone(), stopping.clone());
     let task = tokio::spawn(async move {
         loop {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                return;
+            // One at a time needs no permit: the next delivery is taken
+            // once this one is settled.
+            let permit = if concurrency == 1 {
+                None
+            } else {
+                match permits.clone().acquire_owned().await {
+                    Ok(permit) => Some(permit),
+                    Err(_) => return,
+                }
             };
             if stop.load(Ordering::Acquire) {
                 return;

@@ -28,6 +28,12 @@ impl ContentType {
     ///
     /// 415 naming the content type when no codec handles it.
     pub fn parse(value: &str) -> Result<Self, Error> {
+        // The names micro itself sends, as sent: no splitting, no case folding.
+        match value {
+            "application/protobuf" => return Ok(ContentType::Protobuf),
+            "application/json" => return Ok(ContentType::Json),
+            _ => {}
+        }
         let essence = value.split(';').next().unwrap_or("").trim();
         if essence.eq_ignore_ascii_case("application/protobuf")
             || essence.eq_ignore_ascii_case("application/x-protobuf")

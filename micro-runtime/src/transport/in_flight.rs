@@ -12,6 +12,9 @@ pub(crate) struct InFlight {
 #[derive(Default)]
 struct Inner {
     count: AtomicUsize,
+    /// Tasks in `wait_idle`: the last guard wakes them only when there
+    /// are some (waking takes a lock; every call's guard would pay it).
+    waiting: AtomicUsize,
     idle: Notify,
 }
 
@@ -34,9 +37,15 @@ impl InFlight {
 
     /// Resolves once no call is in flight.
     pub(crate) async fn wait_idle(&self) {
+        self.inner.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.inner);
         loop {
             let notified = self.inner.idle.notified();
-            if self.count() == 0 {
+            tokio::pin!(notified);
+            // Registered before the count is read: a guard dropped after
+            // the read sees `waiting` and wakes this.
+            notified.as_mut().enable();
+            if self.inner.count.load(Ordering::SeqCst) == 0 {
                 return;
             }
             notified.await;
@@ -44,9 +53,20 @@ impl InFlight {
     }
 }
 
+/// Counts one task in `wait_idle` while it waits.
+struct Waiting<'a>(&'a Inner);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        if self.inner.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.inner.count.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.inner.waiting.load(Ordering::SeqCst) > 0
+        {
             self.inner.idle.notify_waiters();
         }
     }
