@@ -53,7 +53,25 @@
 //! Headers travel as NATS headers (names lower-cased on the way back;
 //! `Nats-*` headers are not passed to handlers).
 //!
+//! **The envelope on core NATS.** An event a client publishes
+//! ([`Broker::publish_event`]) to a subject no stream covers carries as
+//! headers only its context's metadata and a content type other than
+//! protobuf: the usual protobuf event with no metadata is a bare NATS
+//! message, as cheap to send and to parse as one from async-nats itself
+//! (NATS headers cost async-nats more than the message: see
+//! `BENCHMARKS.md`). The receiving side fills in what was left out, so a
+//! handler sees the same headers as on every backend: `content-type`
+//! `application/protobuf`, `micro-topic` the subject, and a `micro-id` made
+//! on receipt. That id names the delivery to this subscriber (kept across
+//! its local redeliveries); two subscribers of one broadcast see different
+//! ids, as nothing downstream of core NATS (at-most-once, never redelivered
+//! nor deduplicated by the server) needs the publisher's. Through JetStream,
+//! and on every other backend, the publisher's id travels. Messages
+//! published with [`Broker::publish`] travel with their headers as given.
+//!
 //! [`durable`]: crate::broker::SubscribeOptions::durable
+//! [`Broker::publish_event`]: crate::broker::Broker::publish_event
+//! [`Broker::publish`]: crate::broker::Broker::publish
 
 mod acker;
 mod connection;
