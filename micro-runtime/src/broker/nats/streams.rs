@@ -31,17 +31,15 @@ impl Streams {
     pub(super) fn covered(&self, topic: &str) -> Option<bool> {
         let known = self.known.lock().unwrap();
         let (stream, at) = known.get(topic)?;
-        let ttl = if stream.is_some() { HIT_TTL } else { MISS_TTL };
-        (at.elapsed() < ttl).then_some(stream.is_some())
+        still_believed(stream, *at).then_some(stream.is_some())
     }
 
     /// The stream covering `topic`, if any.
     pub(super) async fn lookup(&self, js: &Context, topic: &str) -> Option<String> {
-        if let Some((stream, at)) = self.known.lock().unwrap().get(topic) {
-            let ttl = if stream.is_some() { HIT_TTL } else { MISS_TTL };
-            if at.elapsed() < ttl {
-                return stream.clone();
-            }
+        if let Some((stream, at)) = self.known.lock().unwrap().get(topic)
+            && still_believed(stream, *at)
+        {
+            return stream.clone();
         }
         let found = match js.stream_by_subject(topic).await {
             Ok(name) => Some(name),
@@ -73,6 +71,13 @@ impl Streams {
     pub(super) fn clear(&self) {
         self.known.lock().unwrap().clear();
     }
+}
+
+/// Whether an answer remembered at `at` still holds (a "yes" is believed
+/// longer than a "no").
+fn still_believed(stream: &Option<String>, at: Instant) -> bool {
+    let ttl = if stream.is_some() { HIT_TTL } else { MISS_TTL };
+    at.elapsed() < ttl
 }
 
 /// The name the broker gives the stream it creates for `topic`.
