@@ -60,9 +60,20 @@ pub struct PubsubArgs {
     /// Fewer messages, for CI.
     #[arg(long)]
     pub quick: bool,
-    /// Measure micro only (e.g. to profile it); no ratios.
-    #[arg(long)]
-    pub micro_only: bool,
+    /// Measure one system only (e.g. to profile it); no ratios.
+    #[arg(long, value_enum)]
+    pub only: Option<System>,
+}
+
+/// The systems of the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum System {
+    /// Raw async-nats, bare messages.
+    Raw,
+    /// Raw async-nats with micro's old envelope headers.
+    RawHeaders,
+    /// micro's NATS broker.
+    Micro,
 }
 
 impl PubsubArgs {
@@ -318,13 +329,19 @@ pub async fn run(args: &PubsubArgs) -> Result<()> {
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut ratios = Vec::new();
     for (name, request) in payloads() {
+        if let Some(system) = args.only {
+            let cell = match system {
+                System::Raw => raw(args, &topic("raw", name), &request, false).await,
+                System::RawHeaders => raw(args, &topic("rawh", name), &request, true).await,
+                System::Micro => micro(args, &topic("micro", name), &request).await,
+            }
+            .with_context(|| format!("{system:?}"))?;
+            println!("| {name} | {system:?} only: {:.0} msg/s |", cell.rate());
+            continue;
+        }
         let micro = micro(args, &topic("micro", name), &request)
             .await
             .context("micro")?;
-        if args.micro_only {
-            println!("| {name} | - | - | {:.0} | - | - | - |", micro.rate());
-            continue;
-        }
         let raw_plain = raw(args, &topic("raw", name), &request, false)
             .await
             .context("raw async-nats")?;

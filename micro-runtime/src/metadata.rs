@@ -2,18 +2,54 @@
 //! on into every call the handler makes.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::sync::Arc;
 
-/// A key or value: borrowed when known at compile time, else owned.
-type Text = Cow<'static, str>;
+/// A key or value: borrowed when known at compile time, shared when many
+/// messages carry the same text (a subscription's topic), else owned.
+#[derive(Clone)]
+enum Text {
+    Static(&'static str),
+    Shared(Arc<str>),
+    Owned(String),
+}
+
+impl Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Text::Static(text) => text,
+            Text::Shared(text) => text,
+            Text::Owned(text) => text,
+        }
+    }
+}
+
+impl From<Cow<'static, str>> for Text {
+    fn from(text: Cow<'static, str>) -> Self {
+        match text {
+            Cow::Borrowed(text) => Text::Static(text),
+            Cow::Owned(text) => Text::Owned(text),
+        }
+    }
+}
+
+/// A key known at compile time, lower-cased only if it is not already.
+fn static_key(key: &'static str) -> Text {
+    if key.bytes().any(|b| b.is_ascii_uppercase()) {
+        Text::Owned(key.to_ascii_lowercase())
+    } else {
+        Text::Static(key)
+    }
+}
 
 /// Key/value metadata of a call.
 ///
 /// Keys are case-insensitive: they are stored lower-cased, so `X-Trace-Id`
 /// and `x-trace-id` are the same key on every side of the wire (go-micro's
-/// canonicalised keys were a recurring surprise). Cloning is cheap: the map is
-/// shared until one side changes it.
+/// canonicalised keys were a recurring surprise). Cloning is cheap: the
+/// entries are shared until one side changes them.
 ///
 /// # Examples
 ///
@@ -24,9 +60,11 @@ type Text = Cow<'static, str>;
 /// md.insert("X-User", "ada");
 /// assert_eq!(md.get("x-user"), Some("ada"));
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Metadata {
-    map: Option<Arc<BTreeMap<Text, Text>>>,
+    /// Sorted by key: a handful of entries is the common case, which a
+    /// vector holds in one allocation and searches without hashing.
+    entries: Option<Arc<Vec<(Text, Text)>>>,
 }
 
 impl Metadata {
@@ -35,46 +73,69 @@ impl Metadata {
         Self::default()
     }
 
+    /// Empty metadata with room for `n` entries.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self {
+            entries: Some(Arc::new(Vec::with_capacity(n))),
+        }
+    }
+
     /// The value of `key`, compared case-insensitively.
     pub fn get(&self, key: &str) -> Option<&str> {
-        let map = self.map.as_ref()?;
-        let value = if key.bytes().any(|b| b.is_ascii_uppercase()) {
-            map.get(key.to_ascii_lowercase().as_str())
-        } else {
-            map.get(key)
+        let entries = self.entries.as_ref()?;
+        let find = |key: &str| {
+            entries
+                .binary_search_by(|(k, _)| (**k).cmp(key))
+                .ok()
+                .map(|at| &*entries[at].1)
         };
-        value.map(|v| &**v)
+        if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            find(key.to_ascii_lowercase().as_str())
+        } else {
+            find(key)
+        }
     }
 
     /// Sets `key` (lower-cased) to `value`, replacing an earlier value.
     pub fn insert(&mut self, key: impl AsRef<str>, value: impl Into<String>) {
         self.put(
-            Cow::Owned(key.as_ref().to_ascii_lowercase()),
-            Cow::Owned(value.into()),
+            Text::Owned(key.as_ref().to_ascii_lowercase()),
+            Text::Owned(value.into()),
         );
     }
 
     /// Sets a key known at compile time (e.g. a header name) to `value`: the
     /// key, and a `&'static str` value, are not copied.
     pub fn insert_static(&mut self, key: &'static str, value: impl Into<Cow<'static, str>>) {
-        let key = if key.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(key.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(key)
-        };
-        self.put(key, value.into());
+        self.put(static_key(key), value.into().into());
+    }
+
+    /// Sets a key known at compile time to a value many messages share
+    /// (counted, not copied).
+    pub(crate) fn insert_shared(&mut self, key: &'static str, value: Arc<str>) {
+        self.put(static_key(key), Text::Shared(value));
     }
 
     fn put(&mut self, key: Text, value: Text) {
-        let map = Arc::make_mut(self.map.get_or_insert_with(Default::default));
-        map.insert(key, value);
+        let entries = Arc::make_mut(self.entries.get_or_insert_with(Default::default));
+        match entries.binary_search_by(|(k, _)| (**k).cmp(&*key)) {
+            Ok(at) => entries[at].1 = value,
+            Err(at) => entries.insert(at, (key, value)),
+        }
     }
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let map = Arc::make_mut(self.map.as_mut()?);
-        map.remove(key.to_ascii_lowercase().as_str())
-            .map(Cow::into_owned)
+        let key = key.to_ascii_lowercase();
+        let entries = self.entries.as_mut()?;
+        let at = entries
+            .binary_search_by(|(k, _)| (**k).cmp(key.as_str()))
+            .ok()?;
+        let (_, value) = Arc::make_mut(entries).remove(at);
+        Some(match value {
+            Text::Owned(value) => value,
+            other => other.to_string(),
+        })
     }
 
     /// Copies every entry of `other` over this one.
@@ -86,14 +147,14 @@ impl Metadata {
             *self = other.clone();
             return;
         }
-        for (k, v) in other.iter() {
-            self.insert(k, v);
+        for (k, v) in other.entries.iter().flat_map(|e| e.iter()) {
+            self.put(k.clone(), v.clone());
         }
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.map.as_ref().map_or(0, |m| m.len())
+        self.entries.as_ref().map_or(0, |e| e.len())
     }
 
     /// True when there is no entry.
@@ -103,12 +164,20 @@ impl Metadata {
 
     /// The entries in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.map
+        self.entries
             .iter()
-            .flat_map(|m| m.iter())
+            .flat_map(|e| e.iter())
             .map(|(k, v)| (&**k, &**v))
     }
 }
+
+impl PartialEq for Metadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Metadata {}
 
 impl std::fmt::Debug for Metadata {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -161,6 +230,26 @@ mod tests {
         a.insert("k", "2");
         assert_eq!(b.get("k"), Some("1"));
         assert_eq!(a.get("k"), Some("2"));
+    }
+
+    #[test]
+    fn shared_values_and_equality_by_content() {
+        let topic: Arc<str> = Arc::from("orders.created");
+        let mut a = Metadata::with_capacity(2);
+        assert_eq!(a, Metadata::new());
+        a.insert_shared("micro-topic", topic.clone());
+        a.insert_static("content-type", "application/protobuf");
+        let mut b = Metadata::new();
+        b.insert("Content-Type", "application/protobuf");
+        b.insert("micro-topic", "orders.created");
+        assert_eq!(a, b);
+        assert_eq!(
+            a.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            ["content-type", "micro-topic"]
+        );
+        assert_eq!(a.remove("micro-topic").as_deref(), Some("orders.created"));
+        assert_ne!(a, b);
+        assert_eq!(Arc::strong_count(&topic), 1);
     }
 
     #[test]

@@ -41,10 +41,11 @@ impl Event {
 pub fn new_message_id() -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bits = fastrand::u128(..);
-    (0..32)
-        .rev()
-        .map(|digit| char::from(HEX[((bits >> (digit * 4)) & 0xf) as usize]))
-        .collect()
+    let mut digits = [0u8; 32];
+    for (at, digit) in digits.iter_mut().enumerate() {
+        *digit = HEX[((bits >> ((31 - at) * 4)) & 0xf) as usize];
+    }
+    String::from_utf8(digits.to_vec()).expect("hex digits are ASCII")
 }
 
 #[cfg(test)]

@@ -87,8 +87,8 @@ impl Drop for JetStreamAcker {
 pub(super) struct CoreShared {
     pub(super) broker: NatsBroker,
     /// The subscription's topic (the subject of its messages unless it
-    /// has wildcards).
-    pub(super) topic: String,
+    /// has wildcards), shared with the headers of its deliveries.
+    pub(super) topic: Arc<str>,
     /// Where redeliveries go: the subscription's own buffer.
     pub(super) tx: mpsc::Sender<Delivery>,
 }
@@ -113,7 +113,7 @@ impl CoreAcker {
     ) -> Delivery {
         let acker = Box::new(CoreAcker {
             shared: shared.clone(),
-            subject: (subject != shared.topic).then(|| subject.to_owned()),
+            subject: (subject != &*shared.topic).then(|| subject.to_owned()),
             message: message.clone(),
             attempt,
         });

@@ -32,18 +32,23 @@ impl Connection {
         }
     }
 
+    /// The client when connected already (no waiting, no allocation).
+    pub(super) fn connected(&self) -> Option<Arc<Client>> {
+        self.current.lock().unwrap().clone()
+    }
+
     /// The client, connecting first if needed.
     ///
     /// # Errors
     ///
     /// 503 with the address and reason when the server cannot be reached.
     pub(super) async fn client(&self) -> Result<Arc<Client>> {
-        if let Some(client) = self.current.lock().unwrap().as_ref() {
-            return Ok(client.clone());
+        if let Some(client) = self.connected() {
+            return Ok(client);
         }
         let _connecting = self.connecting.lock().await;
-        if let Some(client) = self.current.lock().unwrap().as_ref() {
-            return Ok(client.clone());
+        if let Some(client) = self.connected() {
+            return Ok(client);
         }
         let address = self.address.clone();
         let options = ConnectOptions::new()
@@ -145,19 +150,33 @@ pub(super) fn core_headers(event: &Event) -> Option<HeaderMap> {
     Some(headers)
 }
 
-/// The headers a handler sees for a core NATS message: those it carried,
-/// with the envelope filled in where the publisher left it out (see
-/// [`core_headers`]): `content-type` protobuf, `micro-topic` the subject,
-/// a new `micro-id`.
-pub(super) fn core_metadata(subject: &str, headers: Option<&HeaderMap>) -> Metadata {
-    let mut metadata = from_headers(headers);
-    if metadata.get(HEADER_CONTENT_TYPE).is_none() {
+/// The headers a handler sees for a core NATS message on `subject`, read
+/// by a subscription of `topic`: those it carried, with the envelope filled
+/// in where the publisher left it out (see [`core_headers`]):
+/// `content-type` protobuf, `micro-topic` the subject (the subscription's
+/// topic shared, not copied, when they are the same), a new `micro-id`.
+pub(super) fn core_metadata(
+    subject: &str,
+    topic: &Arc<str>,
+    headers: Option<&HeaderMap>,
+) -> Metadata {
+    let carried = headers.is_some_and(|h| !h.is_empty());
+    let mut metadata = if carried {
+        from_headers(headers)
+    } else {
+        Metadata::with_capacity(3)
+    };
+    if !carried || metadata.get(HEADER_CONTENT_TYPE).is_none() {
         metadata.insert_static(HEADER_CONTENT_TYPE, ContentType::Protobuf.as_str());
     }
-    if metadata.get(HEADER_TOPIC).is_none() {
-        metadata.insert_static(HEADER_TOPIC, subject.to_owned());
+    if !carried || metadata.get(HEADER_TOPIC).is_none() {
+        if subject == &**topic {
+            metadata.insert_shared(HEADER_TOPIC, topic.clone());
+        } else {
+            metadata.insert_static(HEADER_TOPIC, subject.to_owned());
+        }
     }
-    if metadata.get(HEADER_ID).is_none() {
+    if !carried || metadata.get(HEADER_ID).is_none() {
         metadata.insert_static(HEADER_ID, new_message_id());
     }
     metadata
@@ -165,8 +184,11 @@ pub(super) fn core_metadata(subject: &str, headers: Option<&HeaderMap>) -> Metad
 
 /// NATS headers as message headers, leaving out the server's `Nats-*` ones.
 pub(super) fn from_headers(headers: Option<&HeaderMap>) -> Metadata {
-    let mut metadata = Metadata::new();
-    for (name, values) in headers.into_iter().flat_map(|h| h.iter()) {
+    let Some(headers) = headers else {
+        return Metadata::new();
+    };
+    let mut metadata = Metadata::with_capacity(headers.len() + 3);
+    for (name, values) in headers.iter() {
         let name: &str = name.as_ref();
         if name.len() >= 5 && name[..5].eq_ignore_ascii_case("nats-") {
             continue;

@@ -66,7 +66,11 @@ impl CoreDeliveries {
         let (tx, retries) = mpsc::channel(RETRY_BUFFER);
         let mut end = stop.clone();
         Self {
-            shared: Arc::new(CoreShared { broker, topic, tx }),
+            shared: Arc::new(CoreShared {
+                broker,
+                topic: topic.into(),
+                tx,
+            }),
             queue,
             subscriber: Some(subscriber),
             retries,
@@ -79,7 +83,11 @@ impl CoreDeliveries {
 
     fn delivery(&self, msg: async_nats::Message) -> Delivery {
         let message = Message {
-            headers: core_metadata(msg.subject.as_str(), msg.headers.as_ref()),
+            headers: core_metadata(
+                msg.subject.as_str(),
+                &self.shared.topic,
+                msg.headers.as_ref(),
+            ),
             body: msg.payload,
         };
         CoreAcker::delivery(&self.shared, msg.subject.as_str(), message, 1)
@@ -95,7 +103,7 @@ impl CoreDeliveries {
 
     /// Subscribes again with backoff until it works or the stream is stopped.
     fn resubscribe(&self) -> BoxFuture<'static, Option<async_nats::Subscriber>> {
-        let (broker, topic) = (self.shared.broker.clone(), self.shared.topic.clone());
+        let (broker, topic) = (self.shared.broker.clone(), self.shared.topic.to_string());
         let (queue, mut stop) = (self.queue.clone(), self.stop.clone());
         Box::pin(async move {
             let mut failures = 0;
@@ -118,19 +126,16 @@ impl Stream for CoreDeliveries {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
         let this = self.get_mut();
-        if this.ended {
-            return Poll::Ready(None);
-        }
-        if this.stopped.as_mut().poll(cx).is_ready() {
+        if this.ended || this.stop.is_stopped() {
             return this.end();
         }
-        if let Poll::Ready(Some(delivery)) = this.retries.poll_recv(cx) {
+        if let Ok(delivery) = this.retries.try_recv() {
             return Poll::Ready(Some(delivery));
         }
         loop {
             if let Some(resubscribing) = &mut this.resubscribing {
                 match resubscribing.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
+                    Poll::Pending => break,
                     Poll::Ready(None) => return this.end(),
                     Poll::Ready(Some(again)) => {
                         this.subscriber = Some(again);
@@ -142,7 +147,7 @@ impl Stream for CoreDeliveries {
                 return this.end();
             };
             match subscriber.poll_next_unpin(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => break,
                 Poll::Ready(Some(msg)) => return Poll::Ready(Some(this.delivery(msg))),
                 Poll::Ready(None) => {
                     tracing::warn!(topic = %this.shared.topic,
@@ -151,6 +156,14 @@ impl Stream for CoreDeliveries {
                     this.resubscribing = Some(this.resubscribe());
                 }
             }
+        }
+        // Nothing to take: be woken by a retry or by the stop as well.
+        if this.stopped.as_mut().poll(cx).is_ready() {
+            return this.end();
+        }
+        match this.retries.poll_recv(cx) {
+            Poll::Ready(Some(delivery)) => Poll::Ready(Some(delivery)),
+            _ => Poll::Pending,
         }
     }
 }

@@ -16,23 +16,24 @@ use crate::broker::{Event, HEADER_ID, Message, dead_letter_topic};
 use crate::{Error, Result};
 
 /// 400 unless `topic` can be a NATS subject to publish to (every publish
-/// checks: bytes, not chars, unless the topic is not ASCII).
+/// checks, so it is one pass over the bytes; chars only for the whitespace
+/// of a topic that is not ASCII).
 pub(super) fn check_topic(topic: &str, wildcards: bool) -> Result<()> {
     if topic.is_empty() {
         return Err(Error::bad_request("topic is empty"));
     }
-    let spaced = if topic.is_ascii() {
-        topic.bytes().any(|b| b.is_ascii_whitespace())
-    } else {
-        topic.contains(char::is_whitespace)
-    };
-    if spaced || topic.split('.').any(str::is_empty) {
+    if !topic.is_ascii() && topic.contains(char::is_whitespace) {
         return Err(not_a_subject(topic));
     }
-    if !wildcards && topic.split('.').any(|t| t == "*" || t == ">") {
-        return Err(Error::bad_request(format!(
-            "cannot publish to the wildcard {topic:?}"
-        )));
+    for token in topic.as_bytes().split(|&b| b == b'.') {
+        if token.is_empty() || token.iter().any(u8::is_ascii_whitespace) {
+            return Err(not_a_subject(topic));
+        }
+        if !wildcards && (token == b"*" || token == b">") {
+            return Err(Error::bad_request(format!(
+                "cannot publish to the wildcard {topic:?}"
+            )));
+        }
     }
     Ok(())
 }
@@ -52,11 +53,16 @@ enum Route {
 }
 
 /// Picks the route of a publish to `topic` (see the module docs for the
-/// rule). A remembered answer costs no request and no allocation.
+/// rule). A remembered answer costs no request and no allocation; what
+/// needs one (connecting, asking JetStream) is boxed, so the future every
+/// publish carries stays small.
 async fn route(broker: &NatsBroker, topic: &str) -> Result<Route> {
     check_topic(topic, false)?;
     let inner = &broker.inner;
-    let client = inner.connection.client().await?;
+    let client = match inner.connection.connected() {
+        Some(client) => client,
+        None => Box::pin(inner.connection.client()).await?,
+    };
     if client.connection_state() != async_nats::connection::State::Connected {
         // Fail now rather than queue it in the client: a 503 then means
         // the message was not published.
@@ -66,20 +72,30 @@ async fn route(broker: &NatsBroker, topic: &str) -> Result<Route> {
             "not connected (the client is reconnecting)",
         ));
     }
-    if inner.options.jetstream && inner.streams.covered(topic) != Some(false) {
-        let js = inner.connection.jetstream().await?;
-        if inner.streams.lookup(&js, topic).await.is_some() {
-            return Ok(Route::Stored(Box::new(js)));
-        }
+    if inner.options.jetstream
+        && inner.streams.covered(topic) != Some(false)
+        && let Some(js) = Box::pin(stream_of(broker, topic)).await?
+    {
+        return Ok(Route::Stored(js));
     }
     Ok(Route::Core(client))
+}
+
+/// A JetStream context when a stream covers `topic`.
+async fn stream_of(
+    broker: &NatsBroker,
+    topic: &str,
+) -> Result<Option<Box<async_nats::jetstream::Context>>> {
+    let inner = &broker.inner;
+    let js = inner.connection.jetstream().await?;
+    Ok(inner.streams.lookup(&js, topic).await.map(|_| Box::new(js)))
 }
 
 /// Publishes `message` to `topic` with its headers as they are.
 pub(super) async fn publish(broker: &NatsBroker, topic: &str, message: Message) -> Result<()> {
     let headers = to_headers(&message.headers);
     match route(broker, topic).await? {
-        Route::Stored(js) => publish_stored(broker, &js, topic, headers, &message).await,
+        Route::Stored(js) => Box::pin(publish_stored(broker, &js, topic, headers, &message)).await,
         Route::Core(client) => {
             publish_core(broker, &client, topic, Some(headers), message.body).await
         }
@@ -96,7 +112,7 @@ pub(super) async fn publish_event(broker: &NatsBroker, topic: &str, event: Event
         Route::Stored(js) => {
             let message = event.into_message(topic);
             let headers = to_headers(&message.headers);
-            publish_stored(broker, &js, topic, headers, &message).await
+            Box::pin(publish_stored(broker, &js, topic, headers, &message)).await
         }
         Route::Core(client) => {
             let headers = core_headers(&event);
