@@ -5,12 +5,20 @@ use std::borrow::Cow;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
+/// Bytes a short value keeps in place, without an allocation (a message
+/// id's 32 hex digits fit).
+const INLINE: usize = 32;
+
 /// A key or value: borrowed when known at compile time, shared when many
-/// messages carry the same text (a subscription's topic), else owned.
+/// messages carry the same text (a subscription's topic), in place when
+/// short and made per message (an id), else owned.
 #[derive(Clone)]
-enum Text {
+pub(crate) enum Text {
     Static(&'static str),
     Shared(Arc<str>),
+    Inline { len: u8, bytes: [u8; INLINE] },
     Owned(String),
 }
 
@@ -21,6 +29,10 @@ impl Deref for Text {
         match self {
             Text::Static(text) => text,
             Text::Shared(text) => text,
+            // Made from a `&str` of this length (see `Text::short`).
+            Text::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
             Text::Owned(text) => text,
         }
     }
@@ -31,6 +43,20 @@ impl From<Cow<'static, str>> for Text {
         match text {
             Cow::Borrowed(text) => Text::Static(text),
             Cow::Owned(text) => Text::Owned(text),
+        }
+    }
+}
+
+impl Text {
+    /// `text` in place when it fits, else owned.
+    pub(crate) fn short(text: &str) -> Self {
+        match u8::try_from(text.len()) {
+            Ok(len) if text.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..text.len()].copy_from_slice(text.as_bytes());
+                Text::Inline { len, bytes }
+            }
+            _ => Text::Owned(text.to_owned()),
         }
     }
 }
@@ -62,10 +88,16 @@ fn static_key(key: &'static str) -> Text {
 /// ```
 #[derive(Clone, Default)]
 pub struct Metadata {
-    /// Sorted by key: a handful of entries is the common case, which a
-    /// vector holds in one allocation and searches without hashing.
-    entries: Option<Arc<Vec<(Text, Text)>>>,
+    /// Sorted by key: a handful of entries is the common case, held in the
+    /// same allocation as the count that shares them, searched without
+    /// hashing.
+    entries: Option<Arc<Entries>>,
 }
+
+/// Entries held in place up to this many.
+const IN_PLACE: usize = 4;
+
+type Entries = SmallVec<[(Text, Text); IN_PLACE]>;
 
 impl Metadata {
     /// Empty metadata (allocates nothing).
@@ -76,7 +108,21 @@ impl Metadata {
     /// Empty metadata with room for `n` entries.
     pub(crate) fn with_capacity(n: usize) -> Self {
         Self {
-            entries: Some(Arc::new(Vec::with_capacity(n))),
+            entries: Some(Arc::new(Entries::with_capacity(n))),
+        }
+    }
+
+    /// Metadata of `entries` whose keys are lower-case, distinct and in
+    /// order (one allocation, no search).
+    pub(crate) fn from_sorted<const N: usize>(entries: [(Text, Text); N]) -> Self {
+        debug_assert!(entries.windows(2).all(|w| *w[0].0 < *w[1].0));
+        debug_assert!(
+            entries
+                .iter()
+                .all(|(k, _)| !k.bytes().any(|b| b.is_ascii_uppercase()))
+        );
+        Self {
+            entries: Some(Arc::new(entries.into_iter().collect())),
         }
     }
 
@@ -84,10 +130,12 @@ impl Metadata {
     pub fn get(&self, key: &str) -> Option<&str> {
         let entries = self.entries.as_ref()?;
         let find = |key: &str| {
-            entries
-                .binary_search_by(|(k, _)| (**k).cmp(key))
-                .ok()
-                .map(|at| &*entries[at].1)
+            let at = if entries.len() <= 8 {
+                entries.iter().position(|(k, _)| **k == *key)
+            } else {
+                entries.binary_search_by(|(k, _)| (**k).cmp(key)).ok()
+            };
+            at.map(|at| &*entries[at].1)
         };
         if key.bytes().any(|b| b.is_ascii_uppercase()) {
             find(key.to_ascii_lowercase().as_str())
@@ -110,14 +158,19 @@ impl Metadata {
         self.put(static_key(key), value.into().into());
     }
 
-    /// Sets a key known at compile time to a value many messages share
-    /// (counted, not copied).
-    pub(crate) fn insert_shared(&mut self, key: &'static str, value: Arc<str>) {
-        self.put(static_key(key), Text::Shared(value));
+    /// Sets a key known at compile time to `value`, shared, in place or
+    /// owned as made (see [`Text`]).
+    pub(crate) fn insert_text(&mut self, key: &'static str, value: Text) {
+        self.put(static_key(key), value);
     }
 
     fn put(&mut self, key: Text, value: Text) {
         let entries = Arc::make_mut(self.entries.get_or_insert_with(Default::default));
+        // Entries often come in key order: append without a search.
+        if entries.last().is_none_or(|(last, _)| **last < *key) {
+            entries.push((key, value));
+            return;
+        }
         match entries.binary_search_by(|(k, _)| (**k).cmp(&*key)) {
             Ok(at) => entries[at].1 = value,
             Err(at) => entries.insert(at, (key, value)),
@@ -237,7 +290,7 @@ mod tests {
         let topic: Arc<str> = Arc::from("orders.created");
         let mut a = Metadata::with_capacity(2);
         assert_eq!(a, Metadata::new());
-        a.insert_shared("micro-topic", topic.clone());
+        a.insert_text("micro-topic", Text::Shared(topic.clone()));
         a.insert_static("content-type", "application/protobuf");
         let mut b = Metadata::new();
         b.insert("Content-Type", "application/protobuf");
@@ -247,6 +300,15 @@ mod tests {
             a.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             ["content-type", "micro-topic"]
         );
+        a.insert_text("micro-id", Text::short("0123456789abcdef0123456789abcdef"));
+        a.insert_text("x-long", Text::short(&"y".repeat(40)));
+        assert_eq!(a.get("micro-id"), Some("0123456789abcdef0123456789abcdef"));
+        assert_eq!(a.get("x-long").map(str::len), Some(40));
+        assert_eq!(
+            a.remove("micro-id").as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(a.remove("x-long").map(|v| v.len()), Some(40));
         assert_eq!(a.remove("micro-topic").as_deref(), Some("orders.created"));
         assert_ne!(a, b);
         assert_eq!(Arc::strong_count(&topic), 1);

@@ -329,7 +329,7 @@ async fn a_raw_core_subscription_ends_when_unsubscribed() {
         .expect("the subscription is open");
     assert_eq!(&delivery.message.body[..], b"one");
     assert_eq!(delivery.message.headers.get("x-k"), Some("v"));
-    assert_eq!(delivery.topic, topic);
+    assert_eq!(delivery.topic(), topic);
     delivery.ack().await.unwrap();
     // Ended through its handle (as a service stopping does): the stream
     // ends rather than waiting for messages forever.

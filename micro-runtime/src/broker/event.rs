@@ -39,13 +39,18 @@ impl Event {
 
 /// A new unique message id: 32 lower-case hex digits (128 random bits).
 pub fn new_message_id() -> String {
+    String::from_utf8(message_id_digits().to_vec()).expect("hex digits are ASCII")
+}
+
+/// A new unique message id as its 32 ASCII hex digits (no allocation).
+pub(crate) fn message_id_digits() -> [u8; 32] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bits = fastrand::u128(..);
     let mut digits = [0u8; 32];
     for (at, digit) in digits.iter_mut().enumerate() {
         *digit = HEX[((bits >> ((31 - at) * 4)) & 0xf) as usize];
     }
-    String::from_utf8(digits.to_vec()).expect("hex digits are ASCII")
+    digits
 }
 
 #[cfg(test)]

@@ -121,7 +121,7 @@ impl Acker for MemoryAck {
             message: message.clone(),
             ..self.clone()
         });
-        let delivery = Delivery::new(&self.topic, message, Some(acker)).redelivered(true);
+        let delivery = Delivery::new(self.topic.as_str(), message, Some(acker)).redelivered(true);
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let _ = tx.send(delivery).await;

@@ -105,8 +105,9 @@ pub trait Acker: Send + Sync + 'static {
 
 /// One message delivered to a subscription.
 pub struct Delivery {
-    /// The topic it was published to.
-    pub topic: String,
+    /// The topic it was published to (shared with the subscription's when
+    /// they are the same).
+    topic: Arc<str>,
     /// The message.
     pub message: Message,
     /// True when the backend delivered it before (at-least-once backends).
@@ -126,13 +127,22 @@ impl fmt::Debug for Delivery {
 
 impl Delivery {
     /// A delivery settled by `acker` (`None`: nothing to settle).
-    pub fn new(topic: impl Into<String>, message: Message, acker: Option<Box<dyn Acker>>) -> Self {
+    pub fn new(
+        topic: impl Into<Arc<str>>,
+        message: Message,
+        acker: Option<Box<dyn Acker>>,
+    ) -> Self {
         Self {
             topic: topic.into(),
             message,
             redelivered: false,
             acker,
         }
+    }
+
+    /// The topic it was published to.
+    pub fn topic(&self) -> &str {
+        &self.topic
     }
 
     /// Marks it as a redelivery.

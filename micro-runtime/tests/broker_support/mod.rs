@@ -454,7 +454,7 @@ pub async fn poison_is_dead_lettered(broker: Arc<dyn Broker>, topic: &str, durab
     assert_eq!(recorder.count(1), 1);
     let moved = within(20, "the dead letter", dead.next()).await.unwrap();
     assert_eq!(moved.message.body, garbage);
-    assert_eq!(moved.topic, dead_topic);
+    assert_eq!(moved.topic(), dead_topic);
     moved.ack().await.unwrap();
     service.stop().await.unwrap();
     dead.unsubscribe().await.unwrap();

@@ -178,7 +178,7 @@ async fn deliver(
     };
     let (tx, rx) = oneshot::channel();
     let acker = Box::new(HttpAck(Mutex::new(Some(tx))));
-    let delivery = Delivery::new(&inbox.topic, message.clone(), Some(acker));
+    let delivery = Delivery::new(inbox.topic.as_str(), message.clone(), Some(acker));
     match tokio::time::timeout(QUEUE_WAIT, inbox.tx.send(delivery)).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) => return reply(StatusCode::NOT_FOUND, format!("subscription {id} ended")),

@@ -111,13 +111,19 @@ impl CoreAcker {
         message: Message,
         attempt: u32,
     ) -> Delivery {
+        let own_subject = subject != &*shared.topic;
         let acker = Box::new(CoreAcker {
             shared: shared.clone(),
-            subject: (subject != &*shared.topic).then(|| subject.to_owned()),
+            subject: own_subject.then(|| subject.to_owned()),
             message: message.clone(),
             attempt,
         });
-        Delivery::new(subject, message, Some(acker)).redelivered(attempt > 1)
+        let topic: Arc<str> = if own_subject {
+            subject.into()
+        } else {
+            shared.topic.clone()
+        };
+        Delivery::new(topic, message, Some(acker)).redelivered(attempt > 1)
     }
 
     fn topic(&self) -> &str {

@@ -8,8 +8,10 @@ use async_nats::{Client, ConnectOptions, HeaderMap, jetstream};
 
 use super::NatsOptions;
 use crate::broker::backend::unavailable;
-use crate::broker::{Event, HEADER_CONTENT_TYPE, HEADER_ID, HEADER_TOPIC, new_message_id};
+use crate::broker::event::message_id_digits;
+use crate::broker::{Event, HEADER_CONTENT_TYPE, HEADER_ID, HEADER_TOPIC};
 use crate::codec::ContentType;
+use crate::metadata::Text;
 use crate::{Metadata, Result};
 
 /// The shared client of a broker.
@@ -54,6 +56,8 @@ impl Connection {
         let options = ConnectOptions::new()
             .name("micro")
             .connection_timeout(self.timeout)
+            // Topics are checked before they become subjects (stricter).
+            .skip_subject_validation(true)
             .event_callback(move |event| {
                 let address = address.clone();
                 async move {
@@ -160,24 +164,35 @@ pub(super) fn core_metadata(
     topic: &Arc<str>,
     headers: Option<&HeaderMap>,
 ) -> Metadata {
-    let carried = headers.is_some_and(|h| !h.is_empty());
-    let mut metadata = if carried {
-        from_headers(headers)
-    } else {
-        Metadata::with_capacity(3)
+    let id = message_id_digits();
+    let id = std::str::from_utf8(&id).expect("hex digits are ASCII");
+    let topic = || {
+        if subject == &**topic {
+            Text::Shared(topic.clone())
+        } else {
+            Text::Owned(subject.to_owned())
+        }
     };
-    if !carried || metadata.get(HEADER_CONTENT_TYPE).is_none() {
+    if headers.is_none_or(HeaderMap::is_empty) {
+        // The common event: a bare message (in key order).
+        return Metadata::from_sorted([
+            (
+                Text::Static(HEADER_CONTENT_TYPE),
+                Text::Static(ContentType::Protobuf.as_str()),
+            ),
+            (Text::Static(HEADER_ID), Text::short(id)),
+            (Text::Static(HEADER_TOPIC), topic()),
+        ]);
+    }
+    let mut metadata = from_headers(headers);
+    if metadata.get(HEADER_CONTENT_TYPE).is_none() {
         metadata.insert_static(HEADER_CONTENT_TYPE, ContentType::Protobuf.as_str());
     }
-    if !carried || metadata.get(HEADER_TOPIC).is_none() {
-        if subject == &**topic {
-            metadata.insert_shared(HEADER_TOPIC, topic.clone());
-        } else {
-            metadata.insert_static(HEADER_TOPIC, subject.to_owned());
-        }
+    if metadata.get(HEADER_ID).is_none() {
+        metadata.insert_text(HEADER_ID, Text::short(id));
     }
-    if !carried || metadata.get(HEADER_ID).is_none() {
-        metadata.insert_static(HEADER_ID, new_message_id());
+    if metadata.get(HEADER_TOPIC).is_none() {
+        metadata.insert_text(HEADER_TOPIC, topic());
     }
     metadata
 }
@@ -248,5 +263,25 @@ mod tests {
         assert_eq!(back.get("bad"), None);
         assert_eq!(back.get("nats-msg-id"), None);
         assert_eq!(back.len(), 2);
+    }
+
+    #[test]
+    fn core_messages_get_the_envelope_filled_in() {
+        let topic: Arc<str> = Arc::from("orders.created");
+        let bare = core_metadata("orders.created", &topic, None);
+        assert_eq!(bare.get("content-type"), Some("application/protobuf"));
+        assert_eq!(bare.get("micro-topic"), Some("orders.created"));
+        assert_eq!(bare.get("micro-id").map(str::len), Some(32));
+        assert_eq!(bare.len(), 3);
+        let wildcard: Arc<str> = Arc::from("orders.*");
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "application/json");
+        headers.insert("X-Trace", "t1");
+        let carried = core_metadata("orders.paid", &wildcard, Some(&headers));
+        assert_eq!(carried.get("content-type"), Some("application/json"));
+        assert_eq!(carried.get("x-trace"), Some("t1"));
+        assert_eq!(carried.get("micro-topic"), Some("orders.paid"));
+        assert_ne!(carried.get("micro-id"), bare.get("micro-id"));
+        assert_eq!(carried.len(), 4);
     }
 }

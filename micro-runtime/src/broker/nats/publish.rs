@@ -48,16 +48,15 @@ fn not_a_subject(topic: &str) -> Error {
 enum Route {
     /// A JetStream stream covers the topic: stored and acknowledged.
     Stored(Box<async_nats::jetstream::Context>),
-    /// Core NATS.
-    Core(Arc<Client>),
+    /// Core NATS, on this subject.
+    Core(Arc<Client>, Subject),
 }
 
 /// Picks the route of a publish to `topic` (see the module docs for the
-/// rule). A remembered answer costs no request and no allocation; what
-/// needs one (connecting, asking JetStream) is boxed, so the future every
-/// publish carries stays small.
+/// rule). A remembered core route costs one lookup: no check, no request,
+/// no allocation; the rest (connecting, asking JetStream) is boxed, so the
+/// future every publish carries stays small.
 async fn route(broker: &NatsBroker, topic: &str) -> Result<Route> {
-    check_topic(topic, false)?;
     let inner = &broker.inner;
     let client = match inner.connection.connected() {
         Some(client) => client,
@@ -72,23 +71,26 @@ async fn route(broker: &NatsBroker, topic: &str) -> Result<Route> {
             "not connected (the client is reconnecting)",
         ));
     }
-    if inner.options.jetstream
-        && inner.streams.covered(topic) != Some(false)
-        && let Some(js) = Box::pin(stream_of(broker, topic)).await?
-    {
-        return Ok(Route::Stored(js));
+    if let Some(subject) = inner.streams.core_subject(topic) {
+        return Ok(Route::Core(client, subject));
     }
-    Ok(Route::Core(client))
+    Box::pin(first_route(broker, client, topic)).await
 }
 
-/// A JetStream context when a stream covers `topic`.
-async fn stream_of(
-    broker: &NatsBroker,
-    topic: &str,
-) -> Result<Option<Box<async_nats::jetstream::Context>>> {
+/// The route of a topic not remembered: checked, looked up in JetStream
+/// when it is on, and remembered.
+async fn first_route(broker: &NatsBroker, client: Arc<Client>, topic: &str) -> Result<Route> {
+    check_topic(topic, false)?;
     let inner = &broker.inner;
-    let js = inner.connection.jetstream().await?;
-    Ok(inner.streams.lookup(&js, topic).await.map(|_| Box::new(js)))
+    if inner.options.jetstream {
+        let js = inner.connection.jetstream().await?;
+        if inner.streams.lookup(&js, topic).await.is_some() {
+            return Ok(Route::Stored(Box::new(js)));
+        }
+    }
+    let subject = Subject::from(topic);
+    inner.streams.remember_core(topic, subject.clone());
+    Ok(Route::Core(client, subject))
 }
 
 /// Publishes `message` to `topic` with its headers as they are.
@@ -96,8 +98,11 @@ pub(super) async fn publish(broker: &NatsBroker, topic: &str, message: Message) 
     let headers = to_headers(&message.headers);
     match route(broker, topic).await? {
         Route::Stored(js) => Box::pin(publish_stored(broker, &js, topic, headers, &message)).await,
-        Route::Core(client) => {
-            publish_core(broker, &client, topic, Some(headers), message.body).await
+        Route::Core(client, subject) => {
+            let sent = client
+                .publish_with_headers(subject, headers, message.body)
+                .await;
+            sent.map_err(|e| core_unavailable(broker, e))
         }
     }
 }
@@ -107,34 +112,32 @@ pub(super) async fn publish(broker: &NatsBroker, topic: &str, message: Message) 
 /// the envelope headers the subscriber rebuilds are left out (see
 /// [`core_headers`]): an event with protobuf content and no metadata is a
 /// bare NATS message, as cheap as one published with async-nats directly.
+///
+/// The client flushes a core publish in the background; it does not check
+/// the subject again ([`check_topic`] did). Only what the client's own
+/// future needs lives across its wait, so the future that every publish
+/// boxes stays small.
 pub(super) async fn publish_event(broker: &NatsBroker, topic: &str, event: Event) -> Result<()> {
-    match route(broker, topic).await? {
+    let sent = match route(broker, topic).await? {
         Route::Stored(js) => {
             let message = event.into_message(topic);
             let headers = to_headers(&message.headers);
-            Box::pin(publish_stored(broker, &js, topic, headers, &message)).await
+            return Box::pin(publish_stored(broker, &js, topic, headers, &message)).await;
         }
-        Route::Core(client) => {
-            let headers = core_headers(&event);
-            publish_core(broker, &client, topic, headers, event.body).await
-        }
-    }
+        Route::Core(client, subject) => match core_headers(&event) {
+            None => client.publish(subject, event.body).await,
+            // Boxed: the client's future with headers is the larger one.
+            Some(headers) => {
+                Box::pin(client.publish_with_headers(subject, headers, event.body)).await
+            }
+        },
+    };
+    sent.map_err(|e| core_unavailable(broker, e))
 }
 
-/// Hands a core publish to the client (which flushes it in the background).
-async fn publish_core(
-    broker: &NatsBroker,
-    client: &Client,
-    topic: &str,
-    headers: Option<HeaderMap>,
-    body: Bytes,
-) -> Result<()> {
-    let subject = Subject::from(topic);
-    let sent = match headers {
-        Some(headers) => client.publish_with_headers(subject, headers, body).await,
-        None => client.publish(subject, body).await,
-    };
-    sent.map_err(|e| unavailable("nats", broker.inner.connection.address(), e))
+/// 503 for a core publish the client did not take.
+fn core_unavailable(broker: &NatsBroker, err: async_nats::client::PublishError) -> Error {
+    unavailable("nats", broker.inner.connection.address(), err)
 }
 
 /// Publishes through JetStream and waits until the server stored it.

@@ -1,13 +1,14 @@
 //! Which JetStream stream holds a topic: looked up (and remembered), or
 //! created as `MICRO_<topic>`.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use async_nats::Subject;
 use async_nats::jetstream::context::GetStreamByNameErrorKind;
 use async_nats::jetstream::stream::{Config, RetentionPolicy, StorageType, Stream};
 use async_nats::jetstream::{self, Context};
+use rustc_hash::FxHashMap;
 
 use super::NatsOptions;
 use super::connection::{sanitize, short_hash};
@@ -19,27 +20,47 @@ const MISS_TTL: Duration = Duration::from_secs(1);
 /// How long "this stream covers this topic" is believed.
 const HIT_TTL: Duration = Duration::from_secs(30);
 
-/// Remembered lookups: topic → stream name (or none).
+/// Topics remembered at most; past it the memory starts over (a service
+/// publishing to ever new topics keeps no unbounded map).
+const MAX_KNOWN: usize = 4096;
+
+/// What is remembered of one topic.
+struct Known {
+    /// The stream covering it; none when no stream does.
+    stream: Option<String>,
+    /// When it was looked up.
+    at: Instant,
+    /// Its subject, once checked as a topic to publish to on core NATS.
+    core: Option<Subject>,
+}
+
+/// Remembered lookups: topic → stream name (or none). Every publish looks
+/// its topic up here, so the map hashes with FxHash (topics come from the
+/// service's own code, not from the network).
 #[derive(Default)]
 pub(super) struct Streams {
-    known: Mutex<HashMap<String, (Option<String>, Instant)>>,
+    known: Mutex<FxHashMap<String, Known>>,
 }
 
 impl Streams {
-    /// Whether a stream covers `topic`, when that is remembered and still
-    /// believed (no allocation, no request: the publish fast path).
-    pub(super) fn covered(&self, topic: &str) -> Option<bool> {
+    /// The subject to publish `topic` to on core NATS, when it is
+    /// remembered (and still believed) that no stream covers it and the
+    /// topic was checked: the publish fast path (no allocation, no request).
+    pub(super) fn core_subject(&self, topic: &str) -> Option<Subject> {
         let known = self.known.lock().unwrap();
-        let (stream, at) = known.get(topic)?;
-        still_believed(stream, *at).then_some(stream.is_some())
+        let known = known.get(topic)?;
+        if !still_believed(&known.stream, known.at) {
+            return None;
+        }
+        known.core.clone()
     }
 
     /// The stream covering `topic`, if any.
     pub(super) async fn lookup(&self, js: &Context, topic: &str) -> Option<String> {
-        if let Some((stream, at)) = self.known.lock().unwrap().get(topic)
-            && still_believed(stream, *at)
+        if let Some(known) = self.known.lock().unwrap().get(topic)
+            && still_believed(&known.stream, known.at)
         {
-            return stream.clone();
+            return known.stream.clone();
         }
         let found = match js.stream_by_subject(topic).await {
             Ok(name) => Some(name),
@@ -56,10 +77,30 @@ impl Streams {
 
     /// Records that `stream` covers `topic` (or that none does).
     pub(super) fn remember(&self, topic: &str, stream: Option<String>) {
-        self.known
-            .lock()
-            .unwrap()
-            .insert(topic.to_owned(), (stream, Instant::now()));
+        self.put(topic, stream, None);
+    }
+
+    /// Records that no stream covers `topic`, a checked topic to publish
+    /// to, whose subject is `subject`. Keeps the time of an answer
+    /// JetStream gave, so the next lookup is not put off.
+    pub(super) fn remember_core(&self, topic: &str, subject: Subject) {
+        let mut known = self.known.lock().unwrap();
+        match known.get_mut(topic) {
+            Some(known) if known.stream.is_none() => known.core = Some(subject),
+            _ => {
+                drop(known);
+                self.put(topic, None, Some(subject));
+            }
+        }
+    }
+
+    fn put(&self, topic: &str, stream: Option<String>, core: Option<Subject>) {
+        let mut known = self.known.lock().unwrap();
+        if known.len() >= MAX_KNOWN {
+            known.clear();
+        }
+        let at = Instant::now();
+        known.insert(topic.to_owned(), Known { stream, at, core });
     }
 
     /// Forgets what is known about `topic`.
