@@ -15,6 +15,7 @@ const INLINE: usize = 32;
 /// messages carry the same text (a subscription's topic), in place when
 /// short and made per message (an id), else owned.
 #[derive(Clone)]
+#[cfg_attr(not(feature = "nats"), allow(dead_code))] // made by the NATS broker
 pub(crate) enum Text {
     Static(&'static str),
     Shared(Arc<str>),
@@ -47,6 +48,7 @@ impl From<Cow<'static, str>> for Text {
     }
 }
 
+#[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the NATS broker
 impl Text {
     /// `text` in place when it fits, else owned.
     pub(crate) fn short(text: &str) -> Self {
@@ -105,6 +107,7 @@ impl Metadata {
         Self::default()
     }
 
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the NATS broker
     /// Empty metadata with room for `n` entries.
     pub(crate) fn with_capacity(n: usize) -> Self {
         Self {
@@ -112,6 +115,7 @@ impl Metadata {
         }
     }
 
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the NATS broker
     /// Metadata of `entries` whose keys are lower-case, distinct and in
     /// order (one allocation, no search).
     pub(crate) fn from_sorted<const N: usize>(entries: [(Text, Text); N]) -> Self {
@@ -158,6 +162,7 @@ impl Metadata {
         self.put(static_key(key), value.into().into());
     }
 
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the NATS broker
     /// Sets a key known at compile time to `value`, shared, in place or
     /// owned as made (see [`Text`]).
     pub(crate) fn insert_text(&mut self, key: &'static str, value: Text) {
