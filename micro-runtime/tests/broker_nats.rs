@@ -69,6 +69,13 @@ async fn typed_publish_subscribe_core() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_events_get_their_own_envelope_on_core_nats() {
+    let Some(address) = address() else { return };
+    let (first, second) = (unique("forward.in"), unique("forward.out"));
+    forwarded_event_has_its_own_envelope(broker(&address, true), &first, &second).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_queue_group_once_each_and_broadcast_to_all() {
     let Some(address) = address() else { return };
     let topic = unique("core.group");

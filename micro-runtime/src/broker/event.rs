@@ -22,6 +22,25 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event published with the context's `metadata`. The envelope
+    /// headers of a message being handled (`content-type`, `micro-id`,
+    /// `micro-topic`) are left out: a handler that publishes on sends a new
+    /// message with its own envelope, carrying only the caller's metadata on.
+    pub fn new(content_type: ContentType, metadata: &Metadata, body: Bytes) -> Self {
+        const ENVELOPE: [&str; 3] = [HEADER_CONTENT_TYPE, HEADER_ID, HEADER_TOPIC];
+        let mut metadata = metadata.clone();
+        if !metadata.is_empty() && ENVELOPE.iter().any(|key| metadata.get(key).is_some()) {
+            for key in ENVELOPE {
+                metadata.remove(key);
+            }
+        }
+        Self {
+            content_type,
+            metadata,
+            body,
+        }
+    }
+
     /// The message every backend can carry: the metadata plus the
     /// envelope headers `content-type`, a new unique `micro-id` and
     /// `micro-topic`.
@@ -78,5 +97,28 @@ mod tests {
         assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_ne!(new_message_id(), new_message_id());
         assert_eq!(&message.body[..], b"{}");
+    }
+
+    #[test]
+    fn a_handled_message_envelope_is_not_published_on() {
+        let handled = Event {
+            content_type: ContentType::Protobuf,
+            metadata: [("x-trace", "t1")].into_iter().collect(),
+            body: Bytes::new(),
+        }
+        .into_message("orders.created");
+        let next = Event::new(ContentType::Json, &handled.headers, Bytes::new());
+        assert_eq!(next.metadata.get("x-trace"), Some("t1"));
+        assert_eq!(next.metadata.len(), 1, "{:?}", next.metadata);
+        let message = next.into_message("orders.shipped");
+        assert_eq!(message.headers.get(HEADER_TOPIC), Some("orders.shipped"));
+        assert_ne!(
+            message.headers.get(HEADER_ID),
+            handled.headers.get(HEADER_ID)
+        );
+        assert_eq!(
+            message.headers.get(HEADER_CONTENT_TYPE),
+            Some("application/json")
+        );
     }
 }

@@ -64,11 +64,7 @@ impl Client {
         let broker = self.broker.as_ref().ok_or_else(|| {
             Error::bad_request("this client has no broker (set one with ClientBuilder::broker)")
         })?;
-        let event = Event {
-            content_type,
-            metadata: Context::current().metadata().clone(),
-            body,
-        };
+        let event = Event::new(content_type, Context::current().metadata(), body);
         broker.publish_event(topic, event).await
     }
 }

@@ -307,6 +307,56 @@ pub async fn typed_round_trip(broker: Arc<dyn Broker>, topic: &str, queue: Optio
     subscriber.stop().await.unwrap();
 }
 
+/// A handler that publishes on: the next event carries the caller's
+/// metadata, but its own envelope (topic, id), not that of the message
+/// being handled.
+pub async fn forwarded_event_has_its_own_envelope(
+    broker: Arc<dyn Broker>,
+    first: &str,
+    second: &str,
+) {
+    let (handled, forwarded) = (Recorder::default(), Recorder::default());
+    let sink = start_with(
+        "forward-sink",
+        broker.clone(),
+        vec![forwarded.subscriber(second)],
+    )
+    .await;
+    let forwarder = service("forwarder", broker.clone()).build().unwrap();
+    let (client, recorder, next) = (forwarder.client(), handled.clone(), second.to_owned());
+    forwarder
+        .subscribe(Subscriber::new(first, move |ctx: Context, event: Event| {
+            let (client, recorder, next) = (client.clone(), recorder.clone(), next.clone());
+            async move {
+                recorder.record(&ctx, event.clone());
+                client.publish(&next, &event).await
+            }
+        }))
+        .unwrap();
+    forwarder.start().await.unwrap();
+    let publisher = service("forward-pub", broker).build().unwrap();
+    let event = Event {
+        n: 1,
+        text: "on".into(),
+    };
+    Context::new()
+        .with_metadata("x-trace", "trace-7")
+        .scope(publisher.client().publish(first, &event))
+        .await
+        .unwrap();
+    forwarded.wait_distinct(1, 20, "the forwarded event").await;
+    let (_, before) = handled.last().unwrap();
+    let (got, after) = forwarded.last().unwrap();
+    assert_eq!(got, event);
+    assert_eq!(after.get("x-trace"), Some("trace-7"), "{after:?}");
+    assert_eq!(before.get("micro-topic"), Some(first));
+    assert_eq!(after.get("micro-topic"), Some(second), "{after:?}");
+    assert_eq!(after.get("content-type"), Some("application/protobuf"));
+    assert_ne!(after.get("micro-id"), before.get("micro-id"));
+    forwarder.stop().await.unwrap();
+    sink.stop().await.unwrap();
+}
+
 /// Three members of a queue group: each of 3,000 events handled exactly
 /// once overall. Three subscribers without a group: each gets all of them.
 /// Returns (seconds to publish, seconds until all handled).
