@@ -57,7 +57,12 @@ pub struct PubsubArgs {
     /// Messages published but not yet delivered, at most.
     #[arg(long, default_value_t = 1000)]
     pub window: u64,
-    /// Fewer messages, for CI.
+    /// Rounds per payload [default: 5, 1 with --quick]: each round runs
+    /// every system once, in turn; the table shows each system's median
+    /// round (this machine's noise moves single cells by tens of percent).
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// Fewer messages and one round, for CI.
     #[arg(long)]
     pub quick: bool,
     /// Measure one system only (e.g. to profile it); no ratios.
@@ -77,6 +82,10 @@ pub enum System {
 }
 
 impl PubsubArgs {
+    fn rounds(&self) -> usize {
+        self.rounds.unwrap_or(if self.quick { 1 } else { 5 }).max(1)
+    }
+
     fn messages(&self) -> u64 {
         self.messages
             .unwrap_or(if self.quick { 20_000 } else { 200_000 })
@@ -311,51 +320,79 @@ where
     delivered.run(args.messages(), &mut publish).await
 }
 
+/// Runs one system on one payload.
+async fn cell(
+    args: &PubsubArgs,
+    system: System,
+    name: &str,
+    request: &pb::Request,
+) -> Result<Cell> {
+    match system {
+        System::Raw => raw(args, &topic("raw", name), request, false).await,
+        System::RawHeaders => raw(args, &topic("rawh", name), request, true).await,
+        System::Micro => micro(args, &topic("micro", name), request).await,
+    }
+    .with_context(|| format!("{system:?}"))
+}
+
+/// The median of `values` (the upper one of an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// Runs `pubsub`: prints the table and the summary line. Fails when a
 /// system fails.
 pub async fn run(args: &PubsubArgs) -> Result<()> {
     println!(
-        "pubsub: NATS core at {}, {} messages per cell, at most {} in flight; \
-         publish -> deliver, one publishing and one subscribing connection each",
+        "pubsub: NATS core at {}, {} messages per cell, at most {} in flight, \
+         median of {} rounds; publish -> deliver, one publishing and one subscribing \
+         connection each",
         args.nats,
         args.messages(),
-        args.window
+        args.window,
+        args.rounds()
     );
     println!();
     println!(
         "| payload | raw async-nats msg/s | raw+headers msg/s | micro msg/s | micro/raw | \
-         micro overhead | micro/(raw+headers) |"
+         micro overhead | micro/(raw+headers) | micro/raw per round |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    let systems = match args.only {
+        Some(system) => vec![system],
+        None => vec![System::Raw, System::RawHeaders, System::Micro],
+    };
     let mut ratios = Vec::new();
     for (name, request) in payloads() {
-        if let Some(system) = args.only {
-            let cell = match system {
-                System::Raw => raw(args, &topic("raw", name), &request, false).await,
-                System::RawHeaders => raw(args, &topic("rawh", name), &request, true).await,
-                System::Micro => micro(args, &topic("micro", name), &request).await,
+        // rates[system][round], systems taking turns within each round.
+        let mut rates = vec![Vec::new(); systems.len()];
+        for round in 0..args.rounds() {
+            for turn in 0..systems.len() {
+                let at = (round + turn) % systems.len();
+                let measured = cell(args, systems[at], name, &request).await?;
+                rates[at].push(measured.rate());
             }
-            .with_context(|| format!("{system:?}"))?;
-            println!("| {name} | {system:?} only: {:.0} msg/s |", cell.rate());
+        }
+        if let Some(system) = args.only {
+            println!(
+                "| {name} | {system:?} only: {:.0} msg/s |",
+                median(rates[0].clone())
+            );
             continue;
         }
-        let micro = micro(args, &topic("micro", name), &request)
-            .await
-            .context("micro")?;
-        let raw_plain = raw(args, &topic("raw", name), &request, false)
-            .await
-            .context("raw async-nats")?;
-        let raw_headers = raw(args, &topic("rawh", name), &request, true)
-            .await
-            .context("raw async-nats with headers")?;
-        let ratio = micro.rate() / raw_plain.rate();
+        let [raw_plain, raw_headers, micro] = [0, 1, 2].map(|at| median(rates[at].clone()));
+        let per_round: Vec<String> = rates[2]
+            .iter()
+            .zip(&rates[0])
+            .map(|(micro, raw)| format!("{:.2}", micro / raw))
+            .collect();
+        let ratio = micro / raw_plain;
         println!(
-            "| {name} | {:.0} | {:.0} | {:.0} | {ratio:.2} | {:.0} % | {:.2} |",
-            raw_plain.rate(),
-            raw_headers.rate(),
-            micro.rate(),
+            "| {name} | {raw_plain:.0} | {raw_headers:.0} | {micro:.0} | {ratio:.2} | {:.0} % | {:.2} | {} |",
             (1.0 - ratio) * 100.0,
-            micro.rate() / raw_headers.rate()
+            micro / raw_headers,
+            per_round.join(" ")
         );
         ratios.push((name, ratio));
     }

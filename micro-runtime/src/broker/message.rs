@@ -101,6 +101,11 @@ pub trait Acker: Send + Sync + 'static {
     /// Poison: move it aside (the backend's dead-letter place) so the next
     /// message can be handled.
     async fn dead_letter(&self, reason: &str) -> Result<()>;
+    /// True when [`Acker::ack`] has nothing to tell the backend (core NATS):
+    /// acknowledging then costs no call. Defaults to false.
+    fn ack_is_noop(&self) -> bool {
+        false
+    }
 }
 
 /// One message delivered to a subscription.
@@ -158,8 +163,8 @@ impl Delivery {
     /// 503 when the backend cannot be told.
     pub async fn ack(mut self) -> Result<()> {
         match self.acker.take() {
-            Some(acker) => acker.ack().await,
-            None => Ok(()),
+            Some(acker) if !acker.ack_is_noop() => acker.ack().await,
+            _ => Ok(()),
         }
     }
 

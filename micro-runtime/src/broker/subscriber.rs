@@ -87,15 +87,13 @@ impl Subscriber {
         let topic = topic.into();
         let handler =
             move |req: SubscriberRequest| -> futures_util::future::BoxFuture<'static, Result<()>> {
-                let content_type = req
-                    .message
+                let SubscriberRequest { ctx, message, .. } = req;
+                let content_type = message
                     .headers
                     .get(HEADER_CONTENT_TYPE)
                     .map_or(Ok(ContentType::Protobuf), ContentType::parse);
-                let decoded =
-                    content_type.and_then(|ct| codec.decode(ct, req.message.body.clone()));
-                match decoded {
-                    Ok(event) => Box::pin(f(req.ctx, event)),
+                match content_type.and_then(|ct| codec.decode(ct, message.body)) {
+                    Ok(event) => Box::pin(f(ctx, event)),
                     Err(err) => Box::pin(std::future::ready(Err(err))),
                 }
             };

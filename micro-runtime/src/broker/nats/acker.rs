@@ -137,6 +137,10 @@ impl Acker for CoreAcker {
         Ok(())
     }
 
+    fn ack_is_noop(&self) -> bool {
+        true
+    }
+
     async fn nack(&self, requeue: bool) -> Result<()> {
         if !requeue {
             tracing::debug!(topic = %self.topic(), "message rejected; dropped");
