@@ -23,6 +23,9 @@
 //! delivered, so neither side overruns the subscriber (core NATS drops
 //! messages for a slow consumer, which would measure nothing). The rate is
 //! messages over the time from the first publish to the last delivery.
+//! Each payload runs every system once per round, the systems taking turns,
+//! and the table shows each system's median round (single cells are noisy
+//! on a shared machine).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

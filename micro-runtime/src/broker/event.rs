@@ -64,10 +64,13 @@ pub fn new_message_id() -> String {
 /// A new unique message id as its 32 ASCII hex digits (no allocation).
 pub(crate) fn message_id_digits() -> [u8; 32] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bits = fastrand::u128(..);
     let mut digits = [0u8; 32];
-    for (at, digit) in digits.iter_mut().enumerate() {
-        *digit = HEX[((bits >> ((31 - at) * 4)) & 0xf) as usize];
+    for (pair, byte) in digits
+        .chunks_exact_mut(2)
+        .zip(fastrand::u128(..).to_be_bytes())
+    {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
     }
     digits
 }
