@@ -81,17 +81,9 @@ impl Streams {
     }
 
     /// Records that no stream covers `topic`, a checked topic to publish
-    /// to, whose subject is `subject`. Keeps the time of an answer
-    /// JetStream gave, so the next lookup is not put off.
+    /// to, whose subject is `subject` (just looked up, or JetStream is off).
     pub(super) fn remember_core(&self, topic: &str, subject: Subject) {
-        let mut known = self.known.lock().unwrap();
-        match known.get_mut(topic) {
-            Some(known) if known.stream.is_none() => known.core = Some(subject),
-            _ => {
-                drop(known);
-                self.put(topic, None, Some(subject));
-            }
-        }
+        self.put(topic, None, Some(subject));
     }
 
     fn put(&self, topic: &str, stream: Option<String>, core: Option<Subject>) {
@@ -206,3 +198,28 @@ pub(super) fn only_topic(stream: &Stream, topic: &str) -> bool {
 
 /// Re-export for the subscriber: the pull consumer type.
 pub(super) type PullConsumer = jetstream::consumer::PullConsumer;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_checked_core_topics_have_a_subject() {
+        let streams = Streams::default();
+        assert!(streams.core_subject("orders.created").is_none());
+        // A lookup's "no stream" alone: the topic was not checked here.
+        streams.remember("orders.*", None);
+        assert!(streams.core_subject("orders.*").is_none());
+        streams.remember_core("orders.created", Subject::from("orders.created"));
+        assert_eq!(
+            streams.core_subject("orders.created").as_deref(),
+            Some("orders.created")
+        );
+        // A stream made for it later: publishes go there.
+        streams.remember("orders.created", Some("MICRO_orders_created".into()));
+        assert!(streams.core_subject("orders.created").is_none());
+        streams.remember_core("orders.created", Subject::from("orders.created"));
+        streams.forget("orders.created");
+        assert!(streams.core_subject("orders.created").is_none());
+    }
+}
