@@ -72,6 +72,16 @@ fn static_key(key: &'static str) -> Text {
     }
 }
 
+/// Where lower-case `key` is among sorted `entries`: a scan of the handful
+/// that is usual (length first, no ordering compare), a search past that.
+fn index_of(entries: &Entries, key: &str) -> Option<usize> {
+    if entries.len() <= 8 {
+        entries.iter().position(|(k, _)| **k == *key)
+    } else {
+        entries.binary_search_by(|(k, _)| (**k).cmp(key)).ok()
+    }
+}
+
 /// Key/value metadata of a call.
 ///
 /// Keys are case-insensitive: they are stored lower-cased, so `X-Trace-Id`
@@ -133,19 +143,12 @@ impl Metadata {
     /// The value of `key`, compared case-insensitively.
     pub fn get(&self, key: &str) -> Option<&str> {
         let entries = self.entries.as_ref()?;
-        let find = |key: &str| {
-            let at = if entries.len() <= 8 {
-                entries.iter().position(|(k, _)| **k == *key)
-            } else {
-                entries.binary_search_by(|(k, _)| (**k).cmp(key)).ok()
-            };
-            at.map(|at| &*entries[at].1)
-        };
-        if key.bytes().any(|b| b.is_ascii_uppercase()) {
-            find(key.to_ascii_lowercase().as_str())
+        let at = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            index_of(entries, &key.to_ascii_lowercase())
         } else {
-            find(key)
-        }
+            index_of(entries, key)
+        };
+        at.map(|at| &*entries[at].1)
     }
 
     /// Sets `key` (lower-cased) to `value`, replacing an earlier value.
@@ -159,10 +162,9 @@ impl Metadata {
     /// Sets a key known at compile time (e.g. a header name) to `value`: the
     /// key, and a `&'static str` value, are not copied.
     pub fn insert_static(&mut self, key: &'static str, value: impl Into<Cow<'static, str>>) {
-        self.put(static_key(key), value.into().into());
+        self.insert_text(key, value.into().into());
     }
 
-    #[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the NATS broker
     /// Sets a key known at compile time to `value`, shared, in place or
     /// owned as made (see [`Text`]).
     pub(crate) fn insert_text(&mut self, key: &'static str, value: Text) {
@@ -184,11 +186,8 @@ impl Metadata {
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let key = key.to_ascii_lowercase();
         let entries = self.entries.as_mut()?;
-        let at = entries
-            .binary_search_by(|(k, _)| (**k).cmp(key.as_str()))
-            .ok()?;
+        let at = index_of(entries, &key.to_ascii_lowercase())?;
         let (_, value) = Arc::make_mut(entries).remove(at);
         Some(match value {
             Text::Owned(value) => value,

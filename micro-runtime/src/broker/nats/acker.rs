@@ -97,8 +97,9 @@ pub(super) struct CoreShared {
 /// failed handler gets the message again from here, up to 5 attempts.
 pub(super) struct CoreAcker {
     shared: Arc<CoreShared>,
-    /// The message's subject when it is not the subscription's topic.
-    subject: Option<String>,
+    /// The message's subject (shared with the subscription's topic and the
+    /// delivery when they are the same).
+    subject: Arc<str>,
     message: Message,
     attempt: u32,
 }
@@ -111,23 +112,22 @@ impl CoreAcker {
         message: Message,
         attempt: u32,
     ) -> Delivery {
-        let own_subject = subject != &*shared.topic;
+        let subject: Arc<str> = if subject == &*shared.topic {
+            shared.topic.clone()
+        } else {
+            subject.into()
+        };
         let acker = Box::new(CoreAcker {
             shared: shared.clone(),
-            subject: own_subject.then(|| subject.to_owned()),
+            subject: subject.clone(),
             message: message.clone(),
             attempt,
         });
-        let topic: Arc<str> = if own_subject {
-            subject.into()
-        } else {
-            shared.topic.clone()
-        };
-        Delivery::new(topic, message, Some(acker)).redelivered(attempt > 1)
+        Delivery::new(subject, message, Some(acker)).redelivered(attempt > 1)
     }
 
     fn topic(&self) -> &str {
-        self.subject.as_deref().unwrap_or(&self.shared.topic)
+        &self.subject
     }
 }
 

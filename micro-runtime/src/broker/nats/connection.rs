@@ -164,8 +164,10 @@ pub(super) fn core_metadata(
     topic: &Arc<str>,
     headers: Option<&HeaderMap>,
 ) -> Metadata {
-    let id = message_id_digits();
-    let id = std::str::from_utf8(&id).expect("hex digits are ASCII");
+    let id = || {
+        let digits = message_id_digits();
+        Text::short(std::str::from_utf8(&digits).expect("hex digits are ASCII"))
+    };
     let topic = || {
         if subject == &**topic {
             Text::Shared(topic.clone())
@@ -180,7 +182,7 @@ pub(super) fn core_metadata(
                 Text::Static(HEADER_CONTENT_TYPE),
                 Text::Static(ContentType::Protobuf.as_str()),
             ),
-            (Text::Static(HEADER_ID), Text::short(id)),
+            (Text::Static(HEADER_ID), id()),
             (Text::Static(HEADER_TOPIC), topic()),
         ]);
     }
@@ -189,7 +191,7 @@ pub(super) fn core_metadata(
         metadata.insert_static(HEADER_CONTENT_TYPE, ContentType::Protobuf.as_str());
     }
     if metadata.get(HEADER_ID).is_none() {
-        metadata.insert_text(HEADER_ID, Text::short(id));
+        metadata.insert_text(HEADER_ID, id());
     }
     if metadata.get(HEADER_TOPIC).is_none() {
         metadata.insert_text(HEADER_TOPIC, topic());
