@@ -112,6 +112,10 @@ impl Cell {
 /// Counts deliveries and lets the publisher go on as they arrive.
 struct Delivered {
     count: AtomicU64,
+    /// Deliveries whose window places were given back.
+    released: AtomicU64,
+    /// Places given back at once.
+    batch: u64,
     window: Semaphore,
     target: AtomicU64,
     reached: Notify,
@@ -121,6 +125,8 @@ impl Delivered {
     fn new(window: u64) -> Arc<Self> {
         Arc::new(Self {
             count: AtomicU64::new(0),
+            released: AtomicU64::new(0),
+            batch: (window / 8).max(1),
             window: Semaphore::new(window as usize),
             target: AtomicU64::new(u64::MAX),
             reached: Notify::new(),
@@ -130,8 +136,12 @@ impl Delivered {
     /// One message arrived.
     fn one(&self) {
         let n = self.count.fetch_add(1, Ordering::AcqRel) + 1;
-        self.window.add_permits(1);
-        if n >= self.target.load(Ordering::Acquire) {
+        let target = self.target.load(Ordering::Acquire);
+        if n - self.released.load(Ordering::Acquire) >= self.batch || n >= target {
+            let before = self.released.swap(n, Ordering::AcqRel);
+            self.window.add_permits((n - before) as usize);
+        }
+        if n >= target {
             self.reached.notify_one();
         }
     }

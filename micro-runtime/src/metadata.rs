@@ -61,6 +61,26 @@ impl Text {
             _ => Text::Owned(text.to_owned()),
         }
     }
+
+    /// `text` in place when it fits (a copy is cheaper than a shared
+    /// count), else `shared` when it holds the same text, else owned.
+    pub(crate) fn short_or_shared(text: &str, shared: &Arc<str>) -> Self {
+        if text.len() > INLINE && text == &**shared {
+            Text::Shared(shared.clone())
+        } else {
+            Text::short(text)
+        }
+    }
+
+    /// `digits` (ASCII, e.g. a message id's hex digits) in place, as they
+    /// are (no check, no copy to another buffer).
+    pub(crate) fn ascii(digits: [u8; INLINE]) -> Self {
+        debug_assert!(digits.is_ascii());
+        Text::Inline {
+            len: INLINE as u8,
+            bytes: digits,
+        }
+    }
 }
 
 /// A key known at compile time, lower-cased only if it is not already.
@@ -135,8 +155,12 @@ impl Metadata {
                 .iter()
                 .all(|(k, _)| !k.bytes().any(|b| b.is_ascii_uppercase()))
         );
+        let mut sorted = Entries::new();
+        for entry in entries {
+            sorted.push(entry);
+        }
         Self {
-            entries: Some(Arc::new(entries.into_iter().collect())),
+            entries: Some(Arc::new(sorted)),
         }
     }
 
@@ -228,6 +252,36 @@ impl Metadata {
     }
 }
 
+/// Metadata made for message after message with the same keys (a
+/// subscription's envelopes): each is written over the previous one's
+/// allocation once nothing holds that any more (the usual case: the
+/// handler is done with it), so a message costs no allocation.
+#[derive(Default)]
+#[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the NATS broker
+pub(crate) struct Recycled {
+    last: Option<Arc<Entries>>,
+}
+
+#[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the NATS broker
+impl Recycled {
+    /// Metadata of `entries` (keys as [`Metadata::from_sorted`] takes
+    /// them), in the last one's place when it is free.
+    pub(crate) fn make<const N: usize>(&mut self, entries: [(Text, Text); N]) -> Metadata {
+        match self.last.as_mut().and_then(Arc::get_mut) {
+            Some(last) if last.len() == N => {
+                debug_assert!(entries.windows(2).all(|w| *w[0].0 < *w[1].0));
+                for (slot, entry) in last.iter_mut().zip(entries) {
+                    *slot = entry;
+                }
+            }
+            _ => self.last = Metadata::from_sorted(entries).entries,
+        }
+        Metadata {
+            entries: self.last.clone(),
+        }
+    }
+}
+
 impl PartialEq for Metadata {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().eq(other.iter())
@@ -255,6 +309,32 @@ impl<K: AsRef<str>, V: Into<String>> FromIterator<(K, V)> for Metadata {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recycled_metadata_reuses_a_free_allocation_only() {
+        let entry = |v: &str| {
+            [
+                (Text::Static("a"), Text::short(v)),
+                (Text::Static("b"), Text::Static("x")),
+            ]
+        };
+        let mut recycled = Recycled::default();
+        let first = recycled.make(entry("1"));
+        let held = first.entries.as_ref().map(Arc::as_ptr);
+        // Still held: the next one is a new allocation, the first unchanged.
+        let second = recycled.make(entry("2"));
+        assert_ne!(second.entries.as_ref().map(Arc::as_ptr), held);
+        assert_eq!(first.get("a"), Some("1"));
+        assert_eq!(second.get("a"), Some("2"));
+        // Released: the third is written in the second's place.
+        let place = second.entries.as_ref().map(Arc::as_ptr);
+        drop(second);
+        let third = recycled.make(entry("3"));
+        assert_eq!(third.entries.as_ref().map(Arc::as_ptr), place);
+        assert_eq!(third.get("a"), Some("3"));
+        assert_eq!(third.get("b"), Some("x"));
+        assert_eq!(third.len(), 2);
+    }
 
     #[test]
     fn keys_are_case_insensitive() {

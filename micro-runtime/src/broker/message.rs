@@ -101,11 +101,55 @@ pub trait Acker: Send + Sync + 'static {
     /// Poison: move it aside (the backend's dead-letter place) so the next
     /// message can be handled.
     async fn dead_letter(&self, reason: &str) -> Result<()>;
-    /// True when [`Acker::ack`] has nothing to tell the backend (core NATS):
-    /// acknowledging then costs no call. Defaults to false.
-    fn ack_is_noop(&self) -> bool {
-        false
+}
+
+/// Settles the deliveries of a subscription whose backend neither takes
+/// acknowledgements nor redelivers (core NATS), for the whole subscription:
+/// acknowledging costs nothing, and a delivery that is not acknowledged is
+/// handed back with its attempt, to be delivered again or moved aside. One
+/// is shared by every delivery, so a delivery carries no acker of its own.
+#[async_trait::async_trait]
+pub(crate) trait Retry: Send + Sync + 'static {
+    /// Not done: deliver it again (`requeue`) or drop it.
+    async fn nack(&self, returned: Returned, requeue: bool) -> Result<()>;
+    /// Poison: move it aside.
+    async fn dead_letter(&self, returned: Returned, reason: &str) -> Result<()>;
+}
+
+/// A delivery handed back to its subscription's [`Retry`].
+#[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by core NATS
+pub(crate) struct Returned {
+    pub(crate) topic: Arc<str>,
+    pub(crate) message: Message,
+    /// 1 for the first delivery.
+    pub(crate) attempt: u32,
+    retry: Arc<dyn Retry>,
+}
+
+#[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by core NATS
+impl Returned {
+    /// Its next attempt, settled by the same retry.
+    pub(crate) fn again(self) -> Delivery {
+        Delivery::retried_by(self.topic, self.message, self.retry, self.attempt + 1)
     }
+}
+
+/// How a delivery is settled.
+#[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by core NATS
+enum Settle {
+    /// Nothing to tell anyone.
+    Nothing,
+    /// An acker made for this delivery.
+    Own(Box<dyn Acker>),
+    /// The subscription's retry, with this delivery's attempt.
+    Retry(Arc<dyn Retry>, u32),
+}
+
+/// A delivery not acknowledged: its acker, or the delivery handed back.
+enum Unacknowledged {
+    Nothing,
+    Own(Box<dyn Acker>),
+    Returned(Returned),
 }
 
 /// One message delivered to a subscription.
@@ -117,7 +161,7 @@ pub struct Delivery {
     pub message: Message,
     /// True when the backend delivered it before (at-least-once backends).
     pub redelivered: bool,
-    acker: Option<Box<dyn Acker>>,
+    settle: Settle,
 }
 
 impl fmt::Debug for Delivery {
@@ -141,7 +185,24 @@ impl Delivery {
             topic: topic.into(),
             message,
             redelivered: false,
-            acker,
+            settle: acker.map_or(Settle::Nothing, Settle::Own),
+        }
+    }
+
+    /// A delivery (attempt `attempt`, from 1) that `retry` gets back unless
+    /// it is acknowledged.
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by core NATS
+    pub(crate) fn retried_by(
+        topic: Arc<str>,
+        message: Message,
+        retry: Arc<dyn Retry>,
+        attempt: u32,
+    ) -> Self {
+        Self {
+            topic,
+            message,
+            redelivered: attempt > 1,
+            settle: Settle::Retry(retry, attempt),
         }
     }
 
@@ -156,15 +217,38 @@ impl Delivery {
         self
     }
 
+    /// The message for a handler: moved out, unless settling may need it
+    /// back (a retry), then shared (a copy of two counts, not the bytes).
+    pub(crate) fn message_for_handler(&mut self) -> Message {
+        match self.settle {
+            Settle::Retry(..) => self.message.clone(),
+            _ => std::mem::take(&mut self.message),
+        }
+    }
+
+    /// Who settles it other than by an acknowledgement.
+    fn unacknowledged(self) -> Unacknowledged {
+        match self.settle {
+            Settle::Nothing => Unacknowledged::Nothing,
+            Settle::Own(acker) => Unacknowledged::Own(acker),
+            Settle::Retry(retry, attempt) => Unacknowledged::Returned(Returned {
+                topic: self.topic,
+                message: self.message,
+                attempt,
+                retry,
+            }),
+        }
+    }
+
     /// Acknowledges it.
     ///
     /// # Errors
     ///
     /// 503 when the backend cannot be told.
-    pub async fn ack(mut self) -> Result<()> {
-        match self.acker.take() {
-            Some(acker) if !acker.ack_is_noop() => acker.ack().await,
-            _ => Ok(()),
+    pub async fn ack(self) -> Result<()> {
+        match self.settle {
+            Settle::Own(acker) => acker.ack().await,
+            Settle::Retry(..) | Settle::Nothing => Ok(()),
         }
     }
 
@@ -173,10 +257,11 @@ impl Delivery {
     /// # Errors
     ///
     /// 503 when the backend cannot be told.
-    pub async fn nack(mut self, requeue: bool) -> Result<()> {
-        match self.acker.take() {
-            Some(acker) => acker.nack(requeue).await,
-            None => Ok(()),
+    pub async fn nack(self, requeue: bool) -> Result<()> {
+        match self.unacknowledged() {
+            Unacknowledged::Own(acker) => acker.nack(requeue).await,
+            Unacknowledged::Returned(back) => back.retry.clone().nack(back, requeue).await,
+            Unacknowledged::Nothing => Ok(()),
         }
     }
 
@@ -185,10 +270,11 @@ impl Delivery {
     /// # Errors
     ///
     /// 503 when the backend cannot be told.
-    pub async fn dead_letter(mut self, reason: &str) -> Result<()> {
-        match self.acker.take() {
-            Some(acker) => acker.dead_letter(reason).await,
-            None => Ok(()),
+    pub async fn dead_letter(self, reason: &str) -> Result<()> {
+        match self.unacknowledged() {
+            Unacknowledged::Own(acker) => acker.dead_letter(reason).await,
+            Unacknowledged::Returned(back) => back.retry.clone().dead_letter(back, reason).await,
+            Unacknowledged::Nothing => Ok(()),
         }
     }
 }

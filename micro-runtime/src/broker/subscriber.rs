@@ -18,7 +18,7 @@ use crate::codec::{ContentType, MessageCodec};
 use crate::registry::Endpoint;
 use crate::server::panic_text;
 use crate::transport::InFlight;
-use crate::wrapper::{SubscriberChain, SubscriberFn, SubscriberRequest};
+use crate::wrapper::{SubscriberChain, SubscriberFn, SubscriberNames, SubscriberRequest};
 use crate::{Context, Error, Result};
 
 /// A typed handler of one topic, to add to a service with
@@ -209,8 +209,10 @@ pub(crate) async fn start_subscription(
     let concurrency = subscriber.options.concurrency.max(1);
     let permits = Arc::new(Semaphore::new(concurrency));
     let settler = Arc::new(Settler {
-        topic: subscriber.topic.as_str().into(),
-        name: subscriber.name.as_str().into(),
+        names: Arc::new(SubscriberNames {
+            topic: subscriber.topic.clone(),
+            subscriber: subscriber.name.clone(),
+        }),
         service: service.into(),
         handler: subscriber.handler.clone(),
         chain,
@@ -249,7 +251,7 @@ pub(crate) async fn start_subscription(
             });
         }
         if !stop.load(Ordering::Acquire) {
-            tracing::warn!(topic = %settler.topic,
+            tracing::warn!(topic = %settler.names.topic,
                 "the broker ended the subscription; no more messages will be handled");
         }
     });
@@ -265,8 +267,7 @@ pub(crate) async fn start_subscription(
 /// What handling a delivery needs: the subscriber, its chain, and names
 /// for logs and errors.
 struct Settler {
-    topic: Arc<str>,
-    name: Arc<str>,
+    names: Arc<SubscriberNames>,
     service: Arc<str>,
     handler: Arc<SubscriberFn>,
     chain: SubscriberChain,
@@ -276,19 +277,17 @@ impl Settler {
     /// Runs the subscriber on one delivery and settles it by the outcome.
     async fn settle(&self, mut delivery: Delivery) {
         let Self {
-            topic,
-            name,
+            names,
             service,
             handler,
             chain,
         } = self;
-        // Settling needs only the acker: the message moves to the handler.
-        let message = std::mem::take(&mut delivery.message);
+        let (topic, name) = (&names.topic, &names.subscriber);
+        let message = delivery.message_for_handler();
         let ctx = Context::new().with_metadata_map(message.headers.clone());
         let req = SubscriberRequest {
             ctx: ctx.clone(),
-            topic: topic.clone(),
-            subscriber: name.clone(),
+            names: names.clone(),
             message,
             redelivered: delivery.redelivered,
         };

@@ -17,6 +17,7 @@ pub(crate) use client::ClientChain;
 pub use client::{ClientBody, ClientNext, ClientRequest, ClientResponse, ClientWrapper, client_fn};
 pub(crate) use handler::{EndpointFn, HandlerChain};
 pub use handler::{HandlerRequest, HandlerWrapper, Next, handler_fn};
+pub(crate) use subscriber::SubscriberNames;
 pub(crate) use subscriber::{SubscriberChain, SubscriberFn};
 pub use subscriber::{SubscriberNext, SubscriberRequest, SubscriberWrapper, subscriber_fn};
 pub use tower::{ClientNextService, NextService, TowerClientLayer, TowerHandlerLayer};

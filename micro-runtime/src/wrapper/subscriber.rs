@@ -9,10 +9,16 @@ use crate::{Context, Result};
 /// A delivered message as a subscriber wrapper sees it: not yet decoded.
 pub struct SubscriberRequest {
     pub(crate) ctx: Context,
-    pub(crate) topic: Arc<str>,
-    pub(crate) subscriber: Arc<str>,
+    pub(crate) names: Arc<SubscriberNames>,
     pub(crate) message: Message,
     pub(crate) redelivered: bool,
+}
+
+/// The topic and name of a subscriber, shared by its requests.
+#[derive(Debug)]
+pub(crate) struct SubscriberNames {
+    pub(crate) topic: String,
+    pub(crate) subscriber: String,
 }
 
 impl SubscriberRequest {
@@ -28,12 +34,12 @@ impl SubscriberRequest {
 
     /// The topic.
     pub fn topic(&self) -> &str {
-        &self.topic
+        &self.names.topic
     }
 
     /// The subscriber's name, e.g. `Notifier.OnSignup`.
     pub fn subscriber(&self) -> &str {
-        &self.subscriber
+        &self.names.subscriber
     }
 
     /// The message (headers and encoded body).
@@ -50,8 +56,8 @@ impl SubscriberRequest {
 impl std::fmt::Debug for SubscriberRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SubscriberRequest")
-            .field("topic", &self.topic)
-            .field("subscriber", &self.subscriber)
+            .field("topic", &self.names.topic)
+            .field("subscriber", &self.names.subscriber)
             .field("redelivered", &self.redelivered)
             .finish_non_exhaustive()
     }

@@ -1,6 +1,7 @@
 //! Settling NATS deliveries: JetStream acknowledgements, and local retries
 //! for core subscriptions (which the server never redelivers).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream::AckKind;
@@ -10,6 +11,7 @@ use tokio::sync::mpsc;
 use super::{NatsBroker, publish};
 use crate::Result;
 use crate::broker::backend::{MAX_ATTEMPTS, retry_delay, unavailable};
+use crate::broker::message::{Retry, Returned};
 use crate::broker::{Acker, Delivery, Message};
 
 /// Settles one JetStream delivery; `-NAK`s it when dropped unsettled.
@@ -82,81 +84,37 @@ impl Drop for JetStreamAcker {
     }
 }
 
-/// What the deliveries of one core subscription share: made once, so a
-/// delivery's acker costs one allocation.
-pub(super) struct CoreShared {
+/// Settles the deliveries of one core subscription: the server does not
+/// redeliver, so a failed handler gets the message again from here, up to
+/// 5 attempts, then it is moved aside. Shared by the subscription's
+/// deliveries (see [`Retry`]).
+pub(super) struct CoreRetry {
     pub(super) broker: NatsBroker,
     /// The subscription's topic (the subject of its messages unless it
-    /// has wildcards), shared with the headers of its deliveries.
+    /// has wildcards), shared with its deliveries.
     pub(super) topic: Arc<str>,
     /// Where redeliveries go: the subscription's own buffer.
     pub(super) tx: mpsc::Sender<Delivery>,
-}
-
-/// Settles one core NATS delivery: the server does not redeliver, so a
-/// failed handler gets the message again from here, up to 5 attempts.
-pub(super) struct CoreAcker {
-    shared: Arc<CoreShared>,
-    /// The message's subject (shared with the subscription's topic and the
-    /// delivery when they are the same).
-    subject: Arc<str>,
-    message: Message,
-    attempt: u32,
-}
-
-impl CoreAcker {
-    /// A delivery of `message`, published to `subject`, on attempt `attempt`.
-    pub(super) fn delivery(
-        shared: &Arc<CoreShared>,
-        subject: &str,
-        message: Message,
-        attempt: u32,
-    ) -> Delivery {
-        let subject: Arc<str> = if subject == &*shared.topic {
-            shared.topic.clone()
-        } else {
-            subject.into()
-        };
-        let acker = Box::new(CoreAcker {
-            shared: shared.clone(),
-            subject: subject.clone(),
-            message: message.clone(),
-            attempt,
-        });
-        Delivery::new(subject, message, Some(acker)).redelivered(attempt > 1)
-    }
-
-    fn topic(&self) -> &str {
-        &self.subject
-    }
+    /// Redeliveries sent to `tx` and not yet taken, so the subscription
+    /// looks at its buffer only when there is something in it.
+    pub(super) pending: AtomicUsize,
 }
 
 #[async_trait::async_trait]
-impl Acker for CoreAcker {
-    async fn ack(&self) -> Result<()> {
-        Ok(())
-    }
-
-    fn ack_is_noop(&self) -> bool {
-        true
-    }
-
-    async fn nack(&self, requeue: bool) -> Result<()> {
+impl Retry for CoreRetry {
+    async fn nack(&self, returned: Returned, requeue: bool) -> Result<()> {
         if !requeue {
-            tracing::debug!(topic = %self.topic(), "message rejected; dropped");
+            tracing::debug!(topic = %returned.topic, "message rejected; dropped");
             return Ok(());
         }
-        if self.attempt >= MAX_ATTEMPTS {
-            let reason = format!("handler failed {} times", self.attempt);
-            return self.dead_letter(&reason).await;
+        if returned.attempt >= MAX_ATTEMPTS {
+            let reason = format!("handler failed {} times", returned.attempt);
+            return self.dead_letter(returned, &reason).await;
         }
-        let delivery = Self::delivery(
-            &self.shared,
-            self.topic(),
-            self.message.clone(),
-            self.attempt + 1,
-        );
-        let (tx, delay) = (self.shared.tx.clone(), retry_delay(self.attempt));
+        let delay = retry_delay(returned.attempt);
+        let delivery = returned.again();
+        let tx = self.tx.clone();
+        self.pending.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let _ = tx.send(delivery).await;
@@ -164,13 +122,7 @@ impl Acker for CoreAcker {
         Ok(())
     }
 
-    async fn dead_letter(&self, reason: &str) -> Result<()> {
-        publish::dead_letter(
-            &self.shared.broker,
-            self.topic(),
-            self.message.clone(),
-            reason,
-        )
-        .await
+    async fn dead_letter(&self, returned: Returned, reason: &str) -> Result<()> {
+        publish::dead_letter(&self.broker, &returned.topic, returned.message, reason).await
     }
 }

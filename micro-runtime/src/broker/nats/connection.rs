@@ -11,7 +11,7 @@ use crate::broker::backend::unavailable;
 use crate::broker::event::message_id_digits;
 use crate::broker::{Event, HEADER_CONTENT_TYPE, HEADER_ID, HEADER_TOPIC};
 use crate::codec::ContentType;
-use crate::metadata::Text;
+use crate::metadata::{Recycled, Text};
 use crate::{Metadata, Result};
 
 /// The shared client of a broker.
@@ -157,27 +157,21 @@ pub(super) fn core_headers(event: &Event) -> Option<HeaderMap> {
 /// The headers a handler sees for a core NATS message on `subject`, read
 /// by a subscription of `topic`: those it carried, with the envelope filled
 /// in where the publisher left it out (see [`core_headers`]):
-/// `content-type` protobuf, `micro-topic` the subject (the subscription's
-/// topic shared, not copied, when they are the same), a new `micro-id`.
+/// `content-type` protobuf, `micro-topic` the subject (in place when short,
+/// else the subscription's topic shared when they are the same), a new
+/// `micro-id`.
 pub(super) fn core_metadata(
     subject: &str,
     topic: &Arc<str>,
     headers: Option<&HeaderMap>,
+    envelopes: &mut Recycled,
 ) -> Metadata {
-    let id = || {
-        let digits = message_id_digits();
-        Text::short(std::str::from_utf8(&digits).expect("hex digits are ASCII"))
-    };
-    let topic = || {
-        if subject == &**topic {
-            Text::Shared(topic.clone())
-        } else {
-            Text::Owned(subject.to_owned())
-        }
-    };
+    let id = || Text::ascii(message_id_digits());
+    let topic = || Text::short_or_shared(subject, topic);
     if headers.is_none_or(HeaderMap::is_empty) {
-        // The common event: a bare message (in key order).
-        return Metadata::from_sorted([
+        // The common event: a bare message (in key order), in the place of
+        // the previous one's envelope when the handler is done with it.
+        return envelopes.make([
             (
                 Text::Static(HEADER_CONTENT_TYPE),
                 Text::Static(ContentType::Protobuf.as_str()),
@@ -269,21 +263,34 @@ mod tests {
 
     #[test]
     fn core_messages_get_the_envelope_filled_in() {
+        let mut envelopes = Recycled::default();
         let topic: Arc<str> = Arc::from("orders.created");
-        let bare = core_metadata("orders.created", &topic, None);
+        let bare = core_metadata("orders.created", &topic, None, &mut envelopes);
         assert_eq!(bare.get("content-type"), Some("application/protobuf"));
         assert_eq!(bare.get("micro-topic"), Some("orders.created"));
         assert_eq!(bare.get("micro-id").map(str::len), Some(32));
         assert_eq!(bare.len(), 3);
+        // The next bare message has its own id, whether or not the first
+        // one's envelope is still held.
+        let next = core_metadata("orders.created", &topic, None, &mut envelopes);
+        assert_ne!(next.get("micro-id"), bare.get("micro-id"));
+        let first_id = bare.get("micro-id").unwrap().to_owned();
+        drop(bare);
+        let reused = core_metadata("orders.created", &topic, None, &mut envelopes);
+        assert_ne!(reused.get("micro-id"), Some(first_id.as_str()));
+        assert_ne!(reused.get("micro-id"), next.get("micro-id"));
+        let long_topic: Arc<str> = Arc::from("orders.created.in.a.region.far.away");
+        let long = core_metadata(&long_topic, &long_topic, None, &mut envelopes);
+        assert_eq!(long.get("micro-topic"), Some(&*long_topic));
         let wildcard: Arc<str> = Arc::from("orders.*");
         let mut headers = HeaderMap::new();
         headers.insert("content-type", "application/json");
         headers.insert("X-Trace", "t1");
-        let carried = core_metadata("orders.paid", &wildcard, Some(&headers));
+        let carried = core_metadata("orders.paid", &wildcard, Some(&headers), &mut envelopes);
         assert_eq!(carried.get("content-type"), Some("application/json"));
         assert_eq!(carried.get("x-trace"), Some("t1"));
         assert_eq!(carried.get("micro-topic"), Some("orders.paid"));
-        assert_ne!(carried.get("micro-id"), bare.get("micro-id"));
+        assert_ne!(carried.get("micro-id"), next.get("micro-id"));
         assert_eq!(carried.len(), 4);
     }
 }

@@ -4,6 +4,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
@@ -12,11 +13,13 @@ use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use super::NatsBroker;
-use super::acker::{CoreAcker, CoreShared};
+use super::acker::CoreRetry;
 use super::connection::core_metadata;
 use crate::Result;
 use crate::broker::backend::{Stop, reconnect_delay, unavailable};
+use crate::broker::message::Retry;
 use crate::broker::{Delivery, Message};
+use crate::metadata::Recycled;
 
 /// Local redeliveries (failed handlers) waiting at once, at most; more wait
 /// in their retry task.
@@ -43,12 +46,16 @@ pub(super) async fn core_subscribe(
 /// The deliveries of one core subscription, until it is stopped. The
 /// client restores the subscription after a reconnect by itself; should it
 /// end anyway, it is made again with backoff. Deliveries a failed handler
-/// gets again (see [`CoreAcker`]) come first.
+/// gets again (see [`CoreRetry`]) come first.
 pub(super) struct CoreDeliveries {
-    shared: Arc<CoreShared>,
+    retry: Arc<CoreRetry>,
+    /// The same, as its deliveries hold it.
+    settle: Arc<dyn Retry>,
     queue: Option<String>,
     subscriber: Option<async_nats::Subscriber>,
     retries: mpsc::Receiver<Delivery>,
+    /// The envelopes of bare messages, one allocation reused.
+    envelopes: Recycled,
     stop: Stop,
     stopped: BoxFuture<'static, ()>,
     resubscribing: Option<BoxFuture<'static, Option<async_nats::Subscriber>>>,
@@ -65,15 +72,19 @@ impl CoreDeliveries {
     ) -> Self {
         let (tx, retries) = mpsc::channel(RETRY_BUFFER);
         let mut end = stop.clone();
+        let retry = Arc::new(CoreRetry {
+            broker,
+            topic: topic.into(),
+            tx,
+            pending: Default::default(),
+        });
         Self {
-            shared: Arc::new(CoreShared {
-                broker,
-                topic: topic.into(),
-                tx,
-            }),
+            settle: retry.clone(),
+            retry,
             queue,
             subscriber: Some(subscriber),
             retries,
+            envelopes: Recycled::default(),
             stop,
             stopped: Box::pin(async move { end.stopped().await }),
             resubscribing: None,
@@ -81,16 +92,30 @@ impl CoreDeliveries {
         }
     }
 
-    fn delivery(&self, msg: async_nats::Message) -> Delivery {
+    fn delivery(&mut self, msg: async_nats::Message) -> Delivery {
+        let topic = &self.retry.topic;
+        let subject = msg.subject.as_str();
         let message = Message {
-            headers: core_metadata(
-                msg.subject.as_str(),
-                &self.shared.topic,
-                msg.headers.as_ref(),
-            ),
+            headers: core_metadata(subject, topic, msg.headers.as_ref(), &mut self.envelopes),
             body: msg.payload,
         };
-        CoreAcker::delivery(&self.shared, msg.subject.as_str(), message, 1)
+        let subject = if subject == &**topic {
+            topic.clone()
+        } else {
+            subject.into()
+        };
+        Delivery::retried_by(subject, message, self.settle.clone(), 1)
+    }
+
+    /// A redelivery waiting in the buffer, if any (a look at a counter
+    /// when there is none).
+    fn try_retry(&mut self) -> Option<Delivery> {
+        if self.retry.pending.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let delivery = self.retries.try_recv().ok()?;
+        self.retry.pending.fetch_sub(1, Ordering::AcqRel);
+        Some(delivery)
     }
 
     /// Ends the stream; dropping the client's subscriber unsubscribes it.
@@ -103,7 +128,7 @@ impl CoreDeliveries {
 
     /// Subscribes again with backoff until it works or the stream is stopped.
     fn resubscribe(&self) -> BoxFuture<'static, Option<async_nats::Subscriber>> {
-        let (broker, topic) = (self.shared.broker.clone(), self.shared.topic.to_string());
+        let (broker, topic) = (self.retry.broker.clone(), self.retry.topic.to_string());
         let (queue, mut stop) = (self.queue.clone(), self.stop.clone());
         Box::pin(async move {
             let mut failures = 0;
@@ -129,7 +154,7 @@ impl Stream for CoreDeliveries {
         if this.ended || this.stop.is_stopped() {
             return this.end();
         }
-        if let Ok(delivery) = this.retries.try_recv() {
+        if let Some(delivery) = this.try_retry() {
             return Poll::Ready(Some(delivery));
         }
         loop {
@@ -150,7 +175,7 @@ impl Stream for CoreDeliveries {
                 Poll::Pending => break,
                 Poll::Ready(Some(msg)) => return Poll::Ready(Some(this.delivery(msg))),
                 Poll::Ready(None) => {
-                    tracing::warn!(topic = %this.shared.topic,
+                    tracing::warn!(topic = %this.retry.topic,
                         "nats subscription ended; subscribing again");
                     this.subscriber = None;
                     this.resubscribing = Some(this.resubscribe());
@@ -162,7 +187,10 @@ impl Stream for CoreDeliveries {
             return this.end();
         }
         match this.retries.poll_recv(cx) {
-            Poll::Ready(Some(delivery)) => Poll::Ready(Some(delivery)),
+            Poll::Ready(Some(delivery)) => {
+                this.retry.pending.fetch_sub(1, Ordering::AcqRel);
+                Poll::Ready(Some(delivery))
+            }
             _ => Poll::Pending,
         }
     }
