@@ -8,7 +8,7 @@ use async_nats::{Client, ConnectOptions, HeaderMap, jetstream};
 
 use super::NatsOptions;
 use crate::broker::backend::unavailable;
-use crate::broker::event::message_id_digits;
+use crate::broker::event::IdSequence;
 use crate::broker::{Event, HEADER_CONTENT_TYPE, HEADER_ID, HEADER_TOPIC};
 use crate::codec::ContentType;
 use crate::metadata::{Recycled, Text};
@@ -154,6 +154,23 @@ pub(super) fn core_headers(event: &Event) -> Option<HeaderMap> {
     Some(headers)
 }
 
+/// What a core subscription makes the envelopes of its messages with.
+pub(super) struct Envelopes {
+    /// Bare messages' envelopes, one allocation written over and over.
+    recycled: Recycled,
+    /// Ids of messages that came without one.
+    ids: IdSequence,
+}
+
+impl Envelopes {
+    pub(super) fn new() -> Self {
+        Self {
+            recycled: Recycled::default(),
+            ids: IdSequence::new(),
+        }
+    }
+}
+
 /// The headers a handler sees for a core NATS message on `subject`, read
 /// by a subscription of `topic`: those it carried, with the envelope filled
 /// in where the publisher left it out (see [`core_headers`]):
@@ -164,14 +181,14 @@ pub(super) fn core_metadata(
     subject: &str,
     topic: &Arc<str>,
     headers: Option<&HeaderMap>,
-    envelopes: &mut Recycled,
+    envelope: &mut Envelopes,
 ) -> Metadata {
-    let id = || Text::ascii(message_id_digits());
+    let mut id = || Text::ascii(envelope.ids.next_digits());
     let topic = || Text::short_or_shared(subject, topic);
     if headers.is_none_or(HeaderMap::is_empty) {
         // The common event: a bare message (in key order), in the place of
         // the previous one's envelope when the handler is done with it.
-        return envelopes.make([
+        return envelope.recycled.make([
             (
                 Text::Static(HEADER_CONTENT_TYPE),
                 Text::Static(ContentType::Protobuf.as_str()),
@@ -263,7 +280,7 @@ mod tests {
 
     #[test]
     fn core_messages_get_the_envelope_filled_in() {
-        let mut envelopes = Recycled::default();
+        let mut envelopes = Envelopes::new();
         let topic: Arc<str> = Arc::from("orders.created");
         let bare = core_metadata("orders.created", &topic, None, &mut envelopes);
         assert_eq!(bare.get("content-type"), Some("application/protobuf"));

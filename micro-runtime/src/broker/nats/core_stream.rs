@@ -14,12 +14,11 @@ use tokio::sync::mpsc;
 
 use super::NatsBroker;
 use super::acker::CoreRetry;
-use super::connection::core_metadata;
+use super::connection::{Envelopes, core_metadata};
 use crate::Result;
 use crate::broker::backend::{Stop, reconnect_delay, unavailable};
 use crate::broker::message::Retry;
 use crate::broker::{Delivery, Message};
-use crate::metadata::Recycled;
 
 /// Local redeliveries (failed handlers) waiting at once, at most; more wait
 /// in their retry task.
@@ -54,8 +53,7 @@ pub(super) struct CoreDeliveries {
     queue: Option<String>,
     subscriber: Option<async_nats::Subscriber>,
     retries: mpsc::Receiver<Delivery>,
-    /// The envelopes of bare messages, one allocation reused.
-    envelopes: Recycled,
+    envelopes: Envelopes,
     stop: Stop,
     stopped: BoxFuture<'static, ()>,
     resubscribing: Option<BoxFuture<'static, Option<async_nats::Subscriber>>>,
@@ -84,7 +82,7 @@ impl CoreDeliveries {
             queue,
             subscriber: Some(subscriber),
             retries,
-            envelopes: Recycled::default(),
+            envelopes: Envelopes::new(),
             stop,
             stopped: Box::pin(async move { end.stopped().await }),
             resubscribing: None,

@@ -66,8 +66,9 @@
 //! `BENCHMARKS.md`). The receiving side fills in what was left out, so a
 //! handler sees the same headers as on every backend: `content-type`
 //! `application/protobuf`, `micro-topic` the subject, and a `micro-id` made
-//! on receipt. That id names the delivery to this subscriber (kept across
-//! its local redeliveries); two subscribers of one broadcast see different
+//! on receipt (a random prefix per subscription and a count: no random
+//! number per message). That id names the delivery to this subscriber (kept
+//! across its local redeliveries); two subscribers of one broadcast see different
 //! ids, as nothing downstream of core NATS (at-most-once, never redelivered
 //! nor deduplicated by the server) needs the publisher's. Through JetStream,
 //! and on every other backend, the publisher's id travels. Messages
