@@ -8,12 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use super::{Broker, Delivery, HEADER_CONTENT_TYPE, SubscribeOptions, Unsubscribe};
+use super::{Broker, Delivery, HEADER_CONTENT_TYPE, Message, SubscribeOptions, Unsubscribe};
 use crate::codec::{ContentType, MessageCodec};
 use crate::registry::Endpoint;
 use crate::server::panic_text;
@@ -52,8 +53,16 @@ pub struct Subscriber {
     pub(crate) options: SubscribeOptions,
     pub(crate) name: String,
     pub(crate) message_type: String,
+    /// The typed handler behind the wrappers.
     pub(crate) handler: Arc<SubscriberFn>,
+    /// The same, on a message it does not take (when there is no wrapper
+    /// to hand it to): the delivery keeps it for settling.
+    pub(crate) direct: Arc<DirectFn>,
 }
+
+/// A subscriber that decodes a message it borrows.
+pub(crate) type DirectFn =
+    dyn Fn(Context, &Message) -> BoxFuture<'static, Result<()>> + Send + Sync;
 
 impl std::fmt::Debug for Subscriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -85,19 +94,22 @@ impl Subscriber {
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
         let topic = topic.into();
-        let handler =
-            move |req: SubscriberRequest| -> futures_util::future::BoxFuture<'static, Result<()>> {
-                let SubscriberRequest { ctx, message, .. } = req;
+        let direct: Arc<DirectFn> = Arc::new(
+            move |ctx: Context, message: &Message| -> BoxFuture<'static, Result<()>> {
                 let content_type = message
                     .headers
                     .get(HEADER_CONTENT_TYPE)
                     .map_or(Ok(ContentType::Protobuf), ContentType::parse);
-                match content_type.and_then(|ct| codec.decode(ct, message.body)) {
+                match content_type.and_then(|ct| codec.decode_slice(ct, &message.body)) {
                     Ok(event) => Box::pin(f(ctx, event)),
                     Err(err) => Box::pin(std::future::ready(Err(err))),
                 }
-            };
+            },
+        );
+        let typed = direct.clone();
+        let handler = move |req: SubscriberRequest| typed(req.ctx, &req.message);
         Self {
+            direct,
             name: format!("Subscriber.{topic}"),
             topic,
             options: SubscribeOptions::default(),
@@ -215,6 +227,7 @@ pub(crate) async fn start_subscription(
         }),
         service: service.into(),
         handler: subscriber.handler.clone(),
+        direct: subscriber.direct.clone(),
         chain,
     });
     let stopping = Arc::new(AtomicBool::new(false));
@@ -270,6 +283,7 @@ struct Settler {
     names: Arc<SubscriberNames>,
     service: Arc<str>,
     handler: Arc<SubscriberFn>,
+    direct: Arc<DirectFn>,
     chain: SubscriberChain,
 }
 
@@ -280,18 +294,25 @@ impl Settler {
             names,
             service,
             handler,
+            direct,
             chain,
         } = self;
         let (topic, name) = (&names.topic, &names.subscriber);
-        let message = delivery.message_for_handler();
-        let ctx = Context::new().with_metadata_map(message.headers.clone());
-        let req = SubscriberRequest {
-            ctx: ctx.clone(),
-            names: names.clone(),
-            message,
-            redelivered: delivery.redelivered,
+        let ctx = Context::new().with_metadata_map(delivery.message.headers.clone());
+        let handling = if chain.is_empty() {
+            // No wrapper takes the message: the handler decodes it where
+            // it is, and the delivery keeps it for settling (no copy).
+            direct(ctx.clone(), &delivery.message)
+        } else {
+            let req = SubscriberRequest {
+                ctx: ctx.clone(),
+                names: names.clone(),
+                message: delivery.message_for_handler(),
+                redelivered: delivery.redelivered,
+            };
+            chain.run(req, handler)
         };
-        let outcome = AssertUnwindSafe(ctx.scope(chain.run(req, handler)))
+        let outcome = AssertUnwindSafe(ctx.scope(handling))
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| {

@@ -9,6 +9,39 @@ use crate::Error;
 
 type EncodeFn<T> = fn(&T) -> Result<Bytes, String>;
 type DecodeFn<T> = fn(Bytes) -> Result<T, String>;
+type DecodeSliceFn<T> = fn(&[u8]) -> Result<T, String>;
+
+/// One format's functions.
+struct Format<T> {
+    encode: EncodeFn<T>,
+    /// Keeps `bytes` fields as slices of the body (prost with `Bytes`).
+    decode: DecodeFn<T>,
+    /// Leaves the body with its owner (no count on a shared buffer).
+    decode_slice: DecodeSliceFn<T>,
+}
+
+impl<T> Clone for Format<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Format<T> {}
+
+impl<T: prost::Message + Default> Format<T> {
+    const PROTOBUF: Self = Self {
+        encode: encode_protobuf::<T>,
+        decode: decode_protobuf::<T>,
+        decode_slice: |bytes| T::decode(bytes).map_err(|e| e.to_string()),
+    };
+}
+
+impl<T: Serialize + DeserializeOwned> Format<T> {
+    const JSON: Self = Self {
+        encode: encode_json::<T>,
+        decode: |bytes| decode_json(&bytes),
+        decode_slice: decode_json::<T>,
+    };
+}
 
 /// How one message type is encoded and decoded, per content type.
 ///
@@ -31,8 +64,8 @@ type DecodeFn<T> = fn(Bytes) -> Result<T, String>;
 /// ```
 pub struct MessageCodec<T> {
     type_name: fn() -> &'static str,
-    protobuf: Option<(EncodeFn<T>, DecodeFn<T>)>,
-    json: Option<(EncodeFn<T>, DecodeFn<T>)>,
+    protobuf: Option<Format<T>>,
+    json: Option<Format<T>>,
 }
 
 impl<T> Clone for MessageCodec<T> {
@@ -68,8 +101,8 @@ fn encode_json<T: Serialize>(msg: &T) -> Result<Bytes, String> {
         .map_err(|e| e.to_string())
 }
 
-fn decode_json<T: DeserializeOwned>(bytes: Bytes) -> Result<T, String> {
-    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
 }
 
 impl<T> MessageCodec<T> {
@@ -81,8 +114,8 @@ impl<T> MessageCodec<T> {
     {
         Self {
             type_name: std::any::type_name::<T>,
-            protobuf: Some((encode_protobuf::<T>, decode_protobuf::<T>)),
-            json: Some((encode_json::<T>, decode_json::<T>)),
+            protobuf: Some(Format::PROTOBUF),
+            json: Some(Format::JSON),
         }
     }
 
@@ -93,7 +126,7 @@ impl<T> MessageCodec<T> {
     {
         Self {
             type_name: std::any::type_name::<T>,
-            protobuf: Some((encode_protobuf::<T>, decode_protobuf::<T>)),
+            protobuf: Some(Format::PROTOBUF),
             json: None,
         }
     }
@@ -106,7 +139,7 @@ impl<T> MessageCodec<T> {
         Self {
             type_name: std::any::type_name::<T>,
             protobuf: None,
-            json: Some((encode_json::<T>, decode_json::<T>)),
+            json: Some(Format::JSON),
         }
     }
 
@@ -128,12 +161,12 @@ impl<T> MessageCodec<T> {
         }
     }
 
-    fn pair(&self, content_type: ContentType) -> Result<(EncodeFn<T>, DecodeFn<T>), Error> {
-        let pair = match content_type {
+    fn format(&self, content_type: ContentType) -> Result<Format<T>, Error> {
+        let format = match content_type {
             ContentType::Protobuf => self.protobuf,
             ContentType::Json => self.json,
         };
-        pair.ok_or_else(|| {
+        format.ok_or_else(|| {
             Error::unsupported_media_type(format!(
                 "{} cannot be encoded as {content_type}",
                 (self.type_name)()
@@ -148,8 +181,7 @@ impl<T> MessageCodec<T> {
     /// 415 when the type has no codec for `content_type`; 500 when the
     /// serializer fails.
     pub fn encode(&self, content_type: ContentType, msg: &T) -> Result<Bytes, Error> {
-        let (encode, _) = self.pair(content_type)?;
-        encode(msg).map_err(|why| {
+        (self.format(content_type)?.encode)(msg).map_err(|why| {
             Error::internal(format!(
                 "encoding {} as {content_type}: {why}",
                 (self.type_name)()
@@ -164,13 +196,26 @@ impl<T> MessageCodec<T> {
     /// 400 saying why the bytes do not decode; 415 when the type has no codec
     /// for `content_type`.
     pub fn decode(&self, content_type: ContentType, bytes: Bytes) -> Result<T, Error> {
-        let (_, decode) = self.pair(content_type)?;
-        decode(bytes).map_err(|why| {
-            Error::bad_request(format!(
-                "body does not decode as {} ({content_type}): {why}",
-                short_type_name((self.type_name)())
-            ))
-        })
+        (self.format(content_type)?.decode)(bytes)
+            .map_err(|why| self.not_decoded(content_type, why))
+    }
+
+    /// Decodes a message from borrowed bytes (a `bytes` field is copied,
+    /// not sliced).
+    ///
+    /// # Errors
+    ///
+    /// As [`MessageCodec::decode`].
+    pub fn decode_slice(&self, content_type: ContentType, bytes: &[u8]) -> Result<T, Error> {
+        (self.format(content_type)?.decode_slice)(bytes)
+            .map_err(|why| self.not_decoded(content_type, why))
+    }
+
+    fn not_decoded(&self, content_type: ContentType, why: String) -> Error {
+        Error::bad_request(format!(
+            "body does not decode as {} ({content_type}): {why}",
+            short_type_name((self.type_name)())
+        ))
     }
 }
 
@@ -196,6 +241,7 @@ mod tests {
         let msg = Both { name: "x".into() };
         for ct in [ContentType::Protobuf, ContentType::Json] {
             let bytes = C.encode(ct, &msg).unwrap();
+            assert_eq!(C.decode_slice(ct, &bytes).unwrap(), msg);
             assert_eq!(C.decode(ct, bytes).unwrap(), msg);
         }
         assert_eq!(C.preferred(), ContentType::Protobuf);
@@ -213,6 +259,11 @@ mod tests {
             .decode(ContentType::Json, Bytes::from_static(b"{nope"))
             .unwrap_err();
         assert_eq!(err.code(), 400);
+        let err = C
+            .decode_slice(ContentType::Protobuf, &[0x0a, 0xff])
+            .unwrap_err();
+        assert_eq!(err.code(), 400);
+        assert!(err.detail().contains("Both"), "{err}");
     }
 
     #[test]

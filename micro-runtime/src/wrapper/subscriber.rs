@@ -121,6 +121,11 @@ impl SubscriberChain {
         }
     }
 
+    /// True when there is no wrapper.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.wrappers.is_empty()
+    }
+
     pub(crate) fn run(
         &self,
         req: SubscriberRequest,

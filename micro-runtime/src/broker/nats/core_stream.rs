@@ -54,6 +54,8 @@ pub(super) struct CoreDeliveries {
     subscriber: Option<async_nats::Subscriber>,
     retries: mpsc::Receiver<Delivery>,
     envelopes: Envelopes,
+    /// Whether the topic has wildcards (its messages' subjects differ).
+    wildcards: bool,
     stop: Stop,
     stopped: BoxFuture<'static, ()>,
     resubscribing: Option<BoxFuture<'static, Option<async_nats::Subscriber>>>,
@@ -70,6 +72,7 @@ impl CoreDeliveries {
     ) -> Self {
         let (tx, retries) = mpsc::channel(RETRY_BUFFER);
         let mut end = stop.clone();
+        let wildcards = topic.split('.').any(|token| token == "*" || token == ">");
         let retry = Arc::new(CoreRetry {
             broker,
             topic: topic.into(),
@@ -83,6 +86,7 @@ impl CoreDeliveries {
             subscriber: Some(subscriber),
             retries,
             envelopes: Envelopes::new(),
+            wildcards,
             stop,
             stopped: Box::pin(async move { end.stopped().await }),
             resubscribing: None,
@@ -97,7 +101,8 @@ impl CoreDeliveries {
             headers: core_metadata(subject, topic, msg.headers.as_ref(), &mut self.envelopes),
             body: msg.payload,
         };
-        let subject = if subject == &**topic {
+        // Without wildcards the server sends only the topic's own subject.
+        let subject = if !self.wildcards || subject == &**topic {
             topic.clone()
         } else {
             subject.into()
