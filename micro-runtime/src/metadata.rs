@@ -267,7 +267,7 @@ impl Recycled {
     /// Metadata of `entries` (keys as [`Metadata::from_sorted`] takes
     /// them), in the last one's place when it is free.
     pub(crate) fn make<const N: usize>(&mut self, entries: [(Text, Text); N]) -> Metadata {
-        match self.last.as_mut().and_then(Arc::get_mut) {
+        match self.free() {
             Some(last) if last.len() == N => {
                 debug_assert!(entries.windows(2).all(|w| *w[0].0 < *w[1].0));
                 for (slot, entry) in last.iter_mut().zip(entries) {
@@ -276,6 +276,22 @@ impl Recycled {
             }
             _ => self.last = Metadata::from_sorted(entries).entries,
         }
+        self.current()
+    }
+
+    /// The last metadata again with only the value at `at` (in key order)
+    /// replaced, when it is free: the rest is written once for all the
+    /// messages. `None` when something still holds it.
+    pub(crate) fn again_with(&mut self, at: usize, value: Text) -> Option<Metadata> {
+        self.free()?.get_mut(at)?.1 = value;
+        Some(self.current())
+    }
+
+    fn free(&mut self) -> Option<&mut Entries> {
+        self.last.as_mut().and_then(Arc::get_mut)
+    }
+
+    fn current(&self) -> Metadata {
         Metadata {
             entries: self.last.clone(),
         }
@@ -334,6 +350,12 @@ mod tests {
         assert_eq!(third.get("a"), Some("3"));
         assert_eq!(third.get("b"), Some("x"));
         assert_eq!(third.len(), 2);
+        // One value changed in place, only when free.
+        assert!(recycled.again_with(0, Text::short("4")).is_none());
+        drop(third);
+        let fourth = recycled.again_with(0, Text::short("4")).unwrap();
+        assert_eq!(fourth.entries.as_ref().map(Arc::as_ptr), place);
+        assert_eq!((fourth.get("a"), fourth.get("b")), (Some("4"), Some("x")));
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::Client;
-use crate::broker::{Broker, Event};
+use bytes::Bytes;
+
+use crate::broker::{Broker, Event, TryPublish};
 use crate::codec::{ContentType, MessageCodec};
 use crate::{Context, Error, Result};
 
@@ -23,7 +25,8 @@ impl Client {
     ///
     /// 503 when the broker cannot take it; 400 when the client has no broker.
     pub async fn publish<T: prost::Message>(&self, topic: &str, event: &T) -> Result<()> {
-        self.publish_encoded(topic, ContentType::Protobuf, event.encode_to_vec().into())
+        let encode = || Ok(event.encode_to_vec().into());
+        self.publish_encoded(topic, ContentType::Protobuf, encode)
             .await
     }
 
@@ -33,10 +36,12 @@ impl Client {
     ///
     /// As [`Client::publish`]; 500 when it does not serialize.
     pub async fn publish_json<T: Serialize>(&self, topic: &str, event: &T) -> Result<()> {
-        let body = serde_json::to_vec(event)
-            .map_err(|e| Error::internal(format!("encoding an event for {topic}: {e}")))?;
-        self.publish_encoded(topic, ContentType::Json, body.into())
-            .await
+        let encode = || {
+            serde_json::to_vec(event)
+                .map(Into::into)
+                .map_err(|e| Error::internal(format!("encoding an event for {topic}: {e}")))
+        };
+        self.publish_encoded(topic, ContentType::Json, encode).await
     }
 
     /// Publishes `event` encoded with `codec` as `content_type`.
@@ -51,20 +56,119 @@ impl Client {
         codec: MessageCodec<T>,
         content_type: ContentType,
     ) -> Result<()> {
-        let body = codec.encode(content_type, event)?;
-        self.publish_encoded(topic, content_type, body).await
+        let encode = || codec.encode(content_type, event);
+        self.publish_encoded(topic, content_type, encode).await
     }
 
+    /// Publishes the event `encode` makes: at once when the broker can
+    /// take it without waiting, else waiting (encoded again if the broker
+    /// spent the first body on a full buffer).
     async fn publish_encoded(
         &self,
         topic: &str,
         content_type: ContentType,
-        body: bytes::Bytes,
+        encode: impl Fn() -> Result<Bytes>,
     ) -> Result<()> {
         let broker = self.broker.as_ref().ok_or_else(|| {
             Error::bad_request("this client has no broker (set one with ClientBuilder::broker)")
         })?;
-        let event = Event::new(content_type, Context::current().metadata(), body);
+        let ctx = Context::current();
+        let event = Event::new(content_type, ctx.metadata(), encode()?);
+        let event = match broker.try_publish_event(topic, event)? {
+            TryPublish::Done => return Ok(()),
+            TryPublish::Later(event) => event,
+            TryPublish::Busy => Event::new(content_type, ctx.metadata(), encode()?),
+        };
         broker.publish_event(topic, event).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::broker::{Message, SubscribeOptions, Subscription};
+    use crate::registry::memory::MemoryRegistry;
+    use crate::transport::memory::MemoryTransport;
+
+    /// Answers `try_publish_event` with the scripted outcome, and records
+    /// what reaches each path.
+    struct Scripted {
+        answer: fn(Event) -> TryPublish,
+        tried: Mutex<Vec<Bytes>>,
+        waited: Mutex<Vec<Bytes>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Broker for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+        fn address(&self) -> String {
+            String::new()
+        }
+        async fn connect(&self) -> Result<()> {
+            Ok(())
+        }
+        async fn disconnect(&self) -> Result<()> {
+            Ok(())
+        }
+        async fn publish(&self, _: &str, _: Message) -> Result<()> {
+            unreachable!("clients publish events")
+        }
+        async fn publish_event(&self, _: &str, event: Event) -> Result<()> {
+            self.waited.lock().unwrap().push(event.body);
+            Ok(())
+        }
+        fn try_publish_event(&self, _: &str, event: Event) -> Result<TryPublish> {
+            self.tried.lock().unwrap().push(event.body.clone());
+            Ok((self.answer)(event))
+        }
+        async fn subscribe(&self, _: &str, _: SubscribeOptions) -> Result<Subscription> {
+            unreachable!("not subscribed")
+        }
+    }
+
+    async fn publish_through(answer: fn(Event) -> TryPublish) -> (Vec<Bytes>, Vec<Bytes>) {
+        let broker = Arc::new(Scripted {
+            answer,
+            tried: Mutex::default(),
+            waited: Mutex::default(),
+        });
+        let client = Client::builder()
+            .registry(Arc::new(MemoryRegistry::new()))
+            .transport(Arc::new(MemoryTransport::new()))
+            .broker(broker.clone())
+            .build()
+            .unwrap();
+        client
+            .publish_json("t", &serde_json::json!({"n": 1}))
+            .await
+            .unwrap();
+        let tried = broker.tried.lock().unwrap().clone();
+        let waited = broker.waited.lock().unwrap().clone();
+        (tried, waited)
+    }
+
+    #[tokio::test]
+    async fn an_event_taken_at_once_is_not_published_again() {
+        let (tried, waited) = publish_through(|_| TryPublish::Done).await;
+        assert_eq!(tried.len(), 1);
+        assert!(waited.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_event_given_back_is_published_waiting() {
+        let (tried, waited) = publish_through(TryPublish::Later).await;
+        assert_eq!(tried, waited);
+    }
+
+    #[tokio::test]
+    async fn an_event_spent_on_a_busy_client_is_encoded_again() {
+        let (tried, waited) = publish_through(|_| TryPublish::Busy).await;
+        assert_eq!(waited.len(), 1);
+        assert_eq!(tried, waited);
+        assert_eq!(&waited[0][..], br#"{"n":1}"#);
     }
 }

@@ -154,19 +154,26 @@ pub(super) fn core_headers(event: &Event) -> Option<HeaderMap> {
     Some(headers)
 }
 
+/// Where the id is among a bare message's envelope entries (in key order).
+const ID_AT: usize = 1;
+
 /// What a core subscription makes the envelopes of its messages with.
 pub(super) struct Envelopes {
     /// Bare messages' envelopes, one allocation written over and over.
     recycled: Recycled,
     /// Ids of messages that came without one.
     ids: IdSequence,
+    /// Every message has the same subject (a topic without wildcards), so
+    /// a bare message's envelope differs from the last one by its id only.
+    one_subject: bool,
 }
 
 impl Envelopes {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(one_subject: bool) -> Self {
         Self {
             recycled: Recycled::default(),
             ids: IdSequence::new(),
+            one_subject,
         }
     }
 }
@@ -186,8 +193,14 @@ pub(super) fn core_metadata(
     let mut id = || Text::ascii(envelope.ids.next_digits());
     let topic = || Text::short_or_shared(subject, topic);
     if headers.is_none_or(HeaderMap::is_empty) {
-        // The common event: a bare message (in key order), in the place of
-        // the previous one's envelope when the handler is done with it.
+        // The common event: a bare message, in the place of the previous
+        // one's envelope when the handler is done with it (only the id
+        // written when the subject is the same), else made (in key order).
+        if envelope.one_subject
+            && let Some(again) = envelope.recycled.again_with(ID_AT, id())
+        {
+            return again;
+        }
         return envelope.recycled.make([
             (
                 Text::Static(HEADER_CONTENT_TYPE),
@@ -280,7 +293,8 @@ mod tests {
 
     #[test]
     fn core_messages_get_the_envelope_filled_in() {
-        let mut envelopes = Envelopes::new();
+        // A topic without wildcards: every message on the same subject.
+        let mut envelopes = Envelopes::new(true);
         let topic: Arc<str> = Arc::from("orders.created");
         let bare = core_metadata("orders.created", &topic, None, &mut envelopes);
         assert_eq!(bare.get("content-type"), Some("application/protobuf"));
@@ -296,6 +310,13 @@ mod tests {
         let reused = core_metadata("orders.created", &topic, None, &mut envelopes);
         assert_ne!(reused.get("micro-id"), Some(first_id.as_str()));
         assert_ne!(reused.get("micro-id"), next.get("micro-id"));
+        assert_eq!(reused.get("micro-topic"), Some("orders.created"));
+        assert_eq!(reused.len(), 3);
+        drop(reused);
+        let again = core_metadata("orders.created", &topic, None, &mut envelopes);
+        assert_eq!(again.get("micro-topic"), Some("orders.created"));
+        assert_eq!(again.get("content-type"), Some("application/protobuf"));
+        let mut envelopes = Envelopes::new(false);
         let long_topic: Arc<str> = Arc::from("orders.created.in.a.region.far.away");
         let long = core_metadata(&long_topic, &long_topic, None, &mut envelopes);
         assert_eq!(long.get("micro-topic"), Some(&*long_topic));

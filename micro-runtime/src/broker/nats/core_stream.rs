@@ -85,7 +85,7 @@ impl CoreDeliveries {
             queue,
             subscriber: Some(subscriber),
             retries,
-            envelopes: Envelopes::new(),
+            envelopes: Envelopes::new(!wildcards),
             wildcards,
             stop,
             stopped: Box::pin(async move { end.stopped().await }),

@@ -89,7 +89,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::backend::Loops;
-use super::{Broker, Event, Message, SubscribeOptions, Subscription};
+use super::{Broker, Event, Message, SubscribeOptions, Subscription, TryPublish};
 use crate::{Error, Result, config};
 use connection::Connection;
 use streams::Streams;
@@ -255,6 +255,10 @@ impl Broker for NatsBroker {
 
     async fn publish_event(&self, topic: &str, event: Event) -> Result<()> {
         publish::publish_event(self, topic, event).await
+    }
+
+    fn try_publish_event(&self, topic: &str, event: Event) -> Result<TryPublish> {
+        publish::try_publish_event(self, topic, event)
     }
 
     async fn subscribe(&self, topic: &str, options: SubscribeOptions) -> Result<Subscription> {
