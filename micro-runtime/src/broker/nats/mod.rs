@@ -4,7 +4,8 @@
 //! subscription is a core NATS subscription of the topic as subject:
 //! at-most-once, the fast path, nothing kept while the subscriber is down. A
 //! handler that fails (5xx, panic) gets the message again from this process,
-//! up to 5 times, then it is dead-lettered.
+//! up to 5 times, then it is dead-lettered (the subscription settles all its
+//! deliveries with one shared retry: a delivery carries no acker of its own).
 //!
 //! **With a durable name** (a queue group counts) it is a JetStream durable
 //! pull consumer: at-least-once, and messages published while every member
@@ -41,8 +42,11 @@
 //! stream created by another process is used by publishers within a second.
 //! A topic remembered as core keeps its subject, checked on first use: a
 //! core publish to it then costs one map lookup (no check, no copy of the
-//! topic). The client's own subject check is off, as ours is stricter
-//! (no empty tokens, no wildcards).
+//! topic), read with the coarse clock. A client's event to such a topic is
+//! handed to the async-nats client without waiting
+//! ([`Broker::try_publish_event`]: no boxed future); only when the client's
+//! buffer is full does the publish wait. The client's own subject check is
+//! off, as ours is stricter (no empty tokens, no wildcards).
 //!
 //! **Failures.** The client reconnects by itself (backoff up to 4 s, no
 //! limit) and restores core subscriptions; a JetStream consumer loop whose
