@@ -167,11 +167,14 @@ impl Metadata {
     /// The value of `key`, compared case-insensitively.
     pub fn get(&self, key: &str) -> Option<&str> {
         let entries = self.entries.as_ref()?;
-        let at = if key.bytes().any(|b| b.is_ascii_uppercase()) {
-            index_of(entries, &key.to_ascii_lowercase())
-        } else {
-            index_of(entries, key)
-        };
+        // Keys are usually asked for as stored (lower-case): look first,
+        // fold the case only when that finds nothing.
+        let at = index_of(entries, key).or_else(|| {
+            key.bytes()
+                .any(|b| b.is_ascii_uppercase())
+                .then(|| index_of(entries, &key.to_ascii_lowercase()))
+                .flatten()
+        });
         at.map(|at| &*entries[at].1)
     }
 
