@@ -64,9 +64,14 @@ pub fn new_message_id() -> String {
 /// A new unique message id as its 32 ASCII hex digits (no allocation).
 pub(crate) fn message_id_digits() -> [u8; 32] {
     let random = fastrand::u128(..);
+    id_digits(hex_digits((random >> 64) as u64), random as u64)
+}
+
+/// An id's 32 digits: `high`'s 16, then `low` in hex.
+fn id_digits(high: [u8; 16], low: u64) -> [u8; 32] {
     let mut digits = [0u8; 32];
-    digits[..16].copy_from_slice(&hex_digits((random >> 64) as u64));
-    digits[16..].copy_from_slice(&hex_digits(random as u64));
+    digits[..16].copy_from_slice(&high);
+    digits[16..].copy_from_slice(&hex_digits(low));
     digits
 }
 
@@ -91,9 +96,7 @@ impl IdSequence {
 
     /// The next id's 32 ASCII hex digits.
     pub(crate) fn next_digits(&mut self) -> [u8; 32] {
-        let mut digits = [0u8; 32];
-        digits[..16].copy_from_slice(&self.prefix);
-        digits[16..].copy_from_slice(&hex_digits(self.next));
+        let digits = id_digits(self.prefix, self.next);
         self.next = self.next.wrapping_add(1);
         digits
     }

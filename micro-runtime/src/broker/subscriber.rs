@@ -53,11 +53,9 @@ pub struct Subscriber {
     pub(crate) options: SubscribeOptions,
     pub(crate) name: String,
     pub(crate) message_type: String,
-    /// The typed handler behind the wrappers.
-    pub(crate) handler: Arc<SubscriberFn>,
-    /// The same, on a message it does not take (when there is no wrapper
-    /// to hand it to): the delivery keeps it for settling.
-    pub(crate) direct: Arc<DirectFn>,
+    /// The typed handler, on a message it borrows (the delivery keeps it
+    /// for settling).
+    pub(crate) handler: Arc<DirectFn>,
 }
 
 /// A subscriber that decodes a message it borrows.
@@ -94,7 +92,7 @@ impl Subscriber {
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
         let topic = topic.into();
-        let direct: Arc<DirectFn> = Arc::new(
+        let handler: Arc<DirectFn> = Arc::new(
             move |ctx: Context, message: &Message| -> BoxFuture<'static, Result<()>> {
                 let content_type = message
                     .headers
@@ -106,15 +104,12 @@ impl Subscriber {
                 }
             },
         );
-        let typed = direct.clone();
-        let handler = move |req: SubscriberRequest| typed(req.ctx, &req.message);
         Self {
-            direct,
             name: format!("Subscriber.{topic}"),
             topic,
             options: SubscribeOptions::default(),
             message_type: short_type::<T>(),
-            handler: Arc::new(handler),
+            handler,
         }
     }
 
@@ -226,8 +221,8 @@ pub(crate) async fn start_subscription(
             subscriber: subscriber.name.clone(),
         }),
         service: service.into(),
-        handler: subscriber.handler.clone(),
-        direct: subscriber.direct.clone(),
+        typed: wrappable(&subscriber.handler),
+        direct: subscriber.handler.clone(),
         chain,
     });
     let stopping = Arc::new(AtomicBool::new(false));
@@ -277,12 +272,20 @@ pub(crate) async fn start_subscription(
     })
 }
 
+/// `handler` as the end of a wrapper chain: it takes the request.
+fn wrappable(handler: &Arc<DirectFn>) -> Arc<SubscriberFn> {
+    let handler = handler.clone();
+    Arc::new(move |req: SubscriberRequest| handler(req.ctx, &req.message))
+}
+
 /// What handling a delivery needs: the subscriber, its chain, and names
 /// for logs and errors.
 struct Settler {
     names: Arc<SubscriberNames>,
     service: Arc<str>,
-    handler: Arc<SubscriberFn>,
+    /// The handler as the wrapper chain ends with it (taking the request).
+    typed: Arc<SubscriberFn>,
+    /// The handler on a borrowed message (no wrapper).
     direct: Arc<DirectFn>,
     chain: SubscriberChain,
 }
@@ -293,7 +296,7 @@ impl Settler {
         let Self {
             names,
             service,
-            handler,
+            typed,
             direct,
             chain,
         } = self;
@@ -310,7 +313,7 @@ impl Settler {
                 message: delivery.message_for_handler(),
                 redelivered: delivery.redelivered,
             };
-            chain.run(req, handler)
+            chain.run(req, typed)
         };
         let outcome = AssertUnwindSafe(ctx.scope(handling))
             .catch_unwind()

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use super::NatsBroker;
 use super::acker::CoreRetry;
 use super::connection::{Envelopes, core_metadata};
+use super::publish::is_wildcard;
 use crate::Result;
 use crate::broker::backend::{Stop, reconnect_delay, unavailable};
 use crate::broker::message::Retry;
@@ -72,7 +73,7 @@ impl CoreDeliveries {
     ) -> Self {
         let (tx, retries) = mpsc::channel(RETRY_BUFFER);
         let mut end = stop.clone();
-        let wildcards = topic.split('.').any(|token| token == "*" || token == ">");
+        let wildcards = topic.as_bytes().split(|&b| b == b'.').any(is_wildcard);
         let retry = Arc::new(CoreRetry {
             broker,
             topic: topic.into(),

@@ -30,13 +30,18 @@ pub(super) fn check_topic(topic: &str, wildcards: bool) -> Result<()> {
         if token.is_empty() || token.iter().any(u8::is_ascii_whitespace) {
             return Err(not_a_subject(topic));
         }
-        if !wildcards && (token == b"*" || token == b">") {
+        if !wildcards && is_wildcard(token) {
             return Err(Error::bad_request(format!(
                 "cannot publish to the wildcard {topic:?}"
             )));
         }
     }
     Ok(())
+}
+
+/// Whether a subject token is a wildcard (`*` or `>`).
+pub(super) fn is_wildcard(token: &[u8]) -> bool {
+    token == b"*" || token == b">"
 }
 
 fn not_a_subject(topic: &str) -> Error {
