@@ -1,6 +1,8 @@
 //! The greeter used by the example binaries: the generated code and one
 //! implementation of its handler trait.
 
+#![forbid(unsafe_code)]
+
 use std::time::Duration;
 
 use micro_runtime::{Context, Receiver, Result, Sender};

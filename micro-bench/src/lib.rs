@@ -6,6 +6,8 @@
 //! system (`micro-bench serve <system> --port 0`), drives it with the
 //! workloads of [`workload`], and prints the table of [`report`].
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod load;
 pub mod payload;

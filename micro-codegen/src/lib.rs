@@ -28,6 +28,8 @@
 //! }
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod builder;
 mod error;
 mod service_gen;

@@ -3,6 +3,8 @@
 //! `#[service]` impl, at compile time), so both produce the same typed
 //! client, endpoint descriptors and handler registration.
 
+#![forbid(unsafe_code)]
+
 mod client;
 mod model;
 mod register;

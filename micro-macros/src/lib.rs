@@ -16,6 +16,8 @@
 //! timeout), `timeout = "2s"` (default deadline), and on code-first impls
 //! `name = "Add"` (endpoint name) and `skip` (not an endpoint).
 
+#![forbid(unsafe_code)]
+
 mod attrs;
 mod code_first;
 mod proto_first;

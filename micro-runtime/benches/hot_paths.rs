@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use micro_runtime::__bench;
 use micro_runtime::codec::{ContentType, MessageCodec};
 use micro_runtime::endpoint::CallKind;
 use micro_runtime::registry::{Node, Service};
 use micro_runtime::selector::{LeastLoaded, NodeInfo, Random, RoundRobin, Selector, ServiceNodes};
 use micro_runtime::transport::RequestHead;
+use micro_runtime::transport::tcp::bench;
 
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
 struct Request {
@@ -29,19 +29,19 @@ fn frames(c: &mut Criterion) {
             b.iter(|| {
                 buf.clear();
                 for i in 0..64 {
-                    __bench::encode_message_frame(&mut buf, i, black_box(&body));
+                    bench::encode_message_frame(&mut buf, i, black_box(&body));
                 }
             })
         });
         let mut encoded = BytesMut::new();
         for i in 0..64 {
-            __bench::encode_message_frame(&mut encoded, i, &body);
+            bench::encode_message_frame(&mut encoded, i, &body);
         }
         let encoded = encoded.freeze();
         group.bench_function(format!("parse 64 x {size} B"), |b| {
             b.iter(|| {
                 let mut buf = BytesMut::from(&encoded[..]);
-                assert_eq!(__bench::parse_frames(&mut buf, 4 << 20), 64);
+                assert_eq!(bench::parse_frames(&mut buf, 4 << 20), 64);
             })
         });
     }
@@ -56,16 +56,16 @@ fn heads(c: &mut Criterion) {
         let mut buf = BytesMut::with_capacity(256);
         b.iter(|| {
             buf.clear();
-            __bench::encode_head(black_box(&head), &mut buf);
+            bench::encode_head(black_box(&head), &mut buf);
         })
     });
     let mut buf = BytesMut::new();
-    __bench::encode_head(&head, &mut buf);
+    bench::encode_head(&head, &mut buf);
     let encoded = buf.freeze();
     c.bench_function("head decode", |b| {
         b.iter(|| {
             let mut payload: Bytes = encoded.clone();
-            black_box(__bench::decode_head(&mut payload).unwrap());
+            black_box(bench::decode_head(&mut payload).unwrap());
         })
     });
 }
@@ -91,25 +91,17 @@ fn nodes(n: usize) -> ServiceNodes {
         name: "s".into(),
         ..Default::default()
     });
-    ServiceNodes {
-        name: "s".into(),
-        nodes: (0..n)
-            .map(|i| {
-                Arc::new(NodeInfo {
-                    node: Node {
-                        id: format!("n{i}"),
-                        address: format!("10.0.0.{i}:9"),
-                        ..Default::default()
-                    },
-                    address: format!("10.0.0.{i}:9").into(),
-                    service: service.clone(),
-                    endpoints: Arc::default(),
-                    stats: Arc::default(),
-                })
-            })
-            .collect(),
-        cursor: Arc::default(),
-    }
+    let nodes = (0..n)
+        .map(|i| {
+            let node = Node {
+                id: format!("n{i}"),
+                address: format!("10.0.0.{i}:9"),
+                ..Default::default()
+            };
+            Arc::new(NodeInfo::new(node, service.clone()))
+        })
+        .collect();
+    ServiceNodes::new("s".into(), nodes)
 }
 
 fn selection(c: &mut Criterion) {

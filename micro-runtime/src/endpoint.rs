@@ -41,6 +41,18 @@ impl CallKind {
         matches!(self, CallKind::ServerStreaming | CallKind::Bidi)
     }
 
+    /// The kind named by [`CallKind::as_str`]; `None` for another name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            CallKind::Unary,
+            CallKind::ServerStreaming,
+            CallKind::ClientStreaming,
+            CallKind::Bidi,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == name)
+    }
+
     /// The value of the `stream` endpoint metadata in the registry.
     pub const fn as_str(self) -> &'static str {
         match self {

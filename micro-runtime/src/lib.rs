@@ -44,16 +44,19 @@
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod broker;
+mod chain;
 pub mod client;
 pub mod codec;
 mod config;
 mod context;
 pub mod debug;
+pub mod defaults;
 pub mod endpoint;
 mod error;
 mod metadata;
-pub mod plugins;
 pub mod registry;
 pub mod selector;
 pub mod server;
@@ -62,6 +65,7 @@ mod streaming;
 pub mod transport;
 pub mod wrapper;
 
+pub use broker::Subscriber;
 pub use client::{CallOptions, Client, ClientOptions};
 pub use config::parse_duration;
 pub use context::Context;
@@ -96,34 +100,4 @@ macro_rules! include_proto {
     ($package:literal) => {
         include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
     };
-}
-
-/// Internals exposed for the criterion benchmarks in `benches/`. Not a
-/// stable API.
-#[doc(hidden)]
-pub mod __bench {
-    use bytes::{Bytes, BytesMut};
-
-    use crate::transport::RequestHead;
-    use crate::transport::tcp::bench as tcp;
-
-    /// Appends one MESSAGE frame carrying `body` to `buf`.
-    pub fn encode_message_frame(buf: &mut BytesMut, stream: u32, body: &[u8]) {
-        tcp::encode_message_frame(buf, stream, body);
-    }
-
-    /// Parses every complete frame in `buf`; returns how many.
-    pub fn parse_frames(buf: &mut BytesMut, max_frame: u32) -> usize {
-        tcp::parse_frames(buf, max_frame)
-    }
-
-    /// Encodes a request head.
-    pub fn encode_head(head: &RequestHead, buf: &mut BytesMut) {
-        tcp::encode_head(head, buf);
-    }
-
-    /// Decodes a request head off the front of `payload`.
-    pub fn decode_head(payload: &mut Bytes) -> Option<RequestHead> {
-        tcp::decode_head(payload)
-    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{EchoClient, KINDS, Msg, World};
 use micro_runtime::wrapper::{
-    ClientNext, ClientRequest, HandlerRequest, Next, TowerClientLayer, TowerHandlerLayer,
+    ClientNext, ClientRequest, HandlerNext, HandlerRequest, TowerClientLayer, TowerHandlerLayer,
     client_fn, handler_fn,
 };
 use micro_runtime::{CallOptions, Context, Error};
@@ -17,7 +17,7 @@ type Log = Arc<Mutex<Vec<String>>>;
 
 fn tag_handler(log: &Log, tag: &'static str) -> impl micro_runtime::wrapper::HandlerWrapper {
     let log = log.clone();
-    handler_fn(move |req: HandlerRequest, next: Next| {
+    handler_fn(move |req: HandlerRequest, next: HandlerNext| {
         let log = log.clone();
         async move {
             log.lock()
@@ -85,12 +85,14 @@ async fn a_wrapper_can_refuse_without_calling_the_handler() {
     let mut world = World::new(common::Kind::Tcp);
     let service = world
         .builder("echo")
-        .wrap_handler(handler_fn(|req: HandlerRequest, next: Next| async move {
-            if req.context().metadata().get("authorization").is_none() {
-                return Err(Error::unauthorized("missing authorization"));
-            }
-            next.run(req).await
-        }))
+        .wrap_handler(handler_fn(
+            |req: HandlerRequest, next: HandlerNext| async move {
+                if req.context().metadata().get("authorization").is_none() {
+                    return Err(Error::unauthorized("missing authorization"));
+                }
+                next.run(req).await
+            },
+        ))
         .build()
         .unwrap();
     world.add_echo(service).await;

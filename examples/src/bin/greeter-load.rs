@@ -101,25 +101,12 @@ async fn main() {
         }
     };
     // Discover first (mDNS answers can take a second), then measure.
-    let discovery = Instant::now();
-    loop {
-        let found = client.registry_cache().get(SERVICE).await;
-        match found {
-            Ok(nodes) if nodes.nodes.len() >= args.nodes => break,
-            Ok(nodes) if discovery.elapsed() > Duration::from_secs(20) => {
-                eprintln!(
-                    "greeter-load: only {} of {} nodes found",
-                    nodes.nodes.len(),
-                    args.nodes
-                );
-                std::process::exit(1);
-            }
-            Err(err) if discovery.elapsed() > Duration::from_secs(20) => {
-                eprintln!("greeter-load: {err}");
-                std::process::exit(1);
-            }
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
+    if let Err(err) = client
+        .wait_for(SERVICE, args.nodes, Duration::from_secs(20))
+        .await
+    {
+        eprintln!("greeter-load: {err}");
+        std::process::exit(1);
     }
     let issued = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let greeter = pb::GreeterClient::new(SERVICE, client.clone())
@@ -185,10 +172,10 @@ async fn main() {
         };
         let mut w = std::mem::take(&mut *window.lock().unwrap());
         w.latencies_us.sort_unstable();
-        let (nodes, ejected) = match client.registry_cache().get(SERVICE).await {
+        let (nodes, ejected) = match client.nodes(SERVICE).await {
             Ok(nodes) => (
-                nodes.nodes.len(),
-                nodes.nodes.iter().filter(|n| n.stats.is_ejected()).count(),
+                nodes.len(),
+                nodes.iter().filter(|n| n.stats().is_ejected()).count(),
             ),
             Err(_) => (0, 0),
         };

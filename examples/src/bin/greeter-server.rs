@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use examples::{Greeter, SERVICE};
-use micro_runtime::wrapper::{HandlerRequest, Next, handler_fn};
+use micro_runtime::wrapper::{HandlerNext, HandlerRequest, handler_fn};
 use micro_runtime::{Result, Service};
 
 #[tokio::main]
@@ -36,7 +36,7 @@ async fn run() -> Result<()> {
     let service = Service::builder()
         .name(SERVICE)
         .version(version)
-        .wrap_handler(handler_fn(move |req: HandlerRequest, next: Next| {
+        .wrap_handler(handler_fn(move |req: HandlerRequest, next: HandlerNext| {
             let counter = counter.clone();
             async move {
                 let result = next.run(req).await;

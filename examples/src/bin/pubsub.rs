@@ -10,9 +10,10 @@
 //! one-process form keeps mDNS on loopback.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use examples::events::Event;
+use micro_runtime::broker::HttpBroker;
 use micro_runtime::registry::mdns::{MdnsOptions, MdnsRegistry};
 use micro_runtime::{Client, Context, Result, Service};
 use tokio::sync::mpsc;
@@ -158,26 +159,13 @@ async fn subscribe(args: Args) -> Result<()> {
 
 async fn publish(args: Args) -> Result<()> {
     let client = Client::from_env()?;
-    // The HTTP broker's subscribers are nodes of `micro.broker.<topic>`:
-    // wait until enough of them are known, so none misses the first events.
-    let subscribers = format!("micro.broker.{}", args.topic);
-    let started = Instant::now();
-    loop {
-        let known = client
-            .registry_cache()
-            .get(&subscribers)
-            .await
-            .map_or(0, |n| n.nodes.len());
-        if known >= args.wait_subscribers {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            return Err(micro_runtime::Error::unavailable(format!(
-                "only {known} of {} subscribers found",
-                args.wait_subscribers
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    // The HTTP broker's subscriptions are nodes in the registry: wait until
+    // enough of them are known, so none misses the first events.
+    if args.wait_subscribers > 0 {
+        let subscribers = HttpBroker::subscribers_service(&args.topic);
+        client
+            .wait_for(&subscribers, args.wait_subscribers, Duration::from_secs(20))
+            .await?;
     }
     for seq in 1..=args.count {
         client.publish(&args.topic, &event(seq)).await?;

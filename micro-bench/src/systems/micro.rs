@@ -14,7 +14,7 @@ use micro_runtime::registry::memory::MemoryRegistry;
 use micro_runtime::registry::{self, Registry as _};
 use micro_runtime::transport::tcp::TcpTransport;
 use micro_runtime::wrapper::{
-    ClientNext, ClientRequest, HandlerRequest, Next, client_fn, handler_fn,
+    ClientNext, ClientRequest, HandlerNext, HandlerRequest, client_fn, handler_fn,
 };
 use micro_runtime::{Context, Receiver, Result, Sender, Service};
 
@@ -100,7 +100,9 @@ pub async fn serve(port: u16, ready: impl FnOnce(&str)) -> Result<()> {
         .address(format!("127.0.0.1:{port}"))
         .registry(Arc::new(MemoryRegistry::new()))
         .transport(Arc::new(TcpTransport::default()))
-        .wrap_handler(handler_fn(|req: HandlerRequest, next: Next| next.run(req)))
+        .wrap_handler(handler_fn(|req: HandlerRequest, next: HandlerNext| {
+            next.run(req)
+        }))
         .build()?;
     service.handle(BenchGreeter)?;
     service.start().await?;

@@ -5,13 +5,9 @@
 //! with [`Subscriber`] (or `#[subscriber]` methods); clients publish with
 //! [`Client::publish`](crate::Client::publish).
 //!
-//! | backend | `MICRO_BROKER` | needs | guarantee | order |
-//! |---|---|---|---|---|
-//! | memory | `memory` | nothing (one process) | at-most-once; a handler error redelivers up to 5 times | per subscriber, while not redelivered |
-//! | HTTP (default) | `http` | nothing: subscribers serve HTTP and register in the registry | at-least-once while the publisher runs (bounded retry buffer; a drop is logged and counted); nothing kept for subscribers that are down | none under retries |
-//! | NATS (feature `nats`) | `nats` | a NATS server; JetStream for durable subscriptions | no durable name: core subject, at-most-once (a failed handler gets it again from this process, up to 5 times); a durable name or queue group: JetStream durable consumer, at-least-once, kept while the group is down | per subject (JetStream: while not redelivered) |
-//! | RabbitMQ (feature `rabbitmq`) | `rabbitmq` | a RabbitMQ server | a durable name or queue group: shared durable quorum queue, manual ack, at-least-once, kept while the group is down; none: exclusive queue, at-most-once | per queue, while not redelivered |
-//! | Kafka (feature `kafka`) | `kafka` | a Kafka cluster | a durable name or queue group: consumer group, offsets committed after handling, at-least-once; none: reads from the end at subscribe time, nothing kept while down | per partition (records have no key) |
+//! The backends (the table is `docs/brokers.md` in the repository):
+//!
+#![doc = include_str!("../../../docs/brokers.md")]
 //!
 //! With a concurrency above 1 a subscriber handles messages out of order
 //! on every backend. Each server-backed backend documents its details in
@@ -39,6 +35,7 @@ pub mod nats;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
 mod subscriber;
+pub(crate) mod wrapper;
 
 pub use event::{Event, new_message_id};
 pub use http::{HttpBroker, HttpBrokerStats};

@@ -14,12 +14,13 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
+use super::wrapper::{SubscriberFn, SubscriberNames, SubscriberRequest};
 use super::{Broker, Delivery, HEADER_CONTENT_TYPE, Message, SubscribeOptions, Unsubscribe};
+use crate::chain::Chain;
 use crate::codec::{ContentType, MessageCodec};
+use crate::error::panic_text;
 use crate::registry::Endpoint;
-use crate::server::panic_text;
 use crate::transport::InFlight;
-use crate::wrapper::{SubscriberChain, SubscriberFn, SubscriberNames, SubscriberRequest};
 use crate::{Context, Error, Result};
 
 /// A typed handler of one topic, to add to a service with
@@ -206,7 +207,7 @@ pub(crate) async fn start_subscription(
     broker: &Arc<dyn Broker>,
     service: &str,
     subscriber: Subscriber,
-    chain: SubscriberChain,
+    chain: Chain<SubscriberRequest, ()>,
 ) -> Result<RunningSubscription> {
     let mut subscription = broker
         .subscribe(&subscriber.topic, subscriber.options.clone())
@@ -273,7 +274,7 @@ pub(crate) async fn start_subscription(
 }
 
 /// `handler` as the end of a wrapper chain: it takes the request.
-fn wrappable(handler: &Arc<DirectFn>) -> Arc<SubscriberFn> {
+fn wrappable(handler: &Arc<DirectFn>) -> SubscriberFn {
     let handler = handler.clone();
     Arc::new(move |req: SubscriberRequest| handler(req.ctx, &req.message))
 }
@@ -284,10 +285,10 @@ struct Settler {
     names: Arc<SubscriberNames>,
     service: Arc<str>,
     /// The handler as the wrapper chain ends with it (taking the request).
-    typed: Arc<SubscriberFn>,
+    typed: SubscriberFn,
     /// The handler on a borrowed message (no wrapper).
     direct: Arc<DirectFn>,
-    chain: SubscriberChain,
+    chain: Chain<SubscriberRequest, ()>,
 }
 
 impl Settler {

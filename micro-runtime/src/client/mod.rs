@@ -5,11 +5,16 @@
 //! `#[service]` (`<Struct>Client`) call through a [`Client`]; so can code
 //! that knows only names ([`Client::call_raw`]).
 
+mod attempts;
 mod core;
+mod discovery;
 mod options;
 mod pool;
+mod probe;
 mod publish;
 mod retry;
+mod select;
+pub(crate) mod wrapper;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -23,14 +28,15 @@ pub use pool::PoolOptions;
 pub use retry::RetryBudget;
 
 use crate::broker::Broker;
+use crate::chain::{Chain, End, Wrapper};
 use crate::codec::ContentType;
 use crate::endpoint::{CallKind, TypedEndpoint};
 use crate::registry::Registry;
 use crate::selector::{CacheOptions, LeastLoaded, RegistryCache, Selector};
 use crate::streaming::{BidiStream, ClientStreaming, Receiver, Sender};
 use crate::transport::{RawReceiver, RawSender, Transport};
-use crate::wrapper::{ClientBody, ClientChain, ClientRequest, ClientResponse, ClientWrapper};
 use crate::{Context, Error, Result};
+use wrapper::{ClientBody, ClientRequest, ClientResponse, ClientWrapper};
 
 /// Calls services. Cheap to clone; clones share connections and caches.
 ///
@@ -51,7 +57,9 @@ use crate::{Context, Error, Result};
 #[derive(Clone)]
 pub struct Client {
     core: Arc<Core>,
-    chain: ClientChain,
+    chain: Chain<ClientRequest, ClientResponse>,
+    /// The end of the chain: `core` making the call.
+    end: End<ClientRequest, ClientResponse>,
     broker: Option<Arc<dyn Broker>>,
 }
 
@@ -72,7 +80,7 @@ pub struct ClientBuilder {
     selector: Option<Arc<dyn Selector>>,
     options: ClientOptions,
     cache: CacheOptions,
-    wrappers: Vec<Arc<dyn ClientWrapper>>,
+    wrappers: Vec<Arc<dyn Wrapper<ClientRequest, ClientResponse>>>,
     broker: Option<Arc<dyn Broker>>,
 }
 
@@ -120,7 +128,10 @@ impl ClientBuilder {
     }
 
     /// Adds an already shared wrapper.
-    pub fn wrap_arc(mut self, wrapper: Arc<dyn ClientWrapper>) -> Self {
+    pub(crate) fn wrap_shared(
+        mut self,
+        wrapper: Arc<dyn Wrapper<ClientRequest, ClientResponse>>,
+    ) -> Self {
         self.wrappers.push(wrapper);
         self
     }
@@ -144,9 +155,11 @@ impl ClientBuilder {
             budget: RetryBudget::new(self.options.retry_budget, 1.0),
             options: self.options,
         };
+        let core = Arc::new(core);
         Ok(Client {
-            core: Arc::new(core),
-            chain: ClientChain::new(self.wrappers),
+            end: call_end(&core),
+            core,
+            chain: Chain::new(self.wrappers),
             broker: self.broker,
         })
     }
@@ -166,37 +179,14 @@ impl Client {
         }
     }
 
-    /// A client configured from the environment alone (`MICRO_REGISTRY`,
-    /// `MICRO_TRANSPORT`, `MICRO_SELECTOR`, `MICRO_CLIENT_*`): for programs
-    /// that call services without being one.
-    ///
-    /// # Errors
-    ///
-    /// 400 when a variable does not parse; the registry's error when it
-    /// cannot start.
-    pub fn from_env() -> Result<Client> {
-        let registry = crate::plugins::registry_from_env()?;
-        Client::builder()
-            .broker(crate::plugins::broker_from_env(registry.clone())?)
-            .registry(registry)
-            .transport(crate::plugins::transport_from_env()?)
-            .selector(crate::plugins::selector_from_env()?)
-            .options(ClientOptions::from_env()?)
-            .build()
-    }
-
     /// This client with one more wrapper (innermost); the original is unchanged.
     pub fn with_wrapper(&self, wrapper: impl ClientWrapper) -> Client {
         Client {
             core: self.core.clone(),
             chain: self.chain.push(Arc::new(wrapper)),
+            end: self.end.clone(),
             broker: self.broker.clone(),
         }
-    }
-
-    /// The registry cache this client selects from.
-    pub fn registry_cache(&self) -> &RegistryCache {
-        &self.core.cache
     }
 
     /// The client's defaults.
@@ -221,7 +211,11 @@ impl Client {
     }
 
     async fn run(&self, req: ClientRequest) -> Result<ClientResponse> {
-        self.chain.run(req, &self.core).await
+        if self.chain.is_empty() {
+            // No wrapper: the call is made here, without boxing its future.
+            return self.core.execute(req).await;
+        }
+        self.chain.run(req, &self.end).await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -245,7 +239,6 @@ impl Client {
             options: options.clone(),
             idempotent: options.idempotent.unwrap_or(idempotent),
             body,
-            next: None,
         }
     }
 
@@ -422,6 +415,15 @@ impl Client {
         let (tx, rx) = self.open_typed(service, endpoint, options).await?;
         Ok(BidiStream::new(tx, rx))
     }
+}
+
+/// The end of a client's wrapper chain: `core` makes the call.
+fn call_end(core: &Arc<Core>) -> End<ClientRequest, ClientResponse> {
+    let core = core.clone();
+    Arc::new(move |req| {
+        let core = core.clone();
+        Box::pin(async move { core.execute(req).await })
+    })
 }
 
 /// The caller's content type, else one both message types support

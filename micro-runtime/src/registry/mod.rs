@@ -7,6 +7,7 @@
 
 #[cfg(feature = "etcd")]
 pub mod etcd;
+mod keepalive;
 pub mod mdns;
 pub mod memory;
 mod types;
@@ -14,6 +15,7 @@ mod watcher;
 
 use std::time::Duration;
 
+pub(crate) use keepalive::keep_alive;
 pub use types::{Action, Endpoint, Event, Node, Service};
 pub use watcher::Watcher;
 

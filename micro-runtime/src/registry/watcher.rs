@@ -32,3 +32,15 @@ impl Watcher {
         }
     }
 }
+
+impl futures_core::Stream for Watcher {
+    type Item = Result<Event>;
+
+    /// The next change; the stream ends when the watch does.
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Event>>> {
+        self.rx.poll_recv(cx)
+    }
+}

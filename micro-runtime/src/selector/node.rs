@@ -39,11 +39,29 @@ pub struct NodeInfo {
     pub service: Arc<Service>,
     /// Names of the endpoints that version advertises (empty: not advertised).
     pub endpoints: Arc<HashSet<String>>,
-    /// Live statistics.
-    pub stats: Arc<NodeStats>,
+    /// Live statistics, shared by every snapshot that lists the node.
+    pub(crate) stats: Arc<NodeStats>,
 }
 
 impl NodeInfo {
+    /// A node of `service` that no call has gone to yet: what a custom
+    /// [`Selector`](super::Selector) is tested with.
+    pub fn new(node: Node, service: Arc<Service>) -> Self {
+        Self {
+            address: node.address.as_str().into(),
+            endpoints: Arc::new(service.endpoints.iter().map(|e| e.name.clone()).collect()),
+            stats: Arc::default(),
+            node,
+            service,
+        }
+    }
+
+    /// What this client has seen of the node: calls in flight, latency,
+    /// failures, ejection.
+    pub fn stats(&self) -> &NodeStats {
+        &self.stats
+    }
+
     /// The advertised endpoint called `name`, if the node serves it.
     pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
         self.service.endpoints.iter().find(|e| e.name == name)
@@ -65,15 +83,20 @@ pub struct ServiceNodes {
     pub nodes: Vec<Arc<NodeInfo>>,
     /// Position for round robin, shared across snapshots of the service so
     /// rotation continues across requests and registry changes.
-    pub cursor: Arc<AtomicUsize>,
+    pub(crate) cursor: Arc<AtomicUsize>,
 }
 
 impl ServiceNodes {
     /// A snapshot without nodes.
     pub fn empty(name: Arc<str>) -> Self {
+        Self::new(name, Vec::new())
+    }
+
+    /// A snapshot of `nodes`.
+    pub fn new(name: Arc<str>, nodes: Vec<Arc<NodeInfo>>) -> Self {
         Self {
             name,
-            nodes: Vec::new(),
+            nodes,
             cursor: Arc::default(),
         }
     }

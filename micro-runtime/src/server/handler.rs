@@ -6,12 +6,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
+use super::wrapper::{EndpointFn, HandlerRequest};
 use crate::broker::Subscriber;
 use crate::codec::MessageCodec;
 use crate::endpoint::{CallKind, EndpointDescriptor, MethodOptions, TypedEndpoint};
 use crate::streaming::{Receiver, Sender};
 use crate::transport::IncomingBody;
-use crate::wrapper::{EndpointFn, HandlerRequest};
 use crate::{Context, Error, Result};
 
 /// A set of endpoints served together, e.g. every method of `Greeter`.
@@ -27,7 +27,7 @@ pub struct Handler {
 #[derive(Clone)]
 pub(crate) struct RoutedEndpoint {
     pub(crate) descriptor: EndpointDescriptor,
-    pub(crate) run: Arc<EndpointFn>,
+    pub(crate) run: EndpointFn,
     /// Internal endpoints (`Debug.*`) are served but not advertised.
     pub(crate) internal: bool,
 }
@@ -128,7 +128,7 @@ impl<T: Send + Sync + 'static> HandlerBuilder<T> {
         self
     }
 
-    fn push(&mut self, mut descriptor: EndpointDescriptor, run: Arc<EndpointFn>) {
+    fn push(&mut self, mut descriptor: EndpointDescriptor, run: EndpointFn) {
         for option in &self.options {
             option.apply(&mut descriptor);
         }

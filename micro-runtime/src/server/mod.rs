@@ -5,6 +5,7 @@
 
 mod handler;
 mod router;
+pub(crate) mod wrapper;
 
 pub use handler::{Handler, HandlerBuilder, IntoHandler};
-pub(crate) use router::{Router, panic_text};
+pub(crate) use router::Router;

@@ -11,16 +11,18 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::handler::RoutedEndpoint;
+use super::wrapper::{HandlerRequest, HandlerResponse};
+use crate::chain::Chain;
 use crate::endpoint::CallKind;
+use crate::error::panic_text;
 use crate::transport::{Dispatcher, IncomingBody, IncomingCall};
-use crate::wrapper::{HandlerChain, HandlerRequest};
 use crate::{Context, Error, Result};
 
 /// Routes calls of one service to its endpoints.
 pub(crate) struct Router {
     service: Arc<str>,
     endpoints: HashMap<&'static str, RoutedEndpoint>,
-    chain: HandlerChain,
+    chain: Chain<HandlerRequest, HandlerResponse>,
 }
 
 impl Router {
@@ -28,7 +30,7 @@ impl Router {
     pub(crate) fn new(
         service: Arc<str>,
         endpoints: impl IntoIterator<Item = RoutedEndpoint>,
-        chain: HandlerChain,
+        chain: Chain<HandlerRequest, HandlerResponse>,
     ) -> Result<Self> {
         let mut map = HashMap::new();
         for endpoint in endpoints {
@@ -50,15 +52,6 @@ impl Router {
         let err = err.with_id(self.service.to_string());
         Box::pin(std::future::ready(Err(err)))
     }
-}
-
-/// The message a panic was raised with.
-pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("non-string panic payload")
 }
 
 impl Dispatcher for Router {
@@ -101,7 +94,6 @@ impl Dispatcher for Router {
             endpoint: descriptor,
             content_type: head.content_type,
             body,
-            next: None,
         };
         let (chain, run) = (self.chain.clone(), endpoint.run.clone());
         // Everything the handler does, even building its future, runs inside

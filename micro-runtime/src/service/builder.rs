@@ -6,12 +6,15 @@ use std::time::Duration;
 use super::hooks::Hooks;
 use super::{Inner, ServerOptions, Service};
 use crate::broker::Broker;
+use crate::broker::wrapper::{SubscriberRequest, SubscriberWrapper};
+use crate::chain::{Chain, Wrapper};
+use crate::client::wrapper::{ClientRequest, ClientResponse, ClientWrapper};
 use crate::client::{Client, ClientOptions};
 use crate::registry::Registry;
 use crate::selector::Selector;
+use crate::server::wrapper::{HandlerRequest, HandlerResponse, HandlerWrapper};
 use crate::transport::Transport;
-use crate::wrapper::{ClientWrapper, HandlerWrapper, SubscriberChain, SubscriberWrapper};
-use crate::{Error, Result, config, plugins};
+use crate::{Error, Result, config, defaults};
 
 /// Builds a [`Service`].
 ///
@@ -37,9 +40,9 @@ pub struct ServiceBuilder {
     selector: Option<Arc<dyn Selector>>,
     broker: Option<Arc<dyn Broker>>,
     client_options: Option<ClientOptions>,
-    handler_wrappers: Vec<Arc<dyn HandlerWrapper>>,
-    subscriber_wrappers: Vec<Arc<dyn SubscriberWrapper>>,
-    client_wrappers: Vec<Arc<dyn ClientWrapper>>,
+    handler_wrappers: Vec<Arc<dyn Wrapper<HandlerRequest, HandlerResponse>>>,
+    subscriber_wrappers: Vec<Arc<dyn Wrapper<SubscriberRequest, ()>>>,
+    client_wrappers: Vec<Arc<dyn Wrapper<ClientRequest, ClientResponse>>>,
     hooks: Hooks,
 }
 
@@ -203,15 +206,15 @@ impl ServiceBuilder {
         let version = self.version.unwrap_or_else(|| "latest".to_owned());
         let registry = match self.registry {
             Some(registry) => registry,
-            None => plugins::registry_from_env()?,
+            None => defaults::registry_from_env()?,
         };
         let transport = match self.transport {
             Some(transport) => transport,
-            None => plugins::transport_from_env()?,
+            None => defaults::transport_from_env()?,
         };
         let selector = match self.selector {
             Some(selector) => selector,
-            None => plugins::selector_from_env()?,
+            None => defaults::selector_from_env()?,
         };
         let mut client_options = match self.client_options {
             Some(options) => options,
@@ -220,7 +223,7 @@ impl ServiceBuilder {
         client_options.id = name.clone();
         let broker = match self.broker {
             Some(broker) => broker,
-            None => plugins::broker_from_env(registry.clone())?,
+            None => defaults::broker_from_env(registry.clone())?,
         };
         let mut client = Client::builder()
             .registry(registry.clone())
@@ -229,7 +232,7 @@ impl ServiceBuilder {
             .selector(selector)
             .options(client_options);
         for wrapper in self.client_wrappers {
-            client = client.wrap_arc(wrapper);
+            client = client.wrap_shared(wrapper);
         }
         let register_ttl = self
             .register_ttl
@@ -279,8 +282,8 @@ impl ServiceBuilder {
                 transport,
                 broker,
                 client: client.build()?,
-                wrappers: self.handler_wrappers,
-                subscriber_wrappers: SubscriberChain::new(self.subscriber_wrappers),
+                handler_wrappers: Chain::new(self.handler_wrappers),
+                subscriber_wrappers: Chain::new(self.subscriber_wrappers),
                 subscribers: Mutex::default(),
                 hooks: self.hooks,
                 options,

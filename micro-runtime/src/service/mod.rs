@@ -13,14 +13,15 @@ use tokio::task::JoinHandle;
 
 pub use builder::ServiceBuilder;
 use hooks::Hooks;
-pub(crate) use record::advertise_address;
 
+use crate::broker::wrapper::SubscriberRequest;
 use crate::broker::{Broker, RunningSubscription, Subscriber, start_subscription};
+use crate::chain::Chain;
 use crate::client::Client;
-use crate::registry::{self, Registry};
+use crate::registry::{self, Registry, keep_alive};
+use crate::server::wrapper::{HandlerRequest, HandlerResponse};
 use crate::server::{Handler, IntoHandler, Router};
-use crate::transport::{Listener, Transport};
-use crate::wrapper::{HandlerChain, HandlerWrapper, SubscriberChain};
+use crate::transport::{Listener, Transport, advertise_address};
 use crate::{Error, Result};
 
 /// Server-side settings of a service.
@@ -64,8 +65,8 @@ struct Inner {
     transport: Arc<dyn Transport>,
     broker: Arc<dyn Broker>,
     client: Client,
-    wrappers: Vec<Arc<dyn HandlerWrapper>>,
-    subscriber_wrappers: SubscriberChain,
+    handler_wrappers: Chain<HandlerRequest, HandlerResponse>,
+    subscriber_wrappers: Chain<SubscriberRequest, ()>,
     subscribers: Mutex<Vec<Subscriber>>,
     hooks: Hooks,
     options: ServerOptions,
@@ -247,7 +248,7 @@ impl Service {
         let router = Router::new(
             inner.name.clone(),
             endpoints,
-            HandlerChain::new(inner.wrappers.clone()),
+            inner.handler_wrappers.clone(),
         )?;
         let listener = inner
             .transport
@@ -255,7 +256,7 @@ impl Service {
             .await?;
         let address = match &inner.options.advertise {
             Some(advertise) => advertise.clone(),
-            None => record::advertise_address(&listener.local_address()),
+            None => advertise_address(&listener.local_address()),
         };
         let record = registry::Service {
             name: inner.name.to_string(),
@@ -304,7 +305,7 @@ impl Service {
             listener.shutdown(Duration::ZERO).await;
             return Err(err);
         }
-        let heartbeat = tokio::spawn(heartbeat(
+        let heartbeat = tokio::spawn(keep_alive(
             inner.registry.clone(),
             record.clone(),
             inner.options.register_ttl,
@@ -360,25 +361,6 @@ impl Service {
         shutdown_signal().await;
         tracing::info!(service = %self.inner.name, "shutdown signal received");
         self.stop().await
-    }
-}
-
-/// Re-registers on an interval so the registration never expires while the
-/// process lives; a failure is logged and retried on the next tick.
-pub(crate) async fn heartbeat(
-    registry: Arc<dyn Registry>,
-    record: registry::Service,
-    ttl: Duration,
-    interval: Duration,
-) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        if let Err(err) = registry.register(&record, ttl).await {
-            tracing::warn!(service = %record.name, error = %err, "re-registering failed");
-        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! `tcp`, the native protocol (default, see [`tcp`] for the frame layout),
 //! and `memory`, for one process and tests.
 
+mod advertise;
 mod connection;
 mod head;
 mod in_flight;
@@ -12,6 +13,7 @@ pub mod memory;
 mod stream;
 pub mod tcp;
 
+pub(crate) use advertise::advertise_address;
 pub use connection::{
     Connection, Dispatcher, IncomingBody, IncomingCall, Listener, ResponseFuture, Transport,
 };

@@ -109,6 +109,13 @@ struct Registration {
 }
 
 impl HttpBroker {
+    /// The registry service whose nodes are the subscriptions of `topic`:
+    /// a publisher that must not miss its first events waits for them with
+    /// [`Client::wait_for`](crate::Client::wait_for).
+    pub fn subscribers_service(topic: &str) -> String {
+        service_name(topic)
+    }
+
     /// A broker registering subscriptions in `registry`.
     pub fn new(registry: Arc<dyn Registry>, options: HttpBrokerOptions) -> Self {
         Self {
@@ -174,7 +181,7 @@ impl HttpBroker {
         let local = &server.as_ref().expect("started above").local;
         Ok(match &self.inner.options.advertise {
             Some(advertise) => advertise.clone(),
-            None => crate::service::advertise_address(local),
+            None => crate::transport::advertise_address(local),
         })
     }
 }
@@ -278,7 +285,7 @@ impl Broker for HttpBroker {
             self.inner.inboxes.lock().unwrap().remove(&id);
             return Err(err);
         }
-        let heartbeat = tokio::spawn(crate::service::heartbeat(
+        let heartbeat = tokio::spawn(crate::registry::keep_alive(
             self.inner.registry.clone(),
             record.clone(),
             ttl,

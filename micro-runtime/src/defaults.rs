@@ -1,9 +1,12 @@
-//! Backends chosen by name, from the environment.
+//! The defaults: backends chosen by name and from the `MICRO_*`
+//! environment. The one module that knows every backend; builders fall
+//! back on it for whatever the code did not set.
 
 use std::sync::Arc;
 
 use crate::broker::http::HttpBrokerOptions;
 use crate::broker::{Broker, HttpBroker, MemoryBroker};
+use crate::client::{Client, ClientOptions};
 use crate::registry::Registry;
 use crate::registry::mdns::MdnsRegistry;
 use crate::registry::memory::MemoryRegistry;
@@ -131,6 +134,27 @@ fn not_built(name: &str) -> Error {
         "broker {name:?} is not built in: enable the cargo feature \"{name}\" of micro-runtime \
          (micro-runtime = {{ version = \"0.1\", features = [\"{name}\"] }})"
     ))
+}
+
+impl Client {
+    /// A client configured from the environment alone (`MICRO_REGISTRY`,
+    /// `MICRO_TRANSPORT`, `MICRO_SELECTOR`, `MICRO_BROKER`, `MICRO_CLIENT_*`):
+    /// for programs that call services without being one.
+    ///
+    /// # Errors
+    ///
+    /// 400 when a variable does not parse; the registry's error when it
+    /// cannot start.
+    pub fn from_env() -> Result<Client> {
+        let registry = registry_from_env()?;
+        Client::builder()
+            .broker(broker_from_env(registry.clone())?)
+            .registry(registry)
+            .transport(transport_from_env()?)
+            .selector(selector_from_env()?)
+            .options(ClientOptions::from_env()?)
+            .build()
+    }
 }
 
 /// The transport named by `MICRO_TRANSPORT` (default `tcp`).

@@ -1,11 +1,14 @@
+//! What client wrappers see: an outgoing call, encoded, not yet routed,
+//! and what it returned.
+
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 
-use crate::client::{CallOptions, Core};
+use super::CallOptions;
+use crate::chain::{Next, NextService, TowerLayer, Wrapper, wrapper_fn};
 use crate::codec::ContentType;
 use crate::endpoint::CallKind;
 use crate::transport::{RawReceiver, RawSender};
@@ -52,7 +55,6 @@ pub struct ClientRequest {
     pub(crate) options: CallOptions,
     pub(crate) idempotent: bool,
     pub(crate) body: ClientBody,
-    pub(crate) next: Option<ClientNext>,
 }
 
 impl ClientRequest {
@@ -111,7 +113,10 @@ impl std::fmt::Debug for ClientRequest {
     }
 }
 
-/// Middleware around a client's calls.
+/// Middleware around a client's calls: a [`Wrapper`] of [`ClientRequest`]s.
+///
+/// Implemented by every `Wrapper<ClientRequest, ClientResponse>`; write one
+/// with [`client_fn`] or by implementing [`Wrapper`].
 ///
 /// # Examples
 ///
@@ -125,99 +130,19 @@ impl std::fmt::Debug for ClientRequest {
 /// });
 /// # let _ = tenant;
 /// ```
-pub trait ClientWrapper: Send + Sync + 'static {
-    /// Makes the call, usually through `next.run(req)`.
-    fn call(
-        &self,
-        req: ClientRequest,
-        next: ClientNext,
-    ) -> BoxFuture<'static, Result<ClientResponse>>;
-}
+pub trait ClientWrapper: Wrapper<ClientRequest, ClientResponse> {}
 
-/// The rest of a client chain, ending with the client itself (selection,
+impl<W: Wrapper<ClientRequest, ClientResponse>> ClientWrapper for W {}
+
+/// The rest of a client chain, ending with the call itself (selection,
 /// retries, transport).
-#[derive(Clone)]
-pub struct ClientNext {
-    wrappers: Arc<[Arc<dyn ClientWrapper>]>,
-    index: usize,
-    core: Arc<Core>,
-}
+pub type ClientNext = Next<ClientRequest, ClientResponse>;
 
-impl ClientNext {
-    /// Runs the rest of the chain.
-    pub fn run(self, req: ClientRequest) -> BoxFuture<'static, Result<ClientResponse>> {
-        match self.wrappers.get(self.index).cloned() {
-            Some(wrapper) => {
-                let next = ClientNext {
-                    index: self.index + 1,
-                    ..self
-                };
-                wrapper.call(req, next)
-            }
-            None => {
-                let core = self.core;
-                Box::pin(async move { core.execute(req).await })
-            }
-        }
-    }
-}
+/// A tower layer used as a client wrapper.
+pub type TowerClientLayer<S> = TowerLayer<S, ClientRequest, ClientResponse>;
 
-impl std::fmt::Debug for ClientNext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientNext")
-            .field("remaining", &(self.wrappers.len() - self.index))
-            .finish()
-    }
-}
-
-/// The client wrappers of a client, in order.
-#[derive(Clone, Default)]
-pub(crate) struct ClientChain {
-    wrappers: Arc<[Arc<dyn ClientWrapper>]>,
-}
-
-impl ClientChain {
-    pub(crate) fn new(wrappers: Vec<Arc<dyn ClientWrapper>>) -> Self {
-        Self {
-            wrappers: wrappers.into(),
-        }
-    }
-
-    pub(crate) fn push(&self, wrapper: Arc<dyn ClientWrapper>) -> Self {
-        let mut all: Vec<_> = self.wrappers.iter().cloned().collect();
-        all.push(wrapper);
-        Self::new(all)
-    }
-
-    pub(crate) async fn run(&self, req: ClientRequest, core: &Arc<Core>) -> Result<ClientResponse> {
-        if self.wrappers.is_empty() {
-            return core.execute(req).await;
-        }
-        ClientNext {
-            wrappers: self.wrappers.clone(),
-            index: 0,
-            core: core.clone(),
-        }
-        .run(req)
-        .await
-    }
-}
-
-struct FnWrapper<F>(F);
-
-impl<F, Fut> ClientWrapper for FnWrapper<F>
-where
-    F: Fn(ClientRequest, ClientNext) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<ClientResponse>> + Send + 'static,
-{
-    fn call(
-        &self,
-        req: ClientRequest,
-        next: ClientNext,
-    ) -> BoxFuture<'static, Result<ClientResponse>> {
-        Box::pin((self.0)(req, next))
-    }
-}
+/// The innermost service a tower layer wraps on the client side.
+pub type ClientNextService = NextService<ClientRequest, ClientResponse>;
 
 /// A client wrapper from an async closure taking the request and `next`.
 pub fn client_fn<F, Fut>(f: F) -> impl ClientWrapper
@@ -225,5 +150,5 @@ where
     F: Fn(ClientRequest, ClientNext) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<ClientResponse>> + Send + 'static,
 {
-    FnWrapper(f)
+    wrapper_fn(f)
 }
