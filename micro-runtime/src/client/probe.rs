@@ -153,3 +153,29 @@ async fn watch_ejected(core: &Weak<Core>, node: &NodeInfo) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+
+    #[test]
+    fn what_counts_against_a_node() {
+        let answered = |r: Result<ClientResponse>| outcome_of(&r) == Outcome::Answered;
+        assert!(answered(Ok(ClientResponse::Unary(Bytes::new()))));
+        assert!(
+            answered(Err(Error::not_found("no user"))),
+            "a 4xx is an answer"
+        );
+        assert!(!answered(Err(Error::internal("bug"))), "a 5xx is a failure");
+        let refused = Error::unavailable("refused").with_origin(Origin::NotSent);
+        assert!(
+            !answered(Err(refused)),
+            "a node that refuses connections failed"
+        );
+        let no_node = Error::bad_request("no such filter").with_origin(Origin::NotSent);
+        assert!(answered(Err(no_node)), "the node never saw it");
+        let lost = Error::timeout("late").with_origin(Origin::Transport);
+        assert!(!answered(Err(lost)));
+    }
+}
