@@ -7,7 +7,9 @@ use std::rc::Rc;
 use prost::Message;
 use prost_build::Module;
 
+use crate::embed::package_items;
 use crate::error::{Error, describe_protox};
+use crate::json_schema::SchemaIndex;
 use crate::service_gen::MicroServiceGenerator;
 
 /// Configures code generation. [`crate::compile_protos`] is
@@ -185,6 +187,7 @@ impl Builder {
         }
 
         let serde = self.serde_impls(&fds, &own_files)?;
+        let index = SchemaIndex::new(&fds);
         let sources: Vec<&str> = own_files.iter().map(|f| f.name()).collect();
         let mut files = BTreeMap::new();
         for (module, code) in modules {
@@ -202,6 +205,9 @@ impl Builder {
                 content.push('\n');
                 content.push_str(&relative_crate_paths(impls));
             }
+            let package = if package == "_" { "" } else { &package };
+            content.push('\n');
+            content.push_str(&package_items(package, &fds, &index));
             files.insert(file, content);
         }
         Ok(files)

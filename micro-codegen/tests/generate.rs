@@ -51,6 +51,9 @@ fn generated_code_carries_descriptors_docs_and_idempotency() {
         "idempotent: true",
         "kind: ::micro_runtime::endpoint::CallKind::Bidi",
         "impl serde::Serialize for Request",
+        ".proto_package(\"greeter.v1\", FILE_DESCRIPTOR_SET, JSON_SCHEMAS)",
+        "pub const FILE_DESCRIPTOR_SET: &[u8] = b\"",
+        "(\"greeter.v1.Request\", r#\"{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\"",
     ] {
         assert!(code.contains(expected), "missing {expected:?}");
     }
