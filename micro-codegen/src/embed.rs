@@ -11,7 +11,11 @@ use crate::json_schema::SchemaIndex;
 
 /// The Rust items appended to the generated file of `package`:
 /// `FILE_DESCRIPTOR_SET` and `JSON_SCHEMAS`.
-pub(crate) fn package_items(package: &str, fds: &FileDescriptorSet, index: &SchemaIndex<'_>) -> String {
+pub(crate) fn package_items(
+    package: &str,
+    fds: &FileDescriptorSet,
+    index: &SchemaIndex<'_>,
+) -> String {
     let own = package_set(package, fds);
     let bytes = own.encode_to_vec();
     let mut schemas = String::new();
@@ -101,7 +105,10 @@ mod tests {
     #[test]
     fn literals_escape_what_they_must() {
         assert_eq!(byte_string(b"a\"\\\n\xff"), r#"b"a\"\\\x0a\xff""#);
-        assert_eq!(raw_string(r##"{"$ref":"#"}"##), r###"r##"{"$ref":"#"}"##"###);
+        assert_eq!(
+            raw_string(r##"{"$ref":"#"}"##),
+            r###"r##"{"$ref":"#"}"##"###
+        );
         assert_eq!(raw_string("{}"), "r#\"{}\"#");
     }
 }

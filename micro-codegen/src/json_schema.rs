@@ -131,7 +131,9 @@ impl<'a> SchemaIndex<'a> {
         let mut root = self.message(name, name, &mut refs)?;
         let mut defs = Map::new();
         while let Some(next) = refs.iter().find(|r| !defs.contains_key(*r)).cloned() {
-            let def = self.message(&next, name, &mut refs).unwrap_or_else(any_object);
+            let def = self
+                .message(&next, name, &mut refs)
+                .unwrap_or_else(any_object);
             defs.insert(next, def);
         }
         let object = root.as_object_mut().expect("a message schema is an object");
@@ -199,7 +201,12 @@ impl<'a> SchemaIndex<'a> {
     }
 
     /// A field's schema: its element's, as an array or a map when it is one.
-    fn field(&self, field: &FieldDescriptorProto, root: &str, refs: &mut BTreeSet<String>) -> Value {
+    fn field(
+        &self,
+        field: &FieldDescriptorProto,
+        root: &str,
+        refs: &mut BTreeSet<String>,
+    ) -> Value {
         if field.label() == Label::Repeated {
             if let Some((key, value)) = self.map_entry(field) {
                 let mut schema = json!({
@@ -234,7 +241,12 @@ impl<'a> SchemaIndex<'a> {
     }
 
     /// The schema of one value of `field` (ignoring `repeated`).
-    fn single(&self, field: &FieldDescriptorProto, root: &str, refs: &mut BTreeSet<String>) -> Value {
+    fn single(
+        &self,
+        field: &FieldDescriptorProto,
+        root: &str,
+        refs: &mut BTreeSet<String>,
+    ) -> Value {
         match field.r#type() {
             Type::Message | Type::Group => {
                 let name = type_name(field);
@@ -264,7 +276,11 @@ impl<'a> SchemaIndex<'a> {
         let mut lines: Vec<String> = described.comment.iter().cloned().collect();
         for (value, comment) in described.proto.value.iter().zip(&described.members) {
             if let Some(comment) = comment {
-                lines.push(format!("- `{}`: {}", value.name(), comment.replace('\n', " ")));
+                lines.push(format!(
+                    "- `{}`: {}",
+                    value.name(),
+                    comment.replace('\n', " ")
+                ));
             }
         }
         if !lines.is_empty() {
@@ -303,9 +319,12 @@ fn scalar_schema(scalar: Type) -> Value {
 /// `propertyNames` of a map with keys of `key` type (JSON keys are strings).
 fn map_key_names(key: Type) -> Option<Value> {
     match key {
-        Type::Int32 | Type::Sint32 | Type::Sfixed32 | Type::Int64 | Type::Sint64 | Type::Sfixed64 => {
-            Some(json!({ "pattern": SIGNED_64 }))
-        }
+        Type::Int32
+        | Type::Sint32
+        | Type::Sfixed32
+        | Type::Int64
+        | Type::Sint64
+        | Type::Sfixed64 => Some(json!({ "pattern": SIGNED_64 })),
         Type::Uint32 | Type::Fixed32 | Type::Uint64 | Type::Fixed64 => {
             Some(json!({ "pattern": UNSIGNED_64 }))
         }
@@ -393,7 +412,10 @@ impl Comments {
         Self(
             locations
                 .filter_map(|l| {
-                    let text = l.leading_comments.as_deref().or(l.trailing_comments.as_deref())?;
+                    let text = l
+                        .leading_comments
+                        .as_deref()
+                        .or(l.trailing_comments.as_deref())?;
                     let text = clean(text);
                     (!text.is_empty()).then(|| (l.path.clone(), text))
                 })

@@ -171,7 +171,11 @@ impl ServiceDef {
                             (m.response_name.clone(), &m.response),
                         ]
                     })
-                    .chain(self.subscribers.iter().map(|s| (type_name(&s.message), &s.message)))
+                    .chain(
+                        self.subscribers
+                            .iter()
+                            .map(|s| (type_name(&s.message), &s.message)),
+                    )
                     .filter(|(name, _)| seen.insert(name.clone()));
                 let steps = types.map(|(name, ty)| {
                     quote! {

@@ -23,10 +23,16 @@ fn the_root_is_an_object_of_json_names_with_its_comment() {
     assert_eq!(schema["$schema"], DIALECT);
     assert_eq!(schema["type"], "object");
     assert_eq!(schema["title"], "describe.v1.Thing");
-    assert_eq!(schema["description"], "A thing with one field of every kind.");
+    assert_eq!(
+        schema["description"],
+        "A thing with one field of every kind."
+    );
     assert_eq!(schema["additionalProperties"], false);
     assert_eq!(schema["properties"].as_object().unwrap().len(), 23);
-    assert_eq!(schema["properties"]["displayName"]["description"], "Its name.");
+    assert_eq!(
+        schema["properties"]["displayName"]["description"],
+        "Its name."
+    );
     assert!(schema["properties"]["display_name"].is_null());
     assert!(schema.get("required").is_none());
 }
@@ -154,7 +160,10 @@ fn well_known_types_take_their_json_forms() {
         property(&schema, "maybe"),
         json!({"type": ["integer", "null"]})
     );
-    assert_eq!(property(&schema, "note"), json!({"type": ["string", "null"]}));
+    assert_eq!(
+        property(&schema, "note"),
+        json!({"type": ["string", "null"]})
+    );
     assert!(
         !schema["$defs"]
             .as_object()

@@ -243,7 +243,13 @@ impl Service {
             .map(|e| record::endpoint(&e.descriptor))
             .chain(subscribers.iter().map(Subscriber::endpoint))
             .collect();
-        let endpoints = handled.into_iter().chain(crate::debug::handler().endpoints);
+        let handlers = inner.handlers.lock().unwrap();
+        let description =
+            crate::debug::describe(&inner.name, &inner.version, &handlers, &subscribers);
+        drop(handlers);
+        let endpoints = handled
+            .into_iter()
+            .chain(crate::debug::handler(description).endpoints);
         let router = Router::new(
             inner.name.clone(),
             endpoints,
