@@ -171,6 +171,11 @@ impl Builder {
         for (proto, rust) in &self.extern_paths {
             config.extern_path(proto, rust);
         }
+        for (proto, rust) in well_known_paths(&fds, runtime) {
+            if !self.extern_paths.iter().any(|(p, _)| *p == proto) {
+                config.extern_path(proto, rust);
+            }
+        }
         for (path, attribute) in &self.type_attributes {
             config.type_attribute(path, attribute);
         }
@@ -244,6 +249,40 @@ impl Builder {
         }
         Ok(out)
     }
+}
+
+/// Exact extern paths for the well-known types the files use, into the
+/// runtime's pbjson-types re-export. prost-build resolves a package prefix by
+/// snake-casing each segment, which would turn `__private` into `private`;
+/// an exact path is used as written. The wrappers and `Empty`, which prost
+/// maps to Rust primitives itself, are left to it.
+fn well_known_paths(fds: &prost_types::FileDescriptorSet, runtime: &str) -> Vec<(String, String)> {
+    const NATIVE: &[&str] = &[
+        "BoolValue",
+        "BytesValue",
+        "DoubleValue",
+        "Empty",
+        "FloatValue",
+        "Int32Value",
+        "Int64Value",
+        "StringValue",
+        "UInt32Value",
+        "UInt64Value",
+    ];
+    let files = fds.file.iter().filter(|f| f.package() == "google.protobuf");
+    let names = files.flat_map(|f| {
+        let messages = f.message_type.iter().map(|m| m.name());
+        messages.chain(f.enum_type.iter().map(|e| e.name()))
+    });
+    names
+        .filter(|name| !NATIVE.contains(name))
+        .map(|name| {
+            (
+                format!(".google.protobuf.{name}"),
+                format!("{runtime}::__private::pbjson_types::{name}"),
+            )
+        })
+        .collect()
 }
 
 /// pbjson writes some paths as `::pbjson::…`, which only resolve when the
