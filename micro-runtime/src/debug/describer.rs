@@ -30,8 +30,11 @@ use crate::{CallOptions, Client, Error, Result};
 #[derive(Clone)]
 pub struct Describer {
     client: Client,
-    cache: Arc<Mutex<HashMap<(String, String), Arc<ServiceDescription>>>>,
+    cache: Arc<Cache>,
 }
+
+/// Descriptions by (service, version).
+type Cache = Mutex<HashMap<(String, String), Arc<ServiceDescription>>>;
 
 impl std::fmt::Debug for Describer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -243,10 +243,12 @@ impl Service {
             .map(|e| record::endpoint(&e.descriptor))
             .chain(subscribers.iter().map(Subscriber::endpoint))
             .collect();
-        let handlers = inner.handlers.lock().unwrap();
-        let description =
-            crate::debug::describe(&inner.name, &inner.version, &handlers, &subscribers);
-        drop(handlers);
+        let description = crate::debug::describe(
+            &inner.name,
+            &inner.version,
+            &inner.handlers.lock().unwrap(),
+            &subscribers,
+        );
         let endpoints = handled
             .into_iter()
             .chain(crate::debug::handler(description).endpoints);
