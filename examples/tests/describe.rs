@@ -109,13 +109,22 @@ async fn describe_json(service: &Service) -> Value {
     serde_json::from_slice(&body).unwrap()
 }
 
-fn endpoint<'a>(description: &'a Value, name: &str) -> &'a Value {
-    description["endpoints"]
+/// The item of list `list` of a JSON description whose `key` is `value`.
+fn item<'a>(description: &'a Value, list: &str, key: &str, value: &str) -> &'a Value {
+    description[list]
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["name"] == name)
-        .unwrap_or_else(|| panic!("{name} is not described"))
+        .find(|e| e[key] == value)
+        .unwrap_or_else(|| panic!("{list}: {value} is not described"))
+}
+
+fn endpoint<'a>(description: &'a Value, name: &str) -> &'a Value {
+    item(description, "endpoints", "name", name)
+}
+
+fn subscription<'a>(description: &'a Value, topic: &str) -> &'a Value {
+    item(description, "subscriptions", "topic", topic)
 }
 
 async fn echo_json(service: &Service, body: &Value) -> Result<Value> {
@@ -399,12 +408,7 @@ async fn code_first_types_are_described_by_schemars_or_as_any_object() {
     assert_eq!(add["requestType"], "Sum");
     assert_eq!(add["idempotent"], true);
     assert_eq!(add["docs"], "Adds the terms.");
-    let sums = json["subscriptions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["topic"] == "sums")
-        .unwrap();
+    let sums = subscription(&json, "sums");
     assert_eq!(sums["queue"], "adders");
     assert_eq!(sums["messageType"], "Sum");
     let any_object =
@@ -428,12 +432,7 @@ async fn code_first_types_are_described_by_schemars_or_as_any_object() {
         assert_eq!(sums["schema"], any_object);
     }
     // A subscriber of a proto type added by hand has no known schema.
-    let events = json["subscriptions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["topic"] == "events")
-        .unwrap();
+    let events = subscription(&json, "events");
     assert!(events.get("schema").is_none(), "{events}");
     service.stop().await.unwrap();
 }

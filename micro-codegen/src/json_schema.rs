@@ -61,6 +61,20 @@ struct Described<'a, T> {
     members: Vec<Option<String>>,
 }
 
+impl<'a, T> Described<'a, T> {
+    /// `proto` at source `path`, with `members` fields or values (both are
+    /// member 2 of their parent in `descriptor.proto`).
+    fn new(proto: &'a T, path: &[i32], members: usize, comments: &Comments) -> Self {
+        Self {
+            proto,
+            comment: comments.get(path),
+            members: (0..members)
+                .map(|i| comments.get(&child(path, 2, i)))
+                .collect(),
+        }
+    }
+}
+
 impl<'a> SchemaIndex<'a> {
     /// Indexes `fds` (which should carry source info for the comments).
     pub(crate) fn new(fds: &'a FileDescriptorSet) -> Self {
@@ -95,14 +109,7 @@ impl<'a> SchemaIndex<'a> {
         for (i, e) in message.enum_type.iter().enumerate() {
             self.add_enum(&name, e, child(&path, 4, i), comments);
         }
-        let members = (0..message.field.len())
-            .map(|i| comments.get(&child(&path, 2, i)))
-            .collect();
-        let described = Described {
-            proto: message,
-            comment: comments.get(&path),
-            members,
-        };
+        let described = Described::new(message, &path, message.field.len(), comments);
         self.messages.insert(name, described);
     }
 
@@ -113,14 +120,7 @@ impl<'a> SchemaIndex<'a> {
         path: Vec<i32>,
         comments: &Comments,
     ) {
-        let members = (0..e.value.len())
-            .map(|i| comments.get(&child(&path, 2, i)))
-            .collect();
-        let described = Described {
-            proto: e,
-            comment: comments.get(&path),
-            members,
-        };
+        let described = Described::new(e, &path, e.value.len(), comments);
         self.enums.insert(join(prefix, e.name()), described);
     }
 

@@ -184,7 +184,7 @@ impl ServiceDef {
                             use #rt::__private::{ViaAnything as _, ViaJsonSchema as _};
                             // Autoref picks the schemars schema when there is one.
                             #[allow(clippy::needless_borrow)]
-                            let schema = (&&#rt::__private::SchemaProbe::<#ty>::new()).schema();
+                            let schema = (&&#rt::__private::Probe::<#ty>::new()).schema();
                             schema
                         })
                     }

@@ -77,7 +77,7 @@ pub use streaming::{BidiStream, ClientStreaming, Receiver, Sender};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::codec::probe::{Probe, ViaProst, ViaProstSerde, ViaSerde};
-    pub use crate::schema::probe::{SchemaProbe, ViaAnything, ViaJsonSchema};
+    pub use crate::schema::probe::{ViaAnything, ViaJsonSchema};
     pub use ::bytes;
     pub use ::pbjson;
     pub use ::pbjson_types;

@@ -3,29 +3,13 @@
 //! `schemars` feature) gives its schema, any other type "any JSON object".
 //! No bound is needed on the type.
 //!
-//! The same autoref specialisation as [`crate::codec::probe`]: the macro
-//! writes `(&&SchemaProbe::<T>::new()).schema()`; method resolution tries
-//! `&SchemaProbe` first (needs `JsonSchema`), then `SchemaProbe` (anything).
-
-use std::marker::PhantomData;
+//! The same autoref specialisation, and the same [`Probe`], as
+//! [`crate::codec::probe`]: the macro writes `(&&Probe::<T>::new()).schema()`;
+//! method resolution tries `&Probe` first (needs `JsonSchema`), then `Probe`
+//! (anything).
 
 use super::MessageSchema;
-
-/// Zero-sized probe for `T`.
-pub struct SchemaProbe<T>(PhantomData<fn() -> T>);
-
-impl<T> SchemaProbe<T> {
-    /// A probe.
-    pub const fn new() -> Self {
-        SchemaProbe(PhantomData)
-    }
-}
-
-impl<T> Default for SchemaProbe<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+use crate::codec::probe::Probe;
 
 /// The type's own schema (most specific; implemented with the `schemars`
 /// feature).
@@ -35,7 +19,7 @@ pub trait ViaJsonSchema {
 }
 
 #[cfg(feature = "schemars")]
-impl<T: schemars::JsonSchema> ViaJsonSchema for &SchemaProbe<T> {
+impl<T: schemars::JsonSchema> ViaJsonSchema for &Probe<T> {
     fn schema(&self) -> MessageSchema {
         MessageSchema::Computed(schema_of::<T>)
     }
@@ -52,7 +36,7 @@ pub trait ViaAnything {
     fn schema(&self) -> MessageSchema;
 }
 
-impl<T> ViaAnything for SchemaProbe<T> {
+impl<T> ViaAnything for Probe<T> {
     fn schema(&self) -> MessageSchema {
         MessageSchema::AnyObject
     }
@@ -67,7 +51,7 @@ mod tests {
 
     #[test]
     fn a_type_without_a_schema_is_any_object() {
-        let schema = (&&SchemaProbe::<Plain>::new()).schema();
+        let schema = (&&Probe::<Plain>::new()).schema();
         assert!(matches!(schema, MessageSchema::AnyObject));
     }
 
@@ -79,7 +63,7 @@ mod tests {
         struct Sum {
             terms: Vec<i64>,
         }
-        let schema = (&&SchemaProbe::<Sum>::new()).schema().to_value();
+        let schema = (&&Probe::<Sum>::new()).schema().to_value();
         assert_eq!(schema["$schema"], super::super::DIALECT);
         assert_eq!(schema["properties"]["terms"]["type"], "array");
     }
