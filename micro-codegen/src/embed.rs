@@ -1,6 +1,7 @@
 //! What a package's generated file embeds so that a running service can
 //! describe it: the encoded descriptor set (with comments) and the JSON Schema
-//! of every top-level message.
+//! of every top-level message and of every request and response of its
+//! services.
 
 use std::collections::BTreeSet;
 
@@ -19,17 +20,10 @@ pub(crate) fn package_items(
     let own = package_set(package, fds);
     let bytes = own.encode_to_vec();
     let mut schemas = String::new();
-    for file in fds.file.iter().filter(|f| f.package() == package) {
-        for message in &file.message_type {
-            let name = if package.is_empty() {
-                message.name().to_owned()
-            } else {
-                format!("{package}.{}", message.name())
-            };
-            if let Some(schema) = index.schema(&name) {
-                let text = serde_json::to_string(&schema).expect("a JSON value serializes");
-                schemas.push_str(&format!("    ({name:?}, {}),\n", raw_string(&text)));
-            }
+    for name in described_messages(package, fds) {
+        if let Some(schema) = index.schema(&name) {
+            let text = serde_json::to_string(&schema).expect("a JSON value serializes");
+            schemas.push_str(&format!("    ({name:?}, {}),\n", raw_string(&text)));
         }
     }
     format!(
@@ -38,10 +32,36 @@ pub(crate) fn package_items(
          /// `Debug.Describe` hands to tools, which need no `.proto` file.\n\
          pub const FILE_DESCRIPTOR_SET: &[u8] = {};\n\n\
          /// The JSON Schema (2020-12, proto3 JSON mapping) of every top-level\n\
-         /// message of this package, by full proto name.\n\
+         /// message of this package and every request and response of its\n\
+         /// services, by full proto name.\n\
          pub const JSON_SCHEMAS: &[(&str, &str)] = &[\n{schemas}];\n",
         byte_string(&bytes)
     )
+}
+
+/// The top-level messages of `package`, then the requests and responses of
+/// its services that other packages define.
+fn described_messages(package: &str, fds: &FileDescriptorSet) -> Vec<String> {
+    let files: Vec<_> = fds.file.iter().filter(|f| f.package() == package).collect();
+    let mut names: Vec<String> = files
+        .iter()
+        .flat_map(|f| &f.message_type)
+        .map(|m| match package {
+            "" => m.name().to_owned(),
+            _ => format!("{package}.{}", m.name()),
+        })
+        .collect();
+    let methods = files
+        .iter()
+        .flat_map(|f| &f.service)
+        .flat_map(|s| &s.method);
+    for ty in methods.flat_map(|m| [m.input_type(), m.output_type()]) {
+        let ty = ty.trim_start_matches('.');
+        if !names.iter().any(|n| n == ty) {
+            names.push(ty.to_owned());
+        }
+    }
+    names
 }
 
 /// The files of `package` and, transitively, the files they import, in the
