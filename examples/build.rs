@@ -1,8 +1,12 @@
-//! Compiles proto/greeter.proto exactly as a user's build script would.
+//! Compiles the example protos exactly as a user's build script would.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     micro_codegen::compile_protos(
-        &["../proto/greeter.proto", "../proto/events.proto"],
+        &[
+            "../proto/greeter.proto",
+            "../proto/events.proto",
+            "../proto/describe_test.proto",
+        ],
         &["../proto"],
     )?;
     Ok(())

@@ -19,6 +19,13 @@ pub mod events {
     micro_runtime::include_proto!("events.v1");
 }
 
+/// Code generated from `proto/describe_test.proto` (every shape the JSON
+/// Schema generator knows; used by the `Debug.Describe` test).
+#[allow(missing_docs, clippy::all)]
+pub mod describe_pb {
+    micro_runtime::include_proto!("describe.v1");
+}
+
 /// The service name the examples register and call.
 pub const SERVICE: &str = "com.example.srv.greeter";
 

@@ -7,7 +7,9 @@ use std::rc::Rc;
 use prost::Message;
 use prost_build::Module;
 
+use crate::embed::package_items;
 use crate::error::{Error, describe_protox};
+use crate::json_schema::SchemaIndex;
 use crate::service_gen::MicroServiceGenerator;
 
 /// Configures code generation. [`crate::compile_protos`] is
@@ -169,6 +171,11 @@ impl Builder {
         for (proto, rust) in &self.extern_paths {
             config.extern_path(proto, rust);
         }
+        for (proto, rust) in well_known_paths(&fds, runtime) {
+            if !self.extern_paths.iter().any(|(p, _)| *p == proto) {
+                config.extern_path(proto, rust);
+            }
+        }
         for (path, attribute) in &self.type_attributes {
             config.type_attribute(path, attribute);
         }
@@ -185,6 +192,7 @@ impl Builder {
         }
 
         let serde = self.serde_impls(&fds, &own_files)?;
+        let index = SchemaIndex::new(&fds);
         let sources: Vec<&str> = own_files.iter().map(|f| f.name()).collect();
         let mut files = BTreeMap::new();
         for (module, code) in modules {
@@ -202,6 +210,9 @@ impl Builder {
                 content.push('\n');
                 content.push_str(&relative_crate_paths(impls));
             }
+            let package = if package == "_" { "" } else { &package };
+            content.push('\n');
+            content.push_str(&package_items(package, &fds, &index));
             files.insert(file, content);
         }
         Ok(files)
@@ -238,6 +249,40 @@ impl Builder {
         }
         Ok(out)
     }
+}
+
+/// Exact extern paths for the well-known types the files use, into the
+/// runtime's pbjson-types re-export. prost-build resolves a package prefix by
+/// snake-casing each segment, which would turn `__private` into `private`;
+/// an exact path is used as written. The wrappers and `Empty`, which prost
+/// maps to Rust primitives itself, are left to it.
+fn well_known_paths(fds: &prost_types::FileDescriptorSet, runtime: &str) -> Vec<(String, String)> {
+    const NATIVE: &[&str] = &[
+        "BoolValue",
+        "BytesValue",
+        "DoubleValue",
+        "Empty",
+        "FloatValue",
+        "Int32Value",
+        "Int64Value",
+        "StringValue",
+        "UInt32Value",
+        "UInt64Value",
+    ];
+    let files = fds.file.iter().filter(|f| f.package() == "google.protobuf");
+    let names = files.flat_map(|f| {
+        let messages = f.message_type.iter().map(|m| m.name());
+        messages.chain(f.enum_type.iter().map(|e| e.name()))
+    });
+    names
+        .filter(|name| !NATIVE.contains(name))
+        .map(|name| {
+            (
+                format!(".google.protobuf.{name}"),
+                format!("{runtime}::__private::pbjson_types::{name}"),
+            )
+        })
+        .collect()
 }
 
 /// pbjson writes some paths as `::pbjson::…`, which only resolve when the

@@ -7,7 +7,29 @@
 //! * per service `Greeter`: the handler trait `Greeter` (one `async fn` per
 //!   method), the typed client `GreeterClient`, and the endpoint descriptors
 //!   `GreeterClient::ENDPOINTS` (name, types, streaming kind, docs from the
-//!   proto comments, idempotency from `option idempotency_level`).
+//!   proto comments, idempotency from `option idempotency_level`);
+//! * `FILE_DESCRIPTOR_SET`, the package's encoded descriptor set (comments
+//!   kept), and `JSON_SCHEMAS`, the JSON Schema of every top-level message
+//!   (proto3 JSON mapping; see the rules below), which a running service
+//!   serves from `Debug.Describe` so tools need no `.proto` file.
+//!
+//! # JSON Schema
+//!
+//! Schemas are JSON Schema 2020-12 and follow the proto3 JSON mapping that
+//! micro's JSON codec speaks:
+//!
+//! * property names are the lowerCamelCase `json_name`s; unknown properties
+//!   are refused; nothing is `required`;
+//! * `int64`/`uint64`/`sint64`/`fixed64`/`sfixed64` are decimal strings with a
+//!   `pattern` (the codec also accepts numbers); `bytes` are base64 strings;
+//!   enums are their value names;
+//! * messages are `$ref`s into `$defs` keyed by full proto name (the root is
+//!   inlined and referred to as `#`), so recursive messages work;
+//! * a `oneof`'s members are plain properties marked `"x-oneof": "<name>"`,
+//!   with `dependentSchemas` forbidding a second member;
+//! * well-known types take their JSON forms (`Timestamp` a `date-time`
+//!   string, `Duration` `"1.5s"`, wrappers the nullable primitive, ...);
+//! * `.proto` comments become `description`s.
 //!
 //! # Examples
 //!
@@ -31,7 +53,9 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+mod embed;
 mod error;
+mod json_schema;
 mod service_gen;
 
 pub use builder::Builder;

@@ -1,7 +1,7 @@
 //! prost-build's hook for services: emits micro's handler trait and typed
 //! client through the shared generator.
 
-use micro_gen::{Codecs, Kind, Method, ServiceDef};
+use micro_gen::{Codecs, Kind, Method, Schemas, ServiceDef};
 use prost_build::{Service, ServiceGenerator};
 use prost_types::method_options::IdempotencyLevel;
 use quote::quote;
@@ -65,6 +65,7 @@ impl MicroServiceGenerator {
             methods,
             subscribers: Vec::new(),
             codecs: Codecs::ProstSerde,
+            schemas: Schemas::Package(service.package.clone()),
             runtime: self.runtime.clone(),
             vis: syn::parse_quote!(pub),
         })

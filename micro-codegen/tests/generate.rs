@@ -51,9 +51,38 @@ fn generated_code_carries_descriptors_docs_and_idempotency() {
         "idempotent: true",
         "kind: ::micro_runtime::endpoint::CallKind::Bidi",
         "impl serde::Serialize for Request",
+        ".proto_package(\"greeter.v1\", FILE_DESCRIPTOR_SET, JSON_SCHEMAS)",
+        "pub const FILE_DESCRIPTOR_SET: &[u8] = b\"",
+        "(\"greeter.v1.Request\", r#\"{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\"",
     ] {
         assert!(code.contains(expected), "missing {expected:?}");
     }
+}
+
+#[test]
+fn requests_from_another_package_are_described_with_the_service() {
+    let dir = std::env::temp_dir().join(format!("micro-codegen-{}-cross", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("a.proto"),
+        "syntax = \"proto3\";\npackage a;\n// A request.\nmessage Req { int64 id = 1; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b.proto"),
+        "syntax = \"proto3\";\npackage b;\nimport \"a.proto\";\n\
+         service S { rpc Get(a.Req) returns (a.Req); }\n",
+    )
+    .unwrap();
+    let files = Builder::new()
+        .emit_rerun_if_changed(false)
+        .generate(&[dir.join("b.proto")], &[&dir])
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let b = &files["b.rs"];
+    assert!(b.contains(r#"("a.Req", r#"{"#), "{b}");
+    assert!(b.contains(r#""description":"A request.""#), "{b}");
+    assert!(files["a.rs"].contains(r#"("a.Req", r#"{"#));
 }
 
 fn broken(name: &str, text: &str) -> Error {

@@ -11,6 +11,6 @@ mod register;
 mod trait_def;
 
 pub use client::client;
-pub use model::{Codecs, Kind, Method, ServiceDef, SubscriberMethod};
+pub use model::{Codecs, Kind, Method, Schemas, ServiceDef, SubscriberMethod, type_name};
 pub use register::register_handler;
 pub use trait_def::handler_trait;

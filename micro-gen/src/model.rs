@@ -45,6 +45,20 @@ pub enum Codecs {
     Probe,
 }
 
+/// Where the JSON Schemas of a service's messages come from (for
+/// `Debug.Describe`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Schemas {
+    /// A proto package: the module the service is generated in holds the
+    /// package's `FILE_DESCRIPTOR_SET` and `JSON_SCHEMAS` (micro-codegen
+    /// writes both); the string is the package name.
+    Package(String),
+    /// Code-first types: each type's schema is picked at compile time
+    /// (`schemars::JsonSchema` with micro-runtime's `schemars` feature, else
+    /// "any JSON object").
+    Probe,
+}
+
 /// One method of a service.
 #[derive(Clone, Debug)]
 pub struct Method {
@@ -102,6 +116,8 @@ pub struct ServiceDef {
     pub subscribers: Vec<SubscriberMethod>,
     /// Where codecs come from.
     pub codecs: Codecs,
+    /// Where message schemas come from.
+    pub schemas: Schemas,
     /// Path of the runtime crate, normally `::micro_runtime`.
     pub runtime: TokenStream,
     /// Visibility of the generated items.
@@ -133,6 +149,55 @@ impl ServiceDef {
             }),
         }
     }
+}
+
+impl ServiceDef {
+    /// The builder steps handing the handler its message schemas: the
+    /// package's descriptor set and schemas, or one probed schema per type.
+    pub(crate) fn schema_steps(&self) -> TokenStream {
+        let rt = &self.runtime;
+        match &self.schemas {
+            Schemas::Package(package) => quote! {
+                .proto_package(#package, FILE_DESCRIPTOR_SET, JSON_SCHEMAS)
+            },
+            Schemas::Probe => {
+                let mut seen = std::collections::BTreeSet::new();
+                let types = self
+                    .methods
+                    .iter()
+                    .flat_map(|m| {
+                        [
+                            (m.request_name.clone(), &m.request),
+                            (m.response_name.clone(), &m.response),
+                        ]
+                    })
+                    .chain(
+                        self.subscribers
+                            .iter()
+                            .map(|s| (type_name(&s.message), &s.message)),
+                    )
+                    .filter(|(name, _)| seen.insert(name.clone()));
+                let steps = types.map(|(name, ty)| {
+                    quote! {
+                        .message_schema(#name, {
+                            #[allow(unused_imports)]
+                            use #rt::__private::{ViaAnything as _, ViaJsonSchema as _};
+                            // Autoref picks the schemars schema when there is one.
+                            #[allow(clippy::needless_borrow)]
+                            let schema = (&&#rt::__private::Probe::<#ty>::new()).schema();
+                            schema
+                        })
+                    }
+                });
+                quote!(#(#steps)*)
+            }
+        }
+    }
+}
+
+/// A type's name as advertised for code-first services: its tokens, no spaces.
+pub fn type_name(ty: &Type) -> String {
+    quote!(#ty).to_string().replace(' ', "")
 }
 
 /// `#[doc = "..."]` attributes for documentation lines.

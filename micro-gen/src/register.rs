@@ -1,7 +1,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::model::{Kind, ServiceDef, endpoint_fn};
+use crate::model::{Kind, ServiceDef, endpoint_fn, type_name};
 
 /// An expression building the `Handler` that routes every endpoint of `def`
 /// to the methods of `this` (an expression of the implementing type), with
@@ -50,7 +50,7 @@ pub fn register_handler(
         let codec = def.codec(message);
         let topic = &s.topic;
         let advertised = &s.name;
-        let message_name = quote!(#message).to_string().replace(' ', "");
+        let message_name = type_name(message);
         let queue = s.queue.as_ref().map(|q| quote!(.queue(#q)));
         let concurrency = s.concurrency.map(|n| quote!(.concurrency(#n)));
         quote! {
@@ -64,9 +64,11 @@ pub fn register_handler(
             )
         }
     });
+    let schemas = def.schema_steps();
     quote! {
         #rt::server::HandlerBuilder::new(#this)
             .options(#options)
+            #schemas
             #(#steps)*
             #(#subscribers)*
             .build()

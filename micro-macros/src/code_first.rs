@@ -2,13 +2,13 @@
 
 use heck::ToUpperCamelCase;
 use proc_macro2::TokenStream;
-use quote::{ToTokens, quote};
+use quote::quote;
 use syn::spanned::Spanned;
 use syn::{FnArg, ImplItem, ItemImpl, Type, Visibility};
 
 use crate::attrs::{ServiceArgs, SubscriberAttrs, docs, take_method_attrs, take_subscriber_attr};
 use crate::signature::{check_async_ref_self, generic_arg, is_unit, result_ok_type};
-use micro_gen::{Codecs, Kind, Method, ServiceDef, SubscriberMethod};
+use micro_gen::{Codecs, Kind, Method, Schemas, ServiceDef, SubscriberMethod, type_name};
 
 const SHAPES: &str = "expected one of:\n  \
     async fn m(&self, ctx: Context, request: Req) -> Result<Rsp>\n  \
@@ -56,8 +56,8 @@ pub(crate) fn expand(args: ServiceArgs, item: &mut ItemImpl) -> syn::Result<Toke
                     .name
                     .unwrap_or_else(|| method.sig.ident.to_string().to_upper_camel_case()),
                 ident: method.sig.ident.clone(),
-                request_name: type_name_of(&request),
-                response_name: type_name_of(&response),
+                request_name: type_name(&request),
+                response_name: type_name(&response),
                 request,
                 response,
                 kind,
@@ -123,6 +123,7 @@ pub(crate) fn expand(args: ServiceArgs, item: &mut ItemImpl) -> syn::Result<Toke
             .collect(),
         methods,
         codecs: Codecs::Probe,
+        schemas: Schemas::Probe,
         runtime: rt.clone(),
         vis: Visibility::Public(Default::default()),
     };
@@ -214,8 +215,4 @@ fn classify(sig: &syn::Signature) -> syn::Result<(Kind, Type, Type)> {
         _ => return Err(wrong(sig.inputs.span())),
     };
     Ok((kind, request, response))
-}
-
-fn type_name_of(ty: &Type) -> String {
-    ty.to_token_stream().to_string().replace(' ', "")
 }

@@ -2,7 +2,8 @@
 //!
 //! Discovery ([`registry`]), selection ([`selector`]), calls ([`client`]),
 //! serving ([`server`], [`service`](mod@service)), the wire ([`transport`], [`codec`]),
-//! middleware ([`wrapper`]), the call [`Context`] and the one [`Error`] model.
+//! middleware ([`wrapper`]), the call [`Context`] and the one [`Error`] model;
+//! what a service says about itself to tools ([`debug`], [`schema`]).
 //!
 //! # Examples
 //!
@@ -58,6 +59,7 @@ pub mod endpoint;
 mod error;
 mod metadata;
 pub mod registry;
+pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod service;
@@ -79,6 +81,7 @@ pub use streaming::{BidiStream, ClientStreaming, Receiver, Sender};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::codec::probe::{Probe, ViaProst, ViaProstSerde, ViaSerde};
+    pub use crate::schema::probe::{ViaAnything, ViaJsonSchema};
     pub use ::bytes;
     pub use ::pbjson;
     pub use ::pbjson_types;

@@ -10,6 +10,7 @@ use super::wrapper::{EndpointFn, HandlerRequest};
 use crate::broker::Subscriber;
 use crate::codec::MessageCodec;
 use crate::endpoint::{CallKind, EndpointDescriptor, MethodOptions, TypedEndpoint};
+use crate::schema::{MessageSchema, MessageSchemas, ProtoPackage};
 use crate::streaming::{Receiver, Sender};
 use crate::transport::IncomingBody;
 use crate::{Context, Error, Result};
@@ -21,6 +22,7 @@ use crate::{Context, Error, Result};
 pub struct Handler {
     pub(crate) endpoints: Vec<RoutedEndpoint>,
     pub(crate) subscribers: Vec<Subscriber>,
+    schemas: MessageSchemas,
 }
 
 /// One endpoint of a handler, ready to route to.
@@ -41,6 +43,11 @@ impl Handler {
     /// The subscribers it brings.
     pub fn subscribers(&self) -> &[Subscriber] {
         &self.subscribers
+    }
+
+    /// The JSON Schemas of its messages (what `Debug.Describe` reports).
+    pub fn schemas(&self) -> &MessageSchemas {
+        &self.schemas
     }
 
     /// Marks every endpoint internal: served, never advertised.
@@ -96,6 +103,7 @@ pub struct HandlerBuilder<T> {
     options: Vec<MethodOptions>,
     endpoints: Vec<RoutedEndpoint>,
     subscribers: Vec<Subscriber>,
+    schemas: MessageSchemas,
 }
 
 fn wrong_kind(descriptor: &EndpointDescriptor, streaming_call: bool) -> Error {
@@ -119,7 +127,36 @@ impl<T: Send + Sync + 'static> HandlerBuilder<T> {
             options: Vec::new(),
             endpoints: Vec::new(),
             subscribers: Vec::new(),
+            schemas: MessageSchemas::default(),
         }
+    }
+
+    /// Describes the messages of proto package `name` (generated code calls
+    /// it): its encoded descriptor set and its messages' JSON Schemas by
+    /// full type name.
+    pub fn proto_package(
+        mut self,
+        name: &'static str,
+        file_descriptor_set: &'static [u8],
+        schemas: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        let package = ProtoPackage {
+            name,
+            file_descriptor_set,
+        };
+        self.schemas.add_package(package, schemas);
+        self
+    }
+
+    /// The JSON Schema of message type `type_name`, as endpoint descriptors
+    /// name it.
+    pub fn message_schema(
+        mut self,
+        type_name: impl Into<std::borrow::Cow<'static, str>>,
+        schema: MessageSchema,
+    ) -> Self {
+        self.schemas.insert(type_name.into(), schema);
+        self
     }
 
     /// Per-method options (from `#[micro(...)]`), applied to every endpoint.
@@ -309,6 +346,7 @@ impl<T: Send + Sync + 'static> HandlerBuilder<T> {
         Handler {
             endpoints: self.endpoints,
             subscribers: self.subscribers,
+            schemas: self.schemas,
         }
     }
 }

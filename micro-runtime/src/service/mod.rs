@@ -244,7 +244,15 @@ impl Service {
             .map(|e| record::endpoint(&e.descriptor))
             .chain(subscribers.iter().map(Subscriber::endpoint))
             .collect();
-        let endpoints = handled.into_iter().chain(crate::debug::handler().endpoints);
+        let description = crate::debug::describe(
+            &inner.name,
+            &inner.version,
+            &inner.handlers.lock().unwrap(),
+            &subscribers,
+        );
+        let endpoints = handled
+            .into_iter()
+            .chain(crate::debug::handler(description).endpoints);
         let router = Router::new(
             inner.name.clone(),
             endpoints,

@@ -1,11 +1,9 @@
-//! The internal `Debug` handler every service answers (not advertised):
-//! `Debug.Health` -> `{"status":"ok"}`.
+//! `Debug.Health` -> `{"status":"ok"}`: the service is up and serving.
 
 use std::time::Duration;
 
 use crate::codec::MessageCodec;
 use crate::endpoint::{CallKind, EndpointDescriptor, TypedEndpoint};
-use crate::server::{Handler, HandlerBuilder};
 
 /// Request of `Debug.Health` (empty).
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize, serde::Deserialize)]
@@ -34,15 +32,3 @@ pub const HEALTH: TypedEndpoint<HealthRequest, HealthResponse> = TypedEndpoint {
     request: MessageCodec::prost_serde(),
     response: MessageCodec::prost_serde(),
 };
-
-/// The handler serving `Debug.*`.
-pub(crate) fn handler() -> Handler {
-    HandlerBuilder::new(())
-        .unary(HEALTH, |_, _, _: HealthRequest| async {
-            Ok(HealthResponse {
-                status: "ok".into(),
-            })
-        })
-        .build()
-        .internal()
-}
