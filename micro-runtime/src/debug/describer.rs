@@ -60,8 +60,8 @@ impl Describer {
     ///
     /// 404 when no such service is registered; as [`Describer::describe_version`].
     pub async fn describe(&self, service: &str) -> Result<Vec<Arc<ServiceDescription>>> {
-        let nodes = self.client.registry_cache().get(service).await?;
-        let mut versions: Vec<&str> = nodes.nodes.iter().map(|n| &*n.service.version).collect();
+        let nodes = self.client.nodes(service).await?;
+        let mut versions: Vec<&str> = nodes.iter().map(|n| &*n.service.version).collect();
         versions.sort_unstable();
         versions.dedup();
         if versions.is_empty() {
