@@ -52,7 +52,7 @@ use crate::{Context, Error, Result};
 pub struct Client {
     core: Arc<Core>,
     chain: ClientChain,
-    broker: Option<Arc<dyn Broker>>,
+    broker: Option<publish::Publisher>,
 }
 
 impl std::fmt::Debug for Client {
@@ -147,7 +147,7 @@ impl ClientBuilder {
         Ok(Client {
             core: Arc::new(core),
             chain: ClientChain::new(self.wrappers),
-            broker: self.broker,
+            broker: self.broker.map(publish::Publisher::new),
         })
     }
 }
