@@ -109,7 +109,10 @@ mod tests {
         assert_eq!(bare.headers.get(HEADER_TOPIC), Some("orders.created"));
         let long = "orders.created.in.a.region.far.away";
         let bare = Event::new(ContentType::Json, &Metadata::new(), Bytes::new());
-        assert_eq!(bare.into_message(long).headers.get(HEADER_TOPIC), Some(long));
+        assert_eq!(
+            bare.into_message(long).headers.get(HEADER_TOPIC),
+            Some(long)
+        );
         assert_eq!(&message.body[..], b"{}");
     }
 

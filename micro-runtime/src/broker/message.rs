@@ -188,7 +188,7 @@ impl Delivery {
 
     /// A delivery (attempt `attempt`, from 1) that `retry` gets back unless
     /// it is acknowledged.
-        pub(crate) fn retried_by(
+    pub(crate) fn retried_by(
         topic: Arc<str>,
         message: Message,
         retry: Arc<dyn Retry>,

@@ -7,9 +7,9 @@ use serde::Serialize;
 use super::Client;
 use bytes::Bytes;
 
-use crate::broker::{Broker, Event};
 #[cfg(feature = "nats")]
 use crate::broker::nats::{PublishNow, TryPublish, publish_now};
+use crate::broker::{Broker, Event};
 use crate::codec::{ContentType, MessageCodec};
 use crate::{Context, Error, Result};
 

@@ -88,6 +88,9 @@ mod tests {
         assert_eq!(a[..16], b[..16]);
         assert_eq!(&a[16..], b"0000000000000000");
         assert_eq!(&b[16..], b"0000000000000001");
-        assert!(a.iter().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            a.iter()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
     }
 }

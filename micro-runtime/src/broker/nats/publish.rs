@@ -142,7 +142,10 @@ pub(super) async fn publish_event(broker: &NatsBroker, topic: &str, event: Event
 }
 
 /// 503 for a core publish the client did not take.
-pub(super) fn core_unavailable(broker: &NatsBroker, err: async_nats::client::PublishError) -> Error {
+pub(super) fn core_unavailable(
+    broker: &NatsBroker,
+    err: async_nats::client::PublishError,
+) -> Error {
     unavailable("nats", broker.inner.connection.address(), err)
 }
 
