@@ -23,6 +23,7 @@ pub(crate) struct Publisher {
 }
 
 impl Publisher {
+    /// Publishes to `broker`, looking for its way to publish now once.
     pub(crate) fn new(broker: Arc<dyn Broker>) -> Self {
         Self {
             #[cfg(feature = "nats")]
