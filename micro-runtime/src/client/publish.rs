@@ -71,7 +71,8 @@ impl Client {
     /// 503 when the broker cannot take it; 400 when the client has no broker.
     pub async fn publish<T: prost::Message>(&self, topic: &str, event: &T) -> Result<()> {
         let encode = || Ok(event.encode_to_vec().into());
-        self.publish_encoded(topic, ContentType::Protobuf, encode)
+        self.publisher()?
+            .publish(topic, ContentType::Protobuf, encode)
             .await
     }
 
@@ -86,7 +87,9 @@ impl Client {
                 .map(Into::into)
                 .map_err(|e| Error::internal(format!("encoding an event for {topic}: {e}")))
         };
-        self.publish_encoded(topic, ContentType::Json, encode).await
+        self.publisher()?
+            .publish(topic, ContentType::Json, encode)
+            .await
     }
 
     /// Publishes `event` encoded with `codec` as `content_type`.
@@ -102,20 +105,14 @@ impl Client {
         content_type: ContentType,
     ) -> Result<()> {
         let encode = || codec.encode(content_type, event);
-        self.publish_encoded(topic, content_type, encode).await
+        self.publisher()?.publish(topic, content_type, encode).await
     }
 
-    /// Publishes the event `encode` makes with the client's broker.
-    async fn publish_encoded(
-        &self,
-        topic: &str,
-        content_type: ContentType,
-        encode: impl Fn() -> Result<Bytes>,
-    ) -> Result<()> {
-        let publisher = self.broker.as_ref().ok_or_else(|| {
+    /// What publishes to the client's broker.
+    fn publisher(&self) -> Result<&Publisher> {
+        self.broker.as_ref().ok_or_else(|| {
             Error::bad_request("this client has no broker (set one with ClientBuilder::broker)")
-        })?;
-        publisher.publish(topic, content_type, encode).await
+        })
     }
 }
 
