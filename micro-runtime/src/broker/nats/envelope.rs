@@ -28,11 +28,14 @@ pub(super) fn core_headers(event: &Event) -> Option<HeaderMap> {
     Some(headers)
 }
 
+/// Where the id is among a bare message's envelope entries (in key order).
+const ID_AT: usize = 1;
+
 /// What a core subscription makes the envelopes of its messages with.
 pub(super) struct Envelopes {
-    /// The last bare message's envelope. The next one is written over it
-    /// (copy on write: in place once the handler is done with it, the
-    /// usual case), so a bare message costs no allocation.
+    /// The last bare message's envelope: the next one's id is written over
+    /// it once the handler is done with it (the usual case), so a bare
+    /// message costs no allocation.
     last: Metadata,
     /// Ids of messages that came without one.
     ids: IdSequence,
@@ -63,17 +66,21 @@ pub(super) fn core_metadata(
     let mut id = || Text::ascii(envelopes.ids.next_digits());
     let topic = || Text::short(subject);
     if headers.is_none_or(HeaderMap::is_empty) {
-        // The common event: a bare message, written over the previous
-        // one's envelope (only the id when the subject is the same).
+        // The common event: a bare message, its id written into the
+        // previous one's envelope when the handler is done with it and the
+        // subject is the same, else made (in key order).
         let last = &mut envelopes.last;
-        if envelopes.one_subject && !last.is_empty() {
-            last.insert_text(HEADER_ID, id());
-        } else {
-            let protobuf = Text::Static(ContentType::Protobuf.as_str());
-            last.insert_text(HEADER_CONTENT_TYPE, protobuf);
-            last.insert_text(HEADER_ID, id());
-            last.insert_text(HEADER_TOPIC, topic());
+        if envelopes.one_subject && last.replace_unshared(ID_AT, id()) {
+            return last.clone();
         }
+        *last = Metadata::from_sorted([
+            (
+                Text::Static(HEADER_CONTENT_TYPE),
+                Text::Static(ContentType::Protobuf.as_str()),
+            ),
+            (Text::Static(HEADER_ID), id()),
+            (Text::Static(HEADER_TOPIC), topic()),
+        ]);
         return last.clone();
     }
     let mut metadata = from_headers(headers);
