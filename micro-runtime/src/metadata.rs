@@ -310,8 +310,9 @@ mod tests {
         assert!(place(&Metadata::with_capacity(0)).is_none());
         #[cfg(feature = "nats")]
         {
+            let also = md.clone();
             assert!(!md.replace_unshared(0, Text::short("4")), "held elsewhere");
-            drop(held);
+            drop(also);
             assert!(md.replace_unshared(0, Text::short("4")));
             assert!(!md.replace_unshared(2, Text::short("5")), "no such entry");
             assert_eq!((md.get("a"), md.len()), (Some("4"), 2));
