@@ -11,14 +11,11 @@ use smallvec::SmallVec;
 /// id's 32 hex digits fit).
 const INLINE: usize = 32;
 
-/// A key or value: borrowed when known at compile time, shared when many
-/// messages carry the same text (a subscription's topic), in place when
-/// short and made per message (an id), else owned.
+/// A key or value: borrowed when known at compile time, in place when
+/// short and made per message (a message's id and topic), else owned.
 #[derive(Clone)]
-#[cfg_attr(not(feature = "nats"), allow(dead_code))] // made by the NATS broker
 pub(crate) enum Text {
     Static(&'static str),
-    Shared(Arc<str>),
     Inline { len: u8, bytes: [u8; INLINE] },
     Owned(String),
 }
@@ -29,7 +26,6 @@ impl Deref for Text {
     fn deref(&self) -> &str {
         match self {
             Text::Static(text) => text,
-            Text::Shared(text) => text,
             // Made from a `&str` of this length (see `Text::short`).
             Text::Inline { len, bytes } => {
                 std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
@@ -48,7 +44,6 @@ impl From<Cow<'static, str>> for Text {
     }
 }
 
-#[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the NATS broker
 impl Text {
     /// `text` in place when it fits, else owned.
     pub(crate) fn short(text: &str) -> Self {
@@ -59,16 +54,6 @@ impl Text {
                 Text::Inline { len, bytes }
             }
             _ => Text::Owned(text.to_owned()),
-        }
-    }
-
-    /// `text` in place when it fits (a copy is cheaper than a shared
-    /// count), else `shared` when it holds the same text, else owned.
-    pub(crate) fn short_or_shared(text: &str, shared: &Arc<str>) -> Self {
-        if text.len() > INLINE && text == &**shared {
-            Text::Shared(shared.clone())
-        } else {
-            Text::short(text)
         }
     }
 
@@ -137,15 +122,13 @@ impl Metadata {
         Self::default()
     }
 
-    #[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the NATS broker
-    /// Empty metadata with room for `n` entries.
+    /// Empty metadata with room for `n` entries (allocates nothing for 0).
     pub(crate) fn with_capacity(n: usize) -> Self {
         Self {
-            entries: Some(Arc::new(Entries::with_capacity(n))),
+            entries: (n > 0).then(|| Arc::new(Entries::with_capacity(n))),
         }
     }
 
-    #[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the NATS broker
     /// Metadata of `entries` whose keys are lower-case, distinct and in
     /// order (one allocation, no search).
     pub(crate) fn from_sorted<const N: usize>(entries: [(Text, Text); N]) -> Self {
@@ -161,6 +144,29 @@ impl Metadata {
         }
         Self {
             entries: Some(Arc::new(sorted)),
+        }
+    }
+
+    /// Replaces the value at `at` (in key order) in place when nothing
+    /// else holds these entries; false (nothing changed) otherwise. How
+    /// the NATS broker writes the id of each bare core message into the
+    /// previous one's envelope: by callgrind (`pubsub --only micro`, see
+    /// BENCHMARKS.md) ~100 instructions a message for the whole envelope,
+    /// against ~440 for the id alone with `insert_text` (case check,
+    /// search, copy on write).
+    #[cfg(feature = "nats")]
+    pub(crate) fn replace_unshared(&mut self, at: usize, value: Text) -> bool {
+        let entry = self
+            .entries
+            .as_mut()
+            .and_then(Arc::get_mut)
+            .and_then(|entries| entries.get_mut(at));
+        match entry {
+            Some((_, slot)) => {
+                *slot = value;
+                true
+            }
+            None => false,
         }
     }
 
@@ -255,52 +261,6 @@ impl Metadata {
     }
 }
 
-/// Metadata made for message after message with the same keys (a
-/// subscription's envelopes): each is written over the previous one's
-/// allocation once nothing holds that any more (the usual case: the
-/// handler is done with it), so a message costs no allocation.
-#[derive(Default)]
-#[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the NATS broker
-pub(crate) struct Recycled {
-    last: Option<Arc<Entries>>,
-}
-
-#[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the NATS broker
-impl Recycled {
-    /// Metadata of `entries` (keys as [`Metadata::from_sorted`] takes
-    /// them), in the last one's place when it is free.
-    pub(crate) fn make<const N: usize>(&mut self, entries: [(Text, Text); N]) -> Metadata {
-        match self.free() {
-            Some(last) if last.len() == N => {
-                debug_assert!(entries.windows(2).all(|w| *w[0].0 < *w[1].0));
-                for (slot, entry) in last.iter_mut().zip(entries) {
-                    *slot = entry;
-                }
-            }
-            _ => self.last = Metadata::from_sorted(entries).entries,
-        }
-        self.current()
-    }
-
-    /// The last metadata again with only the value at `at` (in key order)
-    /// replaced, when it is free: the rest is written once for all the
-    /// messages. `None` when something still holds it.
-    pub(crate) fn again_with(&mut self, at: usize, value: Text) -> Option<Metadata> {
-        self.free()?.get_mut(at)?.1 = value;
-        Some(self.current())
-    }
-
-    fn free(&mut self) -> Option<&mut Entries> {
-        self.last.as_mut().and_then(Arc::get_mut)
-    }
-
-    fn current(&self) -> Metadata {
-        Metadata {
-            entries: self.last.clone(),
-        }
-    }
-}
-
 impl PartialEq for Metadata {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().eq(other.iter())
@@ -317,7 +277,8 @@ impl std::fmt::Debug for Metadata {
 
 impl<K: AsRef<str>, V: Into<String>> FromIterator<(K, V)> for Metadata {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut md = Metadata::new();
+        let iter = iter.into_iter();
+        let mut md = Metadata::with_capacity(iter.size_hint().0);
         for (k, v) in iter {
             md.insert(k, v);
         }
@@ -330,35 +291,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recycled_metadata_reuses_a_free_allocation_only() {
-        let entry = |v: &str| {
-            [
-                (Text::Static("a"), Text::short(v)),
-                (Text::Static("b"), Text::Static("x")),
-            ]
-        };
-        let mut recycled = Recycled::default();
-        let first = recycled.make(entry("1"));
-        let held = first.entries.as_ref().map(Arc::as_ptr);
-        // Still held: the next one is a new allocation, the first unchanged.
-        let second = recycled.make(entry("2"));
-        assert_ne!(second.entries.as_ref().map(Arc::as_ptr), held);
-        assert_eq!(first.get("a"), Some("1"));
-        assert_eq!(second.get("a"), Some("2"));
-        // Released: the third is written in the second's place.
-        let place = second.entries.as_ref().map(Arc::as_ptr);
-        drop(second);
-        let third = recycled.make(entry("3"));
-        assert_eq!(third.entries.as_ref().map(Arc::as_ptr), place);
-        assert_eq!(third.get("a"), Some("3"));
-        assert_eq!(third.get("b"), Some("x"));
-        assert_eq!(third.len(), 2);
-        // One value changed in place, only when free.
-        assert!(recycled.again_with(0, Text::short("4")).is_none());
-        drop(third);
-        let fourth = recycled.again_with(0, Text::short("4")).unwrap();
-        assert_eq!(fourth.entries.as_ref().map(Arc::as_ptr), place);
-        assert_eq!((fourth.get("a"), fourth.get("b")), (Some("4"), Some("x")));
+    fn metadata_nothing_else_holds_is_written_in_place() {
+        let place = |md: &Metadata| md.entries.as_ref().map(Arc::as_ptr);
+        let mut md = Metadata::from_sorted([
+            (Text::Static("a"), Text::short("1")),
+            (Text::Static("b"), Text::Static("x")),
+        ]);
+        let first = place(&md);
+        md.insert_text("a", Text::short("2"));
+        assert_eq!(place(&md), first);
+        // Held elsewhere: copied, the other holder unchanged.
+        let held = md.clone();
+        md.insert_text("a", Text::short("3"));
+        assert_ne!(place(&md), first);
+        assert_eq!((held.get("a"), md.get("a")), (Some("2"), Some("3")));
+        assert_eq!((held.get("b"), md.get("b")), (Some("x"), Some("x")));
+        assert_eq!(md.len(), 2);
+        assert!(place(&Metadata::with_capacity(0)).is_none());
+        #[cfg(feature = "nats")]
+        {
+            let also = md.clone();
+            assert!(!md.replace_unshared(0, Text::short("4")), "held elsewhere");
+            drop(also);
+            assert!(md.replace_unshared(0, Text::short("4")));
+            assert!(!md.replace_unshared(2, Text::short("5")), "no such entry");
+            assert_eq!((md.get("a"), md.len()), (Some("4"), 2));
+        }
     }
 
     #[test]
@@ -395,11 +353,10 @@ mod tests {
     }
 
     #[test]
-    fn shared_values_and_equality_by_content() {
-        let topic: Arc<str> = Arc::from("orders.created");
+    fn values_in_place_and_equality_by_content() {
         let mut a = Metadata::with_capacity(2);
         assert_eq!(a, Metadata::new());
-        a.insert_text("micro-topic", Text::Shared(topic.clone()));
+        a.insert_text("micro-topic", Text::short("orders.created"));
         a.insert_static("content-type", "application/protobuf");
         let mut b = Metadata::new();
         b.insert("Content-Type", "application/protobuf");
@@ -420,7 +377,6 @@ mod tests {
         assert_eq!(a.remove("x-long").map(|v| v.len()), Some(40));
         assert_eq!(a.remove("micro-topic").as_deref(), Some("orders.created"));
         assert_ne!(a, b);
-        assert_eq!(Arc::strong_count(&topic), 1);
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! An event as a client publishes it, before a backend puts its envelope
 //! (content type, id, topic) on the wire.
 
+use std::io::Write;
+
 use bytes::Bytes;
 
 use super::{HEADER_CONTENT_TYPE, HEADER_ID, HEADER_TOPIC, Message};
 use crate::Metadata;
 use crate::codec::ContentType;
+use crate::metadata::Text;
 
 /// An encoded event with what the envelope is made of: handed to
 /// [`Broker::publish_event`](super::Broker::publish_event), which lets a
@@ -43,12 +46,23 @@ impl Event {
 
     /// The message every backend can carry: the metadata plus the
     /// envelope headers `content-type`, a new unique `micro-id` and
-    /// `micro-topic`.
+    /// `micro-topic` (the last two in place when short, as ids are).
     pub fn into_message(self, topic: &str) -> Message {
-        let mut headers = self.metadata;
-        headers.insert_static(HEADER_CONTENT_TYPE, self.content_type.as_str());
-        headers.insert_static(HEADER_ID, new_message_id());
-        headers.insert_static(HEADER_TOPIC, topic.to_owned());
+        let content_type = Text::Static(self.content_type.as_str());
+        let (id, topic) = (new_message_id(), Text::short(topic));
+        let headers = if self.metadata.is_empty() {
+            Metadata::from_sorted([
+                (Text::Static(HEADER_CONTENT_TYPE), content_type),
+                (Text::Static(HEADER_ID), id),
+                (Text::Static(HEADER_TOPIC), topic),
+            ])
+        } else {
+            let mut headers = self.metadata;
+            headers.insert_text(HEADER_CONTENT_TYPE, content_type);
+            headers.insert_text(HEADER_ID, id);
+            headers.insert_text(HEADER_TOPIC, topic);
+            headers
+        };
         Message {
             headers,
             body: self.body,
@@ -56,108 +70,18 @@ impl Event {
     }
 }
 
-/// A new unique message id: 32 lower-case hex digits (128 random bits).
-pub fn new_message_id() -> String {
-    String::from_utf8(message_id_digits().to_vec()).expect("hex digits are ASCII")
-}
-
-/// A new unique message id as its 32 ASCII hex digits (no allocation).
-pub(crate) fn message_id_digits() -> [u8; 32] {
-    let random = fastrand::u128(..);
-    id_digits(hex_digits((random >> 64) as u64), random as u64)
-}
-
-/// An id's 32 digits: `high`'s 16, then `low` in hex.
-fn id_digits(high: [u8; 16], low: u64) -> [u8; 32] {
+/// A new unique message id: 32 lower-case hex digits (128 random bits), in
+/// place.
+pub(crate) fn new_message_id() -> Text {
     let mut digits = [0u8; 32];
-    digits[..16].copy_from_slice(&high);
-    digits[16..].copy_from_slice(&hex_digits(low));
-    digits
-}
-
-/// Unique message ids made one after another, for the messages a
-/// subscription receives without one: 16 hex digits of a random prefix
-/// drawn once, then 16 of a count, so an id costs no random number.
-#[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the NATS broker
-pub(crate) struct IdSequence {
-    prefix: [u8; 16],
-    next: u64,
-}
-
-#[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the NATS broker
-impl IdSequence {
-    /// A sequence with a new random prefix.
-    pub(crate) fn new() -> Self {
-        Self {
-            prefix: hex_digits(fastrand::u64(..)),
-            next: 0,
-        }
-    }
-
-    /// The next id's 32 ASCII hex digits.
-    pub(crate) fn next_digits(&mut self) -> [u8; 32] {
-        let digits = id_digits(self.prefix, self.next);
-        self.next = self.next.wrapping_add(1);
-        digits
-    }
-}
-
-/// `value` as 16 lower-case hex digits, most significant first: every
-/// nibble spread to a byte, then turned into its digit, all in one word
-/// at a time (no table, no branch).
-fn hex_digits(value: u64) -> [u8; 16] {
-    /// The low nibbles of the 4 bytes of `half` in the 8 bytes of the
-    /// result, the first nibble in the highest byte.
-    fn spread(half: u32) -> u64 {
-        let mut x = u64::from(half);
-        x = (x | (x << 16)) & 0x0000_FFFF_0000_FFFF;
-        x = (x | (x << 8)) & 0x00FF_00FF_00FF_00FF;
-        x = (x | (x << 4)) & 0x0F0F_0F0F_0F0F_0F0F;
-        x
-    }
-    /// Nibbles (one per byte) as ASCII: '0' + n, plus 39 more for a-f.
-    fn digits(nibbles: u64) -> u64 {
-        let letters = ((nibbles + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
-        nibbles + 0x3030_3030_3030_3030 + letters * 39
-    }
-    let mut out = [0u8; 16];
-    out[..8].copy_from_slice(&digits(spread((value >> 32) as u32)).to_be_bytes());
-    out[8..].copy_from_slice(&digits(spread(value as u32)).to_be_bytes());
-    out
+    // 32 digits fill the buffer exactly: writing them cannot fail.
+    let _ = write!(&mut digits[..], "{:032x}", fastrand::u128(..));
+    Text::ascii(digits)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hex_digits_match_the_formatter() {
-        for value in [
-            0,
-            1,
-            9,
-            10,
-            15,
-            16,
-            0xdead_beef,
-            u64::MAX,
-            0x0123_4567_89ab_cdef,
-        ]
-        .into_iter()
-        .chain(std::iter::repeat_with(|| fastrand::u64(..)).take(1000))
-        {
-            let digits = hex_digits(value);
-            assert_eq!(
-                std::str::from_utf8(&digits).unwrap(),
-                format!("{value:016x}")
-            );
-        }
-        let id = message_id_digits();
-        assert!(
-            id.iter()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        );
-    }
 
     #[test]
     fn the_message_carries_the_envelope_and_the_metadata() {
@@ -178,7 +102,17 @@ mod tests {
         let id = message.headers.get(HEADER_ID).unwrap();
         assert_eq!(id.len(), 32);
         assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_ne!(new_message_id(), new_message_id());
+        assert_ne!(*new_message_id(), *new_message_id());
+        let bare = Event::new(ContentType::Protobuf, &Metadata::new(), Bytes::new());
+        let bare = bare.into_message("orders.created");
+        assert_eq!(bare.headers.len(), 3);
+        assert_eq!(bare.headers.get(HEADER_TOPIC), Some("orders.created"));
+        let long = "orders.created.in.a.region.far.away";
+        let bare = Event::new(ContentType::Json, &Metadata::new(), Bytes::new());
+        assert_eq!(
+            bare.into_message(long).headers.get(HEADER_TOPIC),
+            Some(long)
+        );
         assert_eq!(&message.body[..], b"{}");
     }
 

@@ -2,20 +2,18 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use tokio::sync::mpsc;
 
+use super::message::{Retry, Returned};
 use super::{
-    Acker, Broker, Delivery, Message, SubscribeOptions, Subscription, Unsubscribe,
-    dead_letter_topic,
+    Broker, Delivery, Message, SubscribeOptions, Subscription, Unsubscribe, dead_letter_topic,
 };
 use crate::{Error, Result};
 
 /// Deliveries of a message before a failing handler gives up on it.
 const MAX_ATTEMPTS: u32 = 5;
-/// Header counting the attempts of a memory delivery.
-const ATTEMPT: &str = "micro-attempt";
 
 /// A broker inside one process. Clones share their subscriptions;
 /// [`MemoryBroker::global`] is the process-wide one.
@@ -36,7 +34,8 @@ struct Inner {
 struct Sub {
     id: u64,
     queue: Option<String>,
-    tx: mpsc::Sender<Delivery>,
+    /// Feeds and settles the subscription's deliveries.
+    retry: Arc<MemoryRetry>,
 }
 
 impl MemoryBroker {
@@ -76,71 +75,52 @@ impl MemoryBroker {
         }
         out
     }
-
-    fn acker(&self, topic: &str, message: &Message, sub: &Sub) -> Box<dyn Acker> {
-        Box::new(MemoryAck {
-            broker: self.clone(),
-            topic: topic.to_owned(),
-            message: message.clone(),
-            tx: sub.tx.clone(),
-        })
-    }
 }
 
-#[derive(Clone)]
-struct MemoryAck {
-    broker: MemoryBroker,
-    topic: String,
-    message: Message,
+/// Settles the deliveries of one subscription, all of them (see
+/// [`Retry`]): a delivery holds it and its attempt, so it carries no acker
+/// of its own and no attempt header. A failed handler gets the message
+/// again at once, up to [`MAX_ATTEMPTS`], then it is moved aside.
+struct MemoryRetry {
+    /// Weak: the broker holds the subscription that holds this.
+    broker: Weak<Inner>,
+    /// The subscription's topic, shared with its deliveries.
+    topic: Arc<str>,
     tx: mpsc::Sender<Delivery>,
 }
 
 #[async_trait::async_trait]
-impl Acker for MemoryAck {
-    async fn ack(&self) -> Result<()> {
-        Ok(())
-    }
-
-    async fn nack(&self, requeue: bool) -> Result<()> {
+impl Retry for MemoryRetry {
+    async fn nack(&self, returned: Returned, requeue: bool) -> Result<()> {
         if !requeue {
             return Ok(());
         }
-        let mut message = self.message.clone();
-        let attempt: u32 = message
-            .headers
-            .get(ATTEMPT)
-            .and_then(|a| a.parse().ok())
-            .unwrap_or(1);
-        if attempt >= MAX_ATTEMPTS {
-            return self
-                .dead_letter(&format!("handler failed {attempt} times"))
-                .await;
+        if returned.attempt >= MAX_ATTEMPTS {
+            let reason = format!("handler failed {} times", returned.attempt);
+            return self.dead_letter(returned, &reason).await;
         }
-        message.headers.insert(ATTEMPT, (attempt + 1).to_string());
-        let acker = Box::new(MemoryAck {
-            message: message.clone(),
-            ..self.clone()
-        });
-        let delivery = Delivery::new(self.topic.as_str(), message, Some(acker)).redelivered(true);
-        let tx = self.tx.clone();
+        let (delivery, tx) = (returned.again(), self.tx.clone());
         tokio::spawn(async move {
             let _ = tx.send(delivery).await;
         });
         Ok(())
     }
 
-    async fn dead_letter(&self, reason: &str) -> Result<()> {
-        let mut dead = self.broker.inner.dead.lock().unwrap();
+    async fn dead_letter(&self, returned: Returned, reason: &str) -> Result<()> {
+        let Some(inner) = self.broker.upgrade() else {
+            return Ok(());
+        };
+        let broker = MemoryBroker { inner };
+        let mut dead = broker.inner.dead.lock().unwrap();
         if dead.len() >= 1000 {
             dead.remove(0);
         }
-        dead.push((self.topic.clone(), self.message.clone(), reason.to_owned()));
+        let (topic, message) = (returned.topic, returned.message);
+        dead.push((topic.to_string(), message.clone(), reason.to_owned()));
         drop(dead);
-        let broker = self.broker.clone();
-        let (topic, message) = (dead_letter_topic(&self.topic), self.message.clone());
-        if !self.topic.ends_with(".dead-letter") {
+        if !topic.ends_with(".dead-letter") {
             tokio::spawn(async move {
-                let _ = broker.publish(&topic, message).await;
+                let _ = broker.publish(&dead_letter_topic(&topic), message).await;
             });
         }
         Ok(())
@@ -185,13 +165,11 @@ impl Broker for MemoryBroker {
 
     async fn publish(&self, topic: &str, message: Message) -> Result<()> {
         for sub in self.targets(topic) {
-            let delivery = Delivery::new(
-                topic,
-                message.clone(),
-                Some(self.acker(topic, &message, &sub)),
-            );
+            let retry = &sub.retry;
+            let delivery =
+                Delivery::retried_by(retry.topic.clone(), message.clone(), retry.clone(), 1);
             // Waits while the subscriber is behind: memory stays bounded.
-            if sub.tx.send(delivery).await.is_err() {
+            if retry.tx.send(delivery).await.is_err() {
                 tracing::debug!(topic, "subscriber went away");
             }
         }
@@ -213,7 +191,11 @@ impl Broker for MemoryBroker {
             .push(Sub {
                 id,
                 queue: options.queue.clone(),
-                tx,
+                retry: Arc::new(MemoryRetry {
+                    broker: Arc::downgrade(&self.inner),
+                    topic: topic.into(),
+                    tx,
+                }),
             });
         let handle = Arc::new(MemoryUnsubscribe {
             broker: self.clone(),
@@ -274,12 +256,26 @@ mod tests {
             .subscribe("t", SubscribeOptions::default())
             .await
             .unwrap();
+        let mut dead_letters = broker
+            .subscribe("t.dead-letter", SubscribeOptions::default())
+            .await
+            .unwrap();
         broker.publish("t", Message::new("x")).await.unwrap();
-        for _ in 0..MAX_ATTEMPTS {
-            sub.next().await.unwrap().nack(true).await.unwrap();
+        for attempt in 1..=MAX_ATTEMPTS {
+            let delivery = sub.next().await.unwrap();
+            assert_eq!(delivery.redelivered, attempt > 1);
+            assert_eq!(delivery.topic(), "t");
+            assert_eq!(&delivery.message.body[..], b"x");
+            delivery.nack(true).await.unwrap();
         }
         let dead = broker.dead_letters();
         assert_eq!(dead.len(), 1);
-        assert_eq!(dead[0].0, "t");
+        assert_eq!((dead[0].0.as_str(), &dead[0].1.body[..]), ("t", &b"x"[..]));
+        let moved = dead_letters.next().await.unwrap();
+        assert_eq!(&moved.message.body[..], b"x");
+        // Not requeued: dropped, nothing more delivered or moved aside.
+        broker.publish("t", Message::new("y")).await.unwrap();
+        sub.next().await.unwrap().nack(false).await.unwrap();
+        assert_eq!(broker.dead_letters().len(), 1);
     }
 }

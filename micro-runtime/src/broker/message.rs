@@ -104,7 +104,7 @@ pub trait Acker: Send + Sync + 'static {
 }
 
 /// Settles the deliveries of a subscription whose backend neither takes
-/// acknowledgements nor redelivers (core NATS), for the whole subscription:
+/// acknowledgements nor redelivers (core NATS, memory), for the whole subscription:
 /// acknowledging costs nothing, and a delivery that is not acknowledged is
 /// handed back with its attempt, to be delivered again or moved aside. One
 /// is shared by every delivery, so a delivery carries no acker of its own.
@@ -117,7 +117,6 @@ pub(crate) trait Retry: Send + Sync + 'static {
 }
 
 /// A delivery handed back to its subscription's [`Retry`].
-#[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by core NATS
 pub(crate) struct Returned {
     pub(crate) topic: Arc<str>,
     pub(crate) message: Message,
@@ -126,7 +125,6 @@ pub(crate) struct Returned {
     retry: Arc<dyn Retry>,
 }
 
-#[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by core NATS
 impl Returned {
     /// Its next attempt, settled by the same retry.
     pub(crate) fn again(self) -> Delivery {
@@ -135,7 +133,6 @@ impl Returned {
 }
 
 /// How a delivery is settled.
-#[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by core NATS
 enum Settle {
     /// Nothing to tell anyone.
     Nothing,
@@ -191,7 +188,6 @@ impl Delivery {
 
     /// A delivery (attempt `attempt`, from 1) that `retry` gets back unless
     /// it is acknowledged.
-    #[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by core NATS
     pub(crate) fn retried_by(
         topic: Arc<str>,
         message: Message,

@@ -37,7 +37,7 @@ pub mod rabbitmq;
 mod subscriber;
 pub(crate) mod wrapper;
 
-pub use event::{Event, new_message_id};
+pub use event::Event;
 pub use http::{HttpBroker, HttpBrokerStats};
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaBroker, KafkaOptions};
@@ -53,23 +53,16 @@ pub use rabbitmq::{RabbitMqBroker, RabbitMqOptions};
 pub use subscriber::Subscriber;
 pub(crate) use subscriber::{RunningSubscription, start_subscription};
 
+use std::any::Any;
+
 use crate::Result;
 
-/// What [`Broker::try_publish_event`] did.
-#[derive(Debug)]
-pub enum TryPublish {
-    /// Published.
-    Done,
-    /// Not published: publish it with [`Broker::publish_event`].
-    Later(Event),
-    /// Not published, and the event is spent: the backend's client was
-    /// busy (its buffer full). Publish it again, waiting.
-    Busy,
-}
-
 /// A message broker backend.
+///
+/// `Any`, so a client can find a backend's own faster way to publish (core
+/// NATS) once, without it being part of this trait.
 #[async_trait::async_trait]
-pub trait Broker: Send + Sync + 'static {
+pub trait Broker: Any + Send + Sync {
     /// Short name, e.g. `nats`.
     fn name(&self) -> &'static str;
 
@@ -108,21 +101,6 @@ pub trait Broker: Send + Sync + 'static {
     /// As [`Broker::publish`].
     async fn publish_event(&self, topic: &str, event: Event) -> Result<()> {
         self.publish(topic, event.into_message(topic)).await
-    }
-
-    /// Publishes a client's event now if that needs no waiting (what a
-    /// client tries before [`Broker::publish_event`]: a backend that can
-    /// hand a message to its client without a request saves the future
-    /// every waiting publish boxes). By default, and whenever the backend
-    /// would have to wait, the event is given back untouched
-    /// ([`TryPublish::Later`]).
-    ///
-    /// # Errors
-    ///
-    /// As [`Broker::publish`].
-    fn try_publish_event(&self, topic: &str, event: Event) -> Result<TryPublish> {
-        let _ = topic;
-        Ok(TryPublish::Later(event))
     }
 
     /// Opens a subscription to `topic`.

@@ -60,7 +60,7 @@ pub struct Client {
     chain: Chain<ClientRequest, ClientResponse>,
     /// The end of the chain: `core` making the call.
     end: End<ClientRequest, ClientResponse>,
-    broker: Option<Arc<dyn Broker>>,
+    broker: Option<publish::Publisher>,
 }
 
 impl std::fmt::Debug for Client {
@@ -160,7 +160,7 @@ impl ClientBuilder {
             end: call_end(&core),
             core,
             chain: Chain::new(self.wrappers),
-            broker: self.broker,
+            broker: self.broker.map(publish::Publisher::new),
         })
     }
 }

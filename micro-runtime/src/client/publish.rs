@@ -7,14 +7,59 @@ use serde::Serialize;
 use super::Client;
 use bytes::Bytes;
 
-use crate::broker::{Broker, Event, TryPublish};
+#[cfg(feature = "nats")]
+use crate::broker::nats::{PublishNow, TryPublish, publish_now};
+use crate::broker::{Broker, Event};
 use crate::codec::{ContentType, MessageCodec};
 use crate::{Context, Error, Result};
+
+/// The broker a client publishes to, with the backend's way to publish
+/// without waiting (core NATS), found once when the client is built.
+#[derive(Clone)]
+pub(crate) struct Publisher {
+    broker: Arc<dyn Broker>,
+    #[cfg(feature = "nats")]
+    now: Option<Arc<dyn PublishNow>>,
+}
+
+impl Publisher {
+    /// Publishes to `broker`, looking for its way to publish now once.
+    pub(crate) fn new(broker: Arc<dyn Broker>) -> Self {
+        Self {
+            #[cfg(feature = "nats")]
+            now: publish_now(&broker),
+            broker,
+        }
+    }
+
+    /// Publishes the event `encode` makes: at once when the broker can
+    /// take it without waiting, else waiting (encoded again if the broker
+    /// spent the first body on a full buffer).
+    async fn publish(
+        &self,
+        topic: &str,
+        content_type: ContentType,
+        encode: impl Fn() -> Result<Bytes>,
+    ) -> Result<()> {
+        let ctx = Context::current();
+        let event = Event::new(content_type, ctx.metadata(), encode()?);
+        #[cfg(feature = "nats")]
+        let event = match &self.now {
+            None => event,
+            Some(now) => match now.try_publish_event(topic, event)? {
+                TryPublish::Done => return Ok(()),
+                TryPublish::Later(event) => event,
+                TryPublish::Busy => Event::new(content_type, ctx.metadata(), encode()?),
+            },
+        };
+        self.broker.publish_event(topic, event).await
+    }
+}
 
 impl Client {
     /// The broker this client publishes to.
     pub fn broker(&self) -> Option<&Arc<dyn Broker>> {
-        self.broker.as_ref()
+        self.broker.as_ref().map(|publisher| &publisher.broker)
     }
 
     /// Publishes a prost message to `topic`, protobuf-encoded. The headers
@@ -26,7 +71,8 @@ impl Client {
     /// 503 when the broker cannot take it; 400 when the client has no broker.
     pub async fn publish<T: prost::Message>(&self, topic: &str, event: &T) -> Result<()> {
         let encode = || Ok(event.encode_to_vec().into());
-        self.publish_encoded(topic, ContentType::Protobuf, encode)
+        self.publisher()?
+            .publish(topic, ContentType::Protobuf, encode)
             .await
     }
 
@@ -41,7 +87,9 @@ impl Client {
                 .map(Into::into)
                 .map_err(|e| Error::internal(format!("encoding an event for {topic}: {e}")))
         };
-        self.publish_encoded(topic, ContentType::Json, encode).await
+        self.publisher()?
+            .publish(topic, ContentType::Json, encode)
+            .await
     }
 
     /// Publishes `event` encoded with `codec` as `content_type`.
@@ -57,29 +105,14 @@ impl Client {
         content_type: ContentType,
     ) -> Result<()> {
         let encode = || codec.encode(content_type, event);
-        self.publish_encoded(topic, content_type, encode).await
+        self.publisher()?.publish(topic, content_type, encode).await
     }
 
-    /// Publishes the event `encode` makes: at once when the broker can
-    /// take it without waiting, else waiting (encoded again if the broker
-    /// spent the first body on a full buffer).
-    async fn publish_encoded(
-        &self,
-        topic: &str,
-        content_type: ContentType,
-        encode: impl Fn() -> Result<Bytes>,
-    ) -> Result<()> {
-        let broker = self.broker.as_ref().ok_or_else(|| {
+    /// What publishes to the client's broker.
+    fn publisher(&self) -> Result<&Publisher> {
+        self.broker.as_ref().ok_or_else(|| {
             Error::bad_request("this client has no broker (set one with ClientBuilder::broker)")
-        })?;
-        let ctx = Context::current();
-        let event = Event::new(content_type, ctx.metadata(), encode()?);
-        let event = match broker.try_publish_event(topic, event)? {
-            TryPublish::Done => return Ok(()),
-            TryPublish::Later(event) => event,
-            TryPublish::Busy => Event::new(content_type, ctx.metadata(), encode()?),
-        };
-        broker.publish_event(topic, event).await
+        })
     }
 }
 
@@ -92,18 +125,16 @@ mod tests {
     use crate::registry::memory::MemoryRegistry;
     use crate::transport::memory::MemoryTransport;
 
-    /// Answers `try_publish_event` with the scripted outcome, and records
-    /// what reaches each path.
-    struct Scripted {
-        answer: fn(Event) -> TryPublish,
-        tried: Mutex<Vec<Bytes>>,
+    /// Records the events published the waiting way.
+    #[derive(Default)]
+    struct Recorder {
         waited: Mutex<Vec<Bytes>>,
     }
 
     #[async_trait::async_trait]
-    impl Broker for Scripted {
+    impl Broker for Recorder {
         fn name(&self) -> &'static str {
-            "scripted"
+            "recorder"
         }
         fn address(&self) -> String {
             String::new()
@@ -121,54 +152,88 @@ mod tests {
             self.waited.lock().unwrap().push(event.body);
             Ok(())
         }
-        fn try_publish_event(&self, _: &str, event: Event) -> Result<TryPublish> {
-            self.tried.lock().unwrap().push(event.body.clone());
-            Ok((self.answer)(event))
-        }
         async fn subscribe(&self, _: &str, _: SubscribeOptions) -> Result<Subscription> {
             unreachable!("not subscribed")
         }
     }
 
-    async fn publish_through(answer: fn(Event) -> TryPublish) -> (Vec<Bytes>, Vec<Bytes>) {
-        let broker = Arc::new(Scripted {
-            answer,
-            tried: Mutex::default(),
-            waited: Mutex::default(),
-        });
-        let client = Client::builder()
+    fn client_of(broker: Arc<Recorder>) -> Client {
+        Client::builder()
             .registry(Arc::new(MemoryRegistry::new()))
             .transport(Arc::new(MemoryTransport::new()))
-            .broker(broker.clone())
+            .broker(broker)
             .build()
-            .unwrap();
-        client
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_broker_that_cannot_publish_now_gets_the_event_waiting() {
+        let broker = Arc::new(Recorder::default());
+        client_of(broker.clone())
             .publish_json("t", &serde_json::json!({"n": 1}))
             .await
             .unwrap();
-        let tried = broker.tried.lock().unwrap().clone();
         let waited = broker.waited.lock().unwrap().clone();
-        (tried, waited)
+        assert_eq!(waited, [Bytes::from_static(br#"{"n":1}"#)]);
     }
 
-    #[tokio::test]
-    async fn an_event_taken_at_once_is_not_published_again() {
-        let (tried, waited) = publish_through(|_| TryPublish::Done).await;
-        assert_eq!(tried.len(), 1);
-        assert!(waited.is_empty());
-    }
+    /// The three outcomes of publishing without waiting.
+    #[cfg(feature = "nats")]
+    mod now {
+        use super::*;
 
-    #[tokio::test]
-    async fn an_event_given_back_is_published_waiting() {
-        let (tried, waited) = publish_through(TryPublish::Later).await;
-        assert_eq!(tried, waited);
-    }
+        /// Answers with the scripted outcome, recording what it was given.
+        struct Scripted {
+            answer: fn(Event) -> TryPublish,
+            tried: Mutex<Vec<Bytes>>,
+        }
 
-    #[tokio::test]
-    async fn an_event_spent_on_a_busy_client_is_encoded_again() {
-        let (tried, waited) = publish_through(|_| TryPublish::Busy).await;
-        assert_eq!(waited.len(), 1);
-        assert_eq!(tried, waited);
-        assert_eq!(&waited[0][..], br#"{"n":1}"#);
+        impl PublishNow for Scripted {
+            fn try_publish_event(&self, _: &str, event: Event) -> Result<TryPublish> {
+                self.tried.lock().unwrap().push(event.body.clone());
+                Ok((self.answer)(event))
+            }
+        }
+
+        async fn publish_through(answer: fn(Event) -> TryPublish) -> (Vec<Bytes>, Vec<Bytes>) {
+            let broker = Arc::new(Recorder::default());
+            let scripted = Arc::new(Scripted {
+                answer,
+                tried: Mutex::default(),
+            });
+            let mut client = client_of(broker.clone());
+            client.broker = Some(Publisher {
+                broker: broker.clone(),
+                now: Some(scripted.clone()),
+            });
+            client
+                .publish_json("t", &serde_json::json!({"n": 1}))
+                .await
+                .unwrap();
+            let tried = scripted.tried.lock().unwrap().clone();
+            let waited = broker.waited.lock().unwrap().clone();
+            (tried, waited)
+        }
+
+        #[tokio::test]
+        async fn an_event_taken_at_once_is_not_published_again() {
+            let (tried, waited) = publish_through(|_| TryPublish::Done).await;
+            assert_eq!(tried.len(), 1);
+            assert!(waited.is_empty());
+        }
+
+        #[tokio::test]
+        async fn an_event_given_back_is_published_waiting() {
+            let (tried, waited) = publish_through(TryPublish::Later).await;
+            assert_eq!(tried, waited);
+        }
+
+        #[tokio::test]
+        async fn an_event_spent_on_a_busy_client_is_encoded_again() {
+            let (tried, waited) = publish_through(|_| TryPublish::Busy).await;
+            assert_eq!(waited.len(), 1);
+            assert_eq!(tried, waited);
+            assert_eq!(&waited[0][..], br#"{"n":1}"#);
+        }
     }
 }

@@ -8,10 +8,6 @@ use async_nats::{Client, ConnectOptions, HeaderMap, jetstream};
 
 use super::NatsOptions;
 use crate::broker::backend::unavailable;
-use crate::broker::event::IdSequence;
-use crate::broker::{Event, HEADER_CONTENT_TYPE, HEADER_ID, HEADER_TOPIC};
-use crate::codec::ContentType;
-use crate::metadata::{Recycled, Text};
 use crate::{Metadata, Result};
 
 /// The shared client of a broker.
@@ -137,92 +133,6 @@ pub(super) fn to_headers(metadata: &Metadata) -> HeaderMap {
     headers
 }
 
-/// The headers of a client's event on core NATS: its metadata, and the
-/// content type unless it is protobuf; `None` when that leaves nothing.
-/// The topic is the subject and the id is made on receipt (core NATS never
-/// redelivers nor deduplicates, so nothing downstream needs the publisher's
-/// one), see [`core_metadata`].
-pub(super) fn core_headers(event: &Event) -> Option<HeaderMap> {
-    let json = event.content_type != ContentType::Protobuf;
-    if event.metadata.is_empty() && !json {
-        return None;
-    }
-    let mut headers = to_headers(&event.metadata);
-    if json {
-        headers.insert(HEADER_CONTENT_TYPE, event.content_type.as_str());
-    }
-    Some(headers)
-}
-
-/// Where the id is among a bare message's envelope entries (in key order).
-const ID_AT: usize = 1;
-
-/// What a core subscription makes the envelopes of its messages with.
-pub(super) struct Envelopes {
-    /// Bare messages' envelopes, one allocation written over and over.
-    recycled: Recycled,
-    /// Ids of messages that came without one.
-    ids: IdSequence,
-    /// Every message has the same subject (a topic without wildcards), so
-    /// a bare message's envelope differs from the last one by its id only.
-    one_subject: bool,
-}
-
-impl Envelopes {
-    pub(super) fn new(one_subject: bool) -> Self {
-        Self {
-            recycled: Recycled::default(),
-            ids: IdSequence::new(),
-            one_subject,
-        }
-    }
-}
-
-/// The headers a handler sees for a core NATS message on `subject`, read
-/// by a subscription of `topic`: those it carried, with the envelope filled
-/// in where the publisher left it out (see [`core_headers`]):
-/// `content-type` protobuf, `micro-topic` the subject (in place when short,
-/// else the subscription's topic shared when they are the same), a new
-/// `micro-id`.
-pub(super) fn core_metadata(
-    subject: &str,
-    topic: &Arc<str>,
-    headers: Option<&HeaderMap>,
-    envelope: &mut Envelopes,
-) -> Metadata {
-    let mut id = || Text::ascii(envelope.ids.next_digits());
-    let topic = || Text::short_or_shared(subject, topic);
-    if headers.is_none_or(HeaderMap::is_empty) {
-        // The common event: a bare message, in the place of the previous
-        // one's envelope when the handler is done with it (only the id
-        // written when the subject is the same), else made (in key order).
-        if envelope.one_subject
-            && let Some(again) = envelope.recycled.again_with(ID_AT, id())
-        {
-            return again;
-        }
-        return envelope.recycled.make([
-            (
-                Text::Static(HEADER_CONTENT_TYPE),
-                Text::Static(ContentType::Protobuf.as_str()),
-            ),
-            (Text::Static(HEADER_ID), id()),
-            (Text::Static(HEADER_TOPIC), topic()),
-        ]);
-    }
-    let mut metadata = from_headers(headers);
-    if metadata.get(HEADER_CONTENT_TYPE).is_none() {
-        metadata.insert_static(HEADER_CONTENT_TYPE, ContentType::Protobuf.as_str());
-    }
-    if metadata.get(HEADER_ID).is_none() {
-        metadata.insert_text(HEADER_ID, id());
-    }
-    if metadata.get(HEADER_TOPIC).is_none() {
-        metadata.insert_text(HEADER_TOPIC, topic());
-    }
-    metadata
-}
-
 /// NATS headers as message headers, leaving out the server's `Nats-*` ones.
 pub(super) fn from_headers(headers: Option<&HeaderMap>) -> Metadata {
     let Some(headers) = headers else {
@@ -289,46 +199,5 @@ mod tests {
         assert_eq!(back.get("bad"), None);
         assert_eq!(back.get("nats-msg-id"), None);
         assert_eq!(back.len(), 2);
-    }
-
-    #[test]
-    fn core_messages_get_the_envelope_filled_in() {
-        // A topic without wildcards: every message on the same subject.
-        let mut envelopes = Envelopes::new(true);
-        let topic: Arc<str> = Arc::from("orders.created");
-        let bare = core_metadata("orders.created", &topic, None, &mut envelopes);
-        assert_eq!(bare.get("content-type"), Some("application/protobuf"));
-        assert_eq!(bare.get("micro-topic"), Some("orders.created"));
-        assert_eq!(bare.get("micro-id").map(str::len), Some(32));
-        assert_eq!(bare.len(), 3);
-        // The next bare message has its own id, whether or not the first
-        // one's envelope is still held.
-        let next = core_metadata("orders.created", &topic, None, &mut envelopes);
-        assert_ne!(next.get("micro-id"), bare.get("micro-id"));
-        let first_id = bare.get("micro-id").unwrap().to_owned();
-        drop(bare);
-        let reused = core_metadata("orders.created", &topic, None, &mut envelopes);
-        assert_ne!(reused.get("micro-id"), Some(first_id.as_str()));
-        assert_ne!(reused.get("micro-id"), next.get("micro-id"));
-        assert_eq!(reused.get("micro-topic"), Some("orders.created"));
-        assert_eq!(reused.len(), 3);
-        drop(reused);
-        let again = core_metadata("orders.created", &topic, None, &mut envelopes);
-        assert_eq!(again.get("micro-topic"), Some("orders.created"));
-        assert_eq!(again.get("content-type"), Some("application/protobuf"));
-        let mut envelopes = Envelopes::new(false);
-        let long_topic: Arc<str> = Arc::from("orders.created.in.a.region.far.away");
-        let long = core_metadata(&long_topic, &long_topic, None, &mut envelopes);
-        assert_eq!(long.get("micro-topic"), Some(&*long_topic));
-        let wildcard: Arc<str> = Arc::from("orders.*");
-        let mut headers = HeaderMap::new();
-        headers.insert("content-type", "application/json");
-        headers.insert("X-Trace", "t1");
-        let carried = core_metadata("orders.paid", &wildcard, Some(&headers), &mut envelopes);
-        assert_eq!(carried.get("content-type"), Some("application/json"));
-        assert_eq!(carried.get("x-trace"), Some("t1"));
-        assert_eq!(carried.get("micro-topic"), Some("orders.paid"));
-        assert_ne!(carried.get("micro-id"), next.get("micro-id"));
-        assert_eq!(carried.len(), 4);
     }
 }

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::NatsBroker;
 use super::acker::CoreRetry;
-use super::connection::{Envelopes, core_metadata};
+use super::envelope::{Envelopes, core_metadata};
 use super::publish::is_wildcard;
 use crate::Result;
 use crate::broker::backend::{Stop, reconnect_delay, unavailable};
@@ -99,7 +99,7 @@ impl CoreDeliveries {
         let topic = &self.retry.topic;
         let subject = msg.subject.as_str();
         let message = Message {
-            headers: core_metadata(subject, topic, msg.headers.as_ref(), &mut self.envelopes),
+            headers: core_metadata(subject, msg.headers.as_ref(), &mut self.envelopes),
             body: msg.payload,
         };
         // Without wildcards the server sends only the topic's own subject.

@@ -43,9 +43,9 @@
 //! A topic remembered as core keeps its subject, checked on first use: a
 //! core publish to it then costs one map lookup (no check, no copy of the
 //! topic), read with the coarse clock. A client's event to such a topic is
-//! handed to the async-nats client without waiting
-//! ([`Broker::try_publish_event`]: no boxed future); only when the client's
-//! buffer is full does the publish wait. The client's own subject check is
+//! handed to the async-nats client without waiting (a [`Client`] finds
+//! this broker when it is built: no boxed future per publish); only when
+//! the client's buffer is full does the publish wait. The client's own subject check is
 //! off, as ours is stricter (no empty tokens, no wildcards).
 //!
 //! **Failures.** The client reconnects by itself (backoff up to 4 s, no
@@ -79,13 +79,17 @@
 //! published with [`Broker::publish`] travel with their headers as given.
 //!
 //! [`durable`]: crate::broker::SubscribeOptions::durable
+//! [`Client`]: crate::Client
 //! [`Broker::publish_event`]: crate::broker::Broker::publish_event
 //! [`Broker::publish`]: crate::broker::Broker::publish
 
 mod acker;
 mod connection;
 mod core_stream;
+mod envelope;
+mod ids;
 mod publish;
+mod publish_now;
 mod streams;
 mod subscribe;
 
@@ -93,9 +97,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::backend::Loops;
-use super::{Broker, Event, Message, SubscribeOptions, Subscription, TryPublish};
+use super::{Broker, Event, Message, SubscribeOptions, Subscription};
 use crate::{Error, Result, config};
 use connection::Connection;
+pub(crate) use publish_now::{PublishNow, TryPublish, publish_now};
 use streams::Streams;
 
 /// The default server address.
@@ -259,10 +264,6 @@ impl Broker for NatsBroker {
 
     async fn publish_event(&self, topic: &str, event: Event) -> Result<()> {
         publish::publish_event(self, topic, event).await
-    }
-
-    fn try_publish_event(&self, topic: &str, event: Event) -> Result<TryPublish> {
-        publish::try_publish_event(self, topic, event)
     }
 
     async fn subscribe(&self, topic: &str, options: SubscribeOptions) -> Result<Subscription> {

@@ -7,13 +7,13 @@ use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::stream::RetentionPolicy;
 use async_nats::{Client, HeaderMap, Subject};
 use bytes::Bytes;
-use futures_util::FutureExt;
 
 use super::NatsBroker;
-use super::connection::{core_headers, to_headers};
+use super::connection::to_headers;
+use super::envelope::core_headers;
 use super::streams;
 use crate::broker::backend::{HEADER_DEAD_LETTER_REASON, unavailable};
-use crate::broker::{Event, HEADER_ID, Message, TryPublish, dead_letter_topic};
+use crate::broker::{Event, HEADER_ID, Message, dead_letter_topic};
 use crate::{Error, Result};
 
 /// 400 unless `topic` can be a NATS subject to publish to (every publish
@@ -141,41 +141,11 @@ pub(super) async fn publish_event(broker: &NatsBroker, topic: &str, event: Event
     sent.map_err(|e| core_unavailable(broker, e))
 }
 
-/// Publishes a client's event now when its topic is known to go to core
-/// NATS and the client takes it without waiting (the usual publish: no
-/// boxed future); see [`Broker::try_publish_event`](crate::broker::Broker).
-pub(super) fn try_publish_event(
-    broker: &NatsBroker,
-    topic: &str,
-    event: Event,
-) -> Result<TryPublish> {
-    let inner = &broker.inner;
-    let known = inner
-        .connection
-        .connected()
-        .filter(|client| client.connection_state() == async_nats::connection::State::Connected);
-    let Some((client, subject)) = known.and_then(|c| Some((c, inner.streams.core_subject(topic)?)))
-    else {
-        return Ok(TryPublish::Later(event));
-    };
-    // The client's future completes at once unless its buffer is full;
-    // then it is dropped unsent (the send is cancel safe).
-    let sent = match core_headers(&event) {
-        None => client.publish(subject, event.body).now_or_never(),
-        Some(headers) => client
-            .publish_with_headers(subject, headers, event.body)
-            .now_or_never(),
-    };
-    match sent {
-        Some(sent) => sent
-            .map(|()| TryPublish::Done)
-            .map_err(|e| core_unavailable(broker, e)),
-        None => Ok(TryPublish::Busy),
-    }
-}
-
 /// 503 for a core publish the client did not take.
-fn core_unavailable(broker: &NatsBroker, err: async_nats::client::PublishError) -> Error {
+pub(super) fn core_unavailable(
+    broker: &NatsBroker,
+    err: async_nats::client::PublishError,
+) -> Error {
     unavailable("nats", broker.inner.connection.address(), err)
 }
 
