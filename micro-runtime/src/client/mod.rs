@@ -273,7 +273,37 @@ impl Client {
         }
     }
 
-    /// Opens a streaming call with encoded messages.
+    /// Opens a streaming call with encoded messages: what a tool that
+    /// knows only names uses, with the kind the nodes advertise
+    /// ([`Client::call_kind`]). Messages go out on the sender (finish it
+    /// to end the requests) and come back on the receiver as they arrive.
+    ///
+    /// # Examples
+    ///
+    /// Requests as JSON lines, responses printed as JSON lines:
+    ///
+    /// ```no_run
+    /// # async fn demo(client: micro_runtime::Client, lines: Vec<String>) -> micro_runtime::Result<()> {
+    /// use micro_runtime::{CallOptions, codec::ContentType};
+    ///
+    /// let (service, endpoint) = ("com.example.srv.greeter", "Greeter.Chat");
+    /// let kind = client.call_kind(service, endpoint).await?;
+    /// let (tx, mut rx) = client
+    ///     .stream_raw(service, endpoint, kind, ContentType::Json, &CallOptions::new())
+    ///     .await?;
+    /// tokio::spawn(async move {
+    ///     for line in lines {
+    ///         if tx.send(line.into()).await.is_err() {
+    ///             return;
+    ///         }
+    ///     }
+    ///     tx.finish(Ok(()));
+    /// });
+    /// while let Some(response) = rx.recv().await? {
+    ///     println!("{}", String::from_utf8_lossy(&response));
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
