@@ -55,6 +55,17 @@ pub fn broker_from_env(registry: Arc<dyn Registry>) -> Result<Arc<dyn Broker>> {
     broker_by_name(&name, address.as_deref(), registry)
 }
 
+/// `$options` from the environment, at `$address` when one is given.
+macro_rules! options_at {
+    ($options:ty, $address:expr) => {{
+        let mut options = <$options>::from_env()?;
+        if let Some(address) = $address {
+            options.address = address.to_owned();
+        }
+        options
+    }};
+}
+
 /// The broker called `name` (at `address` when it needs one).
 ///
 /// # Errors
@@ -66,38 +77,26 @@ pub fn broker_by_name(
     registry: Arc<dyn Registry>,
 ) -> Result<Arc<dyn Broker>> {
     match name {
-        "http" => {
-            let mut options = HttpBrokerOptions::from_env()?;
-            if let Some(address) = address {
-                options.address = address.to_owned();
-            }
-            Ok(Arc::new(HttpBroker::new(registry, options)))
-        }
+        "http" => Ok(Arc::new(HttpBroker::new(
+            registry,
+            options_at!(HttpBrokerOptions, address),
+        ))),
         "memory" => Ok(Arc::new(MemoryBroker::global())),
         #[cfg(feature = "nats")]
-        "nats" => {
-            let mut options = crate::broker::NatsOptions::from_env()?;
-            if let Some(address) = address {
-                options.address = address.to_owned();
-            }
-            Ok(Arc::new(crate::broker::NatsBroker::new(options)))
-        }
+        "nats" => Ok(Arc::new(crate::broker::NatsBroker::new(options_at!(
+            crate::broker::NatsOptions,
+            address
+        )))),
         #[cfg(feature = "rabbitmq")]
-        "rabbitmq" => {
-            let mut options = crate::broker::RabbitMqOptions::from_env()?;
-            if let Some(address) = address {
-                options.address = address.to_owned();
-            }
-            Ok(Arc::new(crate::broker::RabbitMqBroker::new(options)))
-        }
+        "rabbitmq" => Ok(Arc::new(crate::broker::RabbitMqBroker::new(options_at!(
+            crate::broker::RabbitMqOptions,
+            address
+        )))),
         #[cfg(feature = "kafka")]
-        "kafka" => {
-            let mut options = crate::broker::KafkaOptions::from_env()?;
-            if let Some(address) = address {
-                options.address = address.to_owned();
-            }
-            Ok(Arc::new(crate::broker::KafkaBroker::new(options)))
-        }
+        "kafka" => Ok(Arc::new(crate::broker::KafkaBroker::new(options_at!(
+            crate::broker::KafkaOptions,
+            address
+        )))),
         #[cfg(not(feature = "nats"))]
         "nats" => Err(not_built("nats")),
         #[cfg(not(feature = "rabbitmq"))]
