@@ -1,0 +1,285 @@
+//! The command line: every command, its flags and the options all share.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Exit codes, shown at the end of `micro --help`.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    the call, the service or the backend failed (the one line on stderr says why, with its code)
+  2    the command line is wrong (unknown flag, missing argument)
+  130  interrupted (Ctrl-C)
+
+A service can also be called by its short name and method:
+  micro greeter hello --name John
+  micro greeter hello --help";
+
+/// Look at, call and watch micro services.
+#[derive(Debug, Parser)]
+#[command(
+    name = "micro",
+    version,
+    about,
+    after_help = EXIT_CODES,
+    allow_external_subcommands = true
+)]
+pub struct Cli {
+    /// Where services are found and messages published.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The registry: mdns, etcd or memory.
+    #[arg(long, global = true, env = "MICRO_REGISTRY", default_value = "mdns")]
+    pub registry: String,
+    /// The registry's address (etcd: host:port, comma separated).
+    #[arg(long, global = true, env = "MICRO_REGISTRY_ADDRESS")]
+    pub registry_address: Option<String>,
+    /// The broker: http, nats, rabbitmq, kafka or memory.
+    #[arg(long, global = true, env = "MICRO_BROKER", default_value = "http")]
+    pub broker: String,
+    /// The broker's address.
+    #[arg(long, global = true, env = "MICRO_BROKER_ADDRESS")]
+    pub broker_address: Option<String>,
+    /// How results are printed: a table for people, JSON for scripts.
+    #[arg(short, long, global = true, value_enum, env = "MICRO_OUTPUT", default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns and trees, for people.
+    Table,
+    /// JSON with stable field names, for scripts.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Every service with its versions, nodes and endpoints.
+    #[command(visible_alias = "list")]
+    Services,
+    /// A service's versions, nodes, endpoints (with their fields) and subscriptions.
+    Describe(DescribeArgs),
+    /// Shows a resource: `micro get service NAME` is `micro describe NAME`.
+    Get(GetArgs),
+    /// Calls an endpoint with a JSON request (argument, or `-` for stdin).
+    Call(CallArgs),
+    /// Calls a streaming endpoint: requests as JSON lines on stdin,
+    /// responses as JSON lines on stdout as they arrive.
+    Stream(StreamArgs),
+    /// Publishes one JSON message to a topic.
+    Publish(PublishArgs),
+    /// Prints a topic's messages as JSON lines until Ctrl-C.
+    Subscribe(SubscribeArgs),
+    /// Asks every node for `Debug.Health`; exit code 1 when any is not ok.
+    Health(HealthArgs),
+    /// Prints registry changes as they happen, until Ctrl-C.
+    Watch(WatchArgs),
+    /// Creates a new service crate that builds and whose test passes.
+    New(NewArgs),
+    /// Prints a shell completion script.
+    Completions(CompletionsArgs),
+    /// `micro SERVICE ENDPOINT --field value`: calls by short names, the
+    /// request built from flags.
+    #[command(external_subcommand)]
+    Dynamic(Vec<String>),
+}
+
+/// `micro describe`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// The service: its full name or a unique suffix (`greeter`).
+    pub service: String,
+}
+
+/// `micro get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// What to show: `service`.
+    pub kind: GetKind,
+    /// Its name.
+    pub name: String,
+}
+
+/// What `micro get` shows.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GetKind {
+    /// A service, as `micro describe` shows it.
+    Service,
+}
+
+/// How a call is made, shared by `call`, `stream` and the dynamic form.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CallFlags {
+    /// Request metadata, `key=value` (repeatable).
+    #[arg(short, long = "metadata", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub metadata: Vec<(String, String)>,
+    /// The deadline, e.g. `500ms`, `5s`, `1m`.
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Call this node (`host:port`) without discovery.
+    #[arg(long)]
+    pub address: Option<String>,
+    /// Only nodes of this service version.
+    #[arg(id = "service_version", long = "version", value_name = "VERSION")]
+    pub service_version: Option<String>,
+    /// How many times a failed call is retried.
+    #[arg(long)]
+    pub retries: Option<u32>,
+}
+
+/// `micro call`.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The service: its full name or a unique suffix.
+    pub service: String,
+    /// The endpoint: `Greeter.Hello` or the method name (`hello`).
+    pub endpoint: String,
+    /// The request as JSON; `-` reads it from stdin; `{}` when left out.
+    pub request: Option<String>,
+    /// How the call is made.
+    #[command(flatten)]
+    pub flags: CallFlags,
+}
+
+/// `micro stream`.
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// The service: its full name or a unique suffix.
+    pub service: String,
+    /// The endpoint: `Greeter.Chat` or the method name (`chat`).
+    pub endpoint: String,
+    /// One request as JSON instead of stdin's lines.
+    pub request: Option<String>,
+    /// How the call is made.
+    #[command(flatten)]
+    pub flags: CallFlags,
+}
+
+/// `micro publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The topic.
+    pub topic: String,
+    /// The message as JSON; `-` reads it from stdin.
+    pub message: String,
+    /// Message headers, `key=value` (repeatable).
+    #[arg(short, long = "metadata", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub metadata: Vec<(String, String)>,
+}
+
+/// `micro subscribe`.
+#[derive(Debug, Args)]
+pub struct SubscribeArgs {
+    /// The topic.
+    pub topic: String,
+    /// A queue group: each message goes to one member of the group.
+    #[arg(long)]
+    pub queue: Option<String>,
+}
+
+/// `micro health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// One service (full name or unique suffix); every service when left out.
+    pub service: Option<String>,
+    /// How long each node has to answer.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub timeout: Duration,
+}
+
+/// `micro watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Only this service (full name).
+    pub service: Option<String>,
+}
+
+/// `micro new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The service's name, e.g. `orders` (a crate name: letters, digits, `-`, `_`).
+    pub name: String,
+    /// The directory to create it in (default: `./NAME`).
+    #[arg(long)]
+    pub path: Option<PathBuf>,
+    /// Depend on the micro crates of this checkout by path instead of by
+    /// version (found automatically when `micro` runs from a checkout).
+    #[arg(long)]
+    pub micro_path: Option<PathBuf>,
+}
+
+/// `micro completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// `key=value`.
+pub(crate) fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+/// `250ms`, `5s`, `2m`, `1h` or plain seconds (`1.5`).
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a duration like 500ms, 5s or 1m, got {text:?}"))?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?} (ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn pairs_parse() {
+        assert_eq!(parse_pair("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert!(parse_pair("novalue").is_err());
+        assert!(parse_pair("=x").is_err());
+    }
+}

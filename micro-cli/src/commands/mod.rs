@@ -1,0 +1,38 @@
+//! One module per command; [`run`] dispatches.
+
+mod call;
+mod completions;
+mod describe;
+mod dynamic;
+mod health;
+mod new;
+mod publish;
+mod services;
+mod stream;
+mod subscribe;
+mod target;
+mod watch;
+
+use crate::args::{Command, GetKind};
+use crate::failure::Outcome;
+use crate::session::Session;
+
+/// Runs `command`.
+pub(crate) async fn run(command: Command, session: &Session) -> Outcome {
+    match command {
+        Command::Services => services::run(session).await,
+        Command::Describe(args) => describe::run(session, &args.service).await,
+        Command::Get(args) => match args.kind {
+            GetKind::Service => describe::run(session, &args.name).await,
+        },
+        Command::Call(args) => call::run(session, args).await,
+        Command::Stream(args) => stream::run(session, args).await,
+        Command::Publish(args) => publish::run(session, args).await,
+        Command::Subscribe(args) => subscribe::run(session, args).await,
+        Command::Health(args) => health::run(session, args).await,
+        Command::Watch(args) => watch::run(session, args).await,
+        Command::New(args) => new::run(session, &args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Dynamic(words) => dynamic::run(session, words).await,
+    }
+}

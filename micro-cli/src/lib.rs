@@ -1,0 +1,79 @@
+//! The `micro` command as a library: [`main`] parses the command line, runs
+//! one command and turns any failure into one line on stderr and an exit
+//! code. The binary in `src/main.rs` only calls it.
+#![doc = include_str!("../../docs/cli.md")]
+#![forbid(unsafe_code)]
+
+pub mod args;
+mod commands;
+pub mod failure;
+pub mod output;
+pub mod resolve;
+pub mod schema;
+pub mod session;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, OutputFormat};
+use crate::failure::{EXIT_USAGE, Failure};
+use crate::session::Session;
+
+/// Runs `micro` with the process's arguments and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version print on stdout and succeed; the rest is a
+            // usage error: clap's message (one error line and a hint).
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    init_logging();
+    let json = cli.global.output == OutputFormat::Json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return report(&Failure::local(format!("cannot start: {err}")), json),
+    };
+    let session = Session::new(cli.global);
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = commands::run(cli.command, &session) => outcome,
+            _ = tokio::signal::ctrl_c() => Err(Failure::interrupted()),
+        }
+    });
+    // Background tasks (registry watches, connections) end with the runtime.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => report(&failure, json),
+    }
+}
+
+/// Prints `failure` as one line on stderr (also as JSON on stdout with
+/// `--output json`) and returns its exit code.
+fn report(failure: &Failure, json: bool) -> ExitCode {
+    if json {
+        println!("{}", failure.to_json());
+    }
+    eprintln!("micro: {failure}");
+    ExitCode::from(failure.exit_code())
+}
+
+/// Runtime logs on stderr, only when `RUST_LOG` asks for them: the
+/// command's own output stays clean.
+fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_none() {
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
