@@ -164,7 +164,9 @@ pub fn problem(schema: &Value, request: &Value) -> Option<String> {
         format!("field {field:?}")
     };
     let mut why = error.to_string();
-    if let Some(expected) = expected_type(schema, &field) {
+    if let Some(expected) = expected_type(schema, &field)
+        && !why.contains(&format!("\"{expected}\""))
+    {
         why = format!("{why} (expected {expected})");
     }
     Some(format!("{place}: {why}"))

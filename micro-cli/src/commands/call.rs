@@ -45,6 +45,11 @@ pub(crate) async fn unary(
         schema::validate(&schema, &request)?;
     }
     let body = Bytes::from(request.to_string());
+    let mut options = call_options(flags);
+    if target.described.as_ref().is_some_and(|d| d.idempotent) {
+        // Safe to retry after a timeout, as its typed stub would.
+        options = options.idempotent(true);
+    }
     let response = session
         .client()?
         .call_raw(
@@ -52,7 +57,7 @@ pub(crate) async fn unary(
             &target.endpoint,
             ContentType::Json,
             body,
-            &call_options(flags),
+            &options,
         )
         .await?;
     print_response(session, &response, false)
