@@ -188,6 +188,10 @@ pub struct SubscribeArgs {
     /// A queue group: each message goes to one member of the group.
     #[arg(long)]
     pub queue: Option<String>,
+    /// Let the HTTP broker listen beyond loopback (`--broker-address`),
+    /// where anyone who reaches it can post messages.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// `micro health`.

@@ -8,6 +8,7 @@ pub mod args;
 mod commands;
 pub mod failure;
 pub mod output;
+pub mod request_flags;
 pub mod resolve;
 pub mod schema;
 pub mod session;
@@ -43,9 +44,18 @@ pub fn main() -> ExitCode {
     };
     let session = Session::new(cli.global);
     let outcome = runtime.block_on(async {
-        tokio::select! {
-            outcome = commands::run(cli.command, &session) => outcome,
-            _ = tokio::signal::ctrl_c() => Err(Failure::interrupted()),
+        let finished = tokio::select! {
+            outcome = commands::run(cli.command, &session) => Some(outcome),
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        // The command was dropped: give its connections a moment to tell
+        // the servers that its calls are cancelled.
+        match finished {
+            Some(outcome) => outcome,
+            None => {
+                tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+                Err(Failure::interrupted())
+            }
         }
     });
     // Background tasks (registry watches, connections) end with the runtime.

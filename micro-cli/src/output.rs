@@ -99,6 +99,11 @@ impl Table {
         }
     }
 
+    /// A table without headings.
+    pub fn plain() -> Self {
+        Self::default()
+    }
+
     /// Adds a row.
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);

@@ -144,7 +144,11 @@ mod tests {
 
     #[test]
     fn services_by_full_name_or_unique_suffix() {
-        let all = names(&["com.example.srv.greeter", "com.example.srv.orders", "greeter"]);
+        let all = names(&[
+            "com.example.srv.greeter",
+            "com.example.srv.orders",
+            "greeter",
+        ]);
         assert_eq!(service("greeter", &all).unwrap(), "greeter");
         assert_eq!(service("orders", &all).unwrap(), "com.example.srv.orders");
         assert_eq!(
@@ -167,7 +171,10 @@ mod tests {
             "not found (404): service \"greter\"; did you mean \"com.example.srv.greeter\"?"
         );
         let err = service("zzz", &all).unwrap_err();
-        assert!(err.to_string().contains("registered: \"com.example.srv.greeter\""));
+        assert!(
+            err.to_string()
+                .contains("registered: \"com.example.srv.greeter\"")
+        );
         let err = service("x", &[]).unwrap_err();
         assert!(err.to_string().ends_with("no services are registered"));
     }
@@ -183,6 +190,9 @@ mod tests {
         assert_eq!(endpoint("g", "Greeter.Chat", &all).unwrap(), "Greeter.Chat");
         let err = endpoint("g", "bye", &all).unwrap_err();
         assert_eq!(err.code(), Some(404));
-        assert!(err.to_string().contains("\"Greeter.Hello\", \"Greeter.HelloStream\""));
+        assert!(
+            err.to_string()
+                .contains("\"Greeter.Hello\", \"Greeter.HelloStream\"")
+        );
     }
 }

@@ -26,7 +26,7 @@ pub struct Field {
 /// under the field that holds them.
 pub fn fields(schema: &Value) -> Vec<Field> {
     let mut out = Vec::new();
-    walk(schema, schema, 0, &mut Vec::new(), &mut out);
+    walk(schema, schema, 0, &mut vec!["#".to_owned()], &mut out);
     out
 }
 
@@ -37,27 +37,31 @@ fn walk(root: &Value, schema: &Value, depth: usize, seen: &mut Vec<String>, out:
     else {
         return;
     };
-    for (name, property) in properties {
-        let property = resolve(root, property);
+    for (name, declared) in properties {
+        let property = resolve(root, declared);
+        let description = declared
+            .get("description")
+            .or_else(|| property.get("description"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         out.push(Field {
             depth,
             name: name.clone(),
-            kind: type_name(root, property),
-            description: property
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+            kind: type_name(root, declared),
+            description: description.to_owned(),
         });
-        // A message (or a list of messages) shows its own fields below.
-        let nested = match property.get("items") {
-            Some(items) => items,
-            None => property,
+        // A message (or a list of messages) shows its own fields below,
+        // once per branch (recursive messages stop).
+        let nested = property.get("items").unwrap_or(declared);
+        let Some(target) = reference(nested) else {
+            continue;
         };
-        let target = reference(nested).unwrap_or_default().to_owned();
         let inner = resolve(root, nested);
-        if inner.get("properties").is_some() && depth + 1 < MAX_DEPTH && !seen.contains(&target) {
-            seen.push(target);
+        if inner.get("properties").is_some()
+            && depth + 1 < MAX_DEPTH
+            && !seen.iter().any(|s| s == target)
+        {
+            seen.push(target.to_owned());
             walk(root, inner, depth + 1, seen, out);
             seen.pop();
         }
@@ -131,11 +135,7 @@ pub fn type_name(root: &Value, schema: &Value) -> String {
         Some(other) => other.to_owned(),
         None => "any".to_owned(),
     };
-    if nullable {
-        format!("{name}?")
-    } else {
-        name
-    }
+    if nullable { format!("{name}?") } else { name }
 }
 
 /// Checks `request` against `schema` before anything is sent.
@@ -144,13 +144,18 @@ pub fn type_name(root: &Value, schema: &Value) -> String {
 ///
 /// 400 naming the first field that does not fit and what was expected.
 pub fn validate(schema: &Value, request: &Value) -> Outcome {
-    let Ok(validator) = jsonschema::validator_for(schema) else {
-        // A schema this checker cannot read: the service still checks.
-        return Ok(());
-    };
-    let Some(error) = validator.iter_errors(request).next() else {
-        return Ok(());
-    };
+    match problem(schema, request) {
+        Some(problem) => Err(Failure::bad_request(problem)),
+        None => Ok(()),
+    }
+}
+
+/// Why `request` does not fit `schema` (the first field that does not and
+/// what was expected), or `None` when it fits.
+pub fn problem(schema: &Value, request: &Value) -> Option<String> {
+    // A schema this checker cannot read: the service still checks.
+    let validator = jsonschema::validator_for(schema).ok()?;
+    let error = validator.iter_errors(request).next()?;
     let path = error.instance_path().to_string();
     let field = path.trim_start_matches('/').replace('/', ".");
     let place = if field.is_empty() {
@@ -159,10 +164,12 @@ pub fn validate(schema: &Value, request: &Value) -> Outcome {
         format!("field {field:?}")
     };
     let mut why = error.to_string();
-    if let Some(expected) = expected_type(schema, &field) {
+    if let Some(expected) = expected_type(schema, &field)
+        && !why.contains(&format!("\"{expected}\""))
+    {
         why = format!("{why} (expected {expected})");
     }
-    Err(Failure::bad_request(format!("{place}: {why}")))
+    Some(format!("{place}: {why}"))
 }
 
 /// The type of the field at dotted `path`, as `type_name` writes it.
@@ -175,7 +182,9 @@ fn expected_type(root: &Value, path: &str) -> Option<String> {
         let here = resolve(root, schema);
         schema = match here.get("properties").and_then(|p| p.get(part)) {
             Some(property) => property,
-            None => here.get("items").or_else(|| here.get("additionalProperties"))?,
+            None => here
+                .get("items")
+                .or_else(|| here.get("additionalProperties"))?,
         };
     }
     Some(type_name(root, resolve(root, schema)))

@@ -8,7 +8,7 @@ use micro_runtime::debug::Describer;
 use micro_runtime::{Client, ClientOptions, defaults};
 
 use crate::args::Global;
-use crate::failure::Outcome;
+use crate::failure::{Failure, Outcome};
 use crate::output::Output;
 
 /// The options, the output and the backends of one run of `micro`.
@@ -56,16 +56,29 @@ impl Session {
     }
 
     /// The broker from `--broker` (the HTTP broker finds subscribers in the
-    /// registry).
+    /// registry). `listen` is `Some(insecure)` for a subscriber: the HTTP
+    /// broker then listens on loopback unless told an address, and beyond
+    /// loopback only when `insecure`.
     ///
     /// # Errors
     ///
-    /// As [`Session::client`]; 400 for an unknown broker.
-    pub fn broker(&self) -> Outcome<Arc<dyn Broker>> {
+    /// As [`Session::client`]; 400 for an unknown broker, or for an HTTP
+    /// subscriber beyond loopback without `--insecure`.
+    pub fn broker(&self, listen: Option<bool>) -> Outcome<Arc<dyn Broker>> {
         let registry = self.client()?.registry().clone();
+        let mut address = self.global.broker_address.clone();
+        if let (Some(insecure), "http") = (listen, self.global.broker.as_str()) {
+            let at = address.get_or_insert_with(|| "127.0.0.1:0".to_owned());
+            if !insecure && !is_loopback(at) {
+                return Err(Failure::bad_request(format!(
+                    "the HTTP broker would accept messages from anyone on {at}; \
+                     listen on 127.0.0.1 or pass --insecure"
+                )));
+            }
+        }
         Ok(defaults::broker_by_name(
             &self.global.broker,
-            self.global.broker_address.as_deref(),
+            address.as_deref(),
             registry,
         )?)
     }
@@ -81,5 +94,32 @@ impl Session {
         }
         let describer = Describer::new(self.client()?.clone());
         Ok(self.describer.get_or_init(|| describer))
+    }
+}
+
+/// True for `127.x.x.x:port`, `[::1]:port` and `localhost:port`.
+fn is_loopback(address: &str) -> bool {
+    let host = address
+        .rsplit_once(':')
+        .map_or(address, |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_addresses() {
+        assert!(is_loopback("127.0.0.1:0"));
+        assert!(is_loopback("[::1]:8080"));
+        assert!(is_loopback("localhost:1"));
+        assert!(!is_loopback("0.0.0.0:0"));
+        assert!(!is_loopback("10.0.0.1:80"));
     }
 }

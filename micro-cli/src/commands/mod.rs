@@ -5,6 +5,7 @@ mod completions;
 mod describe;
 mod dynamic;
 mod health;
+mod input;
 mod new;
 mod publish;
 mod services;

@@ -1,7 +1,9 @@
 //! Settling RabbitMQ deliveries.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
@@ -22,6 +24,9 @@ pub(super) struct RabbitAcker {
     pub(super) acker: lapin::Acker,
     pub(super) _channel: Channel,
     pub(super) address: String,
+    /// How long settling may take: a frame for a connection that died
+    /// unnoticed is never confirmed, and the handler's slot must come back.
+    pub(super) timeout: Duration,
     pub(super) topic: String,
     /// Deliveries of this message so far, this one included.
     pub(super) delivery: u32,
@@ -37,21 +42,31 @@ impl RabbitAcker {
         }
     }
 
-    fn failed(&self, what: &str, err: lapin::Error) -> crate::Error {
-        unavailable(
-            "rabbitmq",
-            &self.address,
-            format!("{what} a message of {}: {err}", self.topic),
-        )
+    /// `settle` within the timeout, its failure a 503 about `what`.
+    async fn bounded(
+        &self,
+        what: &str,
+        settle: impl Future<Output = lapin::Result<()>>,
+    ) -> Result<()> {
+        let failed = |why: &dyn std::fmt::Display| {
+            unavailable(
+                "rabbitmq",
+                &self.address,
+                format!("{what} a message of {}: {why}", self.topic),
+            )
+        };
+        match tokio::time::timeout(self.timeout, settle).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(failed(&err)),
+            Err(_) => Err(failed(&"timed out")),
+        }
     }
 
     async fn reject(&self) -> Result<()> {
         self.settled();
-        self.acker
-            .reject(BasicRejectOptions { requeue: false })
+        let reject = self.acker.reject(BasicRejectOptions { requeue: false });
+        self.bounded("rejecting", async { reject.await.map(drop) })
             .await
-            .map(drop)
-            .map_err(|e| self.failed("rejecting", e))
     }
 }
 
@@ -59,11 +74,9 @@ impl RabbitAcker {
 impl Acker for RabbitAcker {
     async fn ack(&self) -> Result<()> {
         self.settled();
-        self.acker
-            .ack(BasicAckOptions::default())
+        let ack = self.acker.ack(BasicAckOptions::default());
+        self.bounded("acknowledging", async { ack.await.map(drop) })
             .await
-            .map(drop)
-            .map_err(|e| self.failed("acknowledging", e))
     }
 
     async fn nack(&self, requeue: bool) -> Result<()> {
@@ -84,14 +97,12 @@ impl Acker for RabbitAcker {
         }
         // Back off before handing it back: RabbitMQ redelivers at once.
         tokio::time::sleep(retry_delay(self.delivery)).await;
-        self.acker
-            .nack(BasicNackOptions {
-                requeue: true,
-                multiple: false,
-            })
+        let nack = self.acker.nack(BasicNackOptions {
+            requeue: true,
+            multiple: false,
+        });
+        self.bounded("requeueing", async { nack.await.map(drop) })
             .await
-            .map(drop)
-            .map_err(|e| self.failed("requeueing", e))
     }
 
     async fn dead_letter(&self, _reason: &str) -> Result<()> {

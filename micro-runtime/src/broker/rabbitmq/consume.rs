@@ -17,6 +17,9 @@ use crate::broker::backend::{Stop, reconnect_delay};
 use crate::broker::{Delivery, HEADER_ID, Message, SubscribeOptions, Subscription};
 use crate::{Error, Result};
 
+/// How often an idle consumer checks that its channel is still open.
+const CHANNEL_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What a subscription consumes from: a channel with its consumer.
 struct Consuming {
     channel: Channel,
@@ -135,6 +138,15 @@ async fn consume_loop(
             let next = tokio::select! {
                 () = stop.stopped() => return,
                 next = consuming.consumer.next() => next,
+                // A consumer is not always told that its connection died.
+                () = tokio::time::sleep(CHANNEL_CHECK) => {
+                    if consuming.channel.status().connected() {
+                        continue;
+                    }
+                    failures += 1;
+                    tracing::warn!(topic, "rabbitmq channel closed; reconnecting");
+                    break;
+                }
             };
             match next {
                 Some(Ok(delivery)) => {
@@ -210,6 +222,7 @@ fn to_delivery(
         acker: delivery.acker,
         _channel: consuming.channel.clone(),
         address: broker.inner.connection.address().to_owned(),
+        timeout: broker.inner.connection.timeout(),
         topic: message_topic.clone(),
         delivery: count,
         max_deliver,
