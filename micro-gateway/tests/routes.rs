@@ -38,13 +38,12 @@ async fn a_namespace_picks_among_services_with_the_same_short_name() {
     let world = World::new();
     let _services = world.services().await;
     let _other = world
-        .service("org.other.greeter", |s| s.handle(Greeter::default()).unwrap())
+        .service("org.other.greeter", |s| {
+            s.handle(Greeter::default()).unwrap()
+        })
         .await;
     let plain = world.gateway(GatewayOptions::new()).await;
-    let detail = plain
-        .post("/api/greeter/hello", "{}")
-        .await
-        .error(404, 404);
+    let detail = plain.post("/api/greeter/hello", "{}").await.error(404, 404);
     assert!(detail.contains("ambiguous"), "{detail}");
     assert!(detail.contains("org.other.greeter"), "{detail}");
     let gateway = world
@@ -128,7 +127,10 @@ async fn headers_become_metadata_and_set_the_deadline() {
             &path,
             &[
                 ("x-request-id", "42"),
-                ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+                (
+                    "traceparent",
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                ),
                 ("authorization", "Bearer secret"),
                 ("cookie", "session=1"),
                 ("connection", "x-hop"),
@@ -143,7 +145,14 @@ async fn headers_become_metadata_and_set_the_deadline() {
     let metadata = &seen["metadata"];
     assert_eq!(metadata["x-request-id"], "42", "{seen}");
     assert!(metadata["traceparent"].is_string(), "{seen}");
-    for dropped in ["authorization", "cookie", "x-hop", "connection", "timeout", "host"] {
+    for dropped in [
+        "authorization",
+        "cookie",
+        "x-hop",
+        "connection",
+        "timeout",
+        "host",
+    ] {
         assert!(metadata.get(dropped).is_none(), "{dropped}: {seen}");
     }
     let left = seen["deadline_ms"].as_u64().expect("a deadline");
@@ -178,7 +187,9 @@ async fn health_and_a_service_started_later() {
     let _service = world
         .service(SERVICE, |s| s.handle(Greeter::default()).unwrap())
         .await;
-    let answer = gateway.post("/api/greeter/hello", r#"{"name":"Late"}"#).await;
+    let answer = gateway
+        .post("/api/greeter/hello", r#"{"name":"Late"}"#)
+        .await;
     assert_eq!(answer.json(), json!({"greeting": "Hello Late"}));
     let body: Value = gateway.get("/openapi.json").await.json();
     assert!(body["paths"]["/api/com.example.srv.greeter/Greeter.Hello"].is_object());

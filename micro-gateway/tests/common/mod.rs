@@ -129,11 +129,14 @@ impl World {
                 s.handle(Mirror).unwrap();
             })
             .await,
-            self.service(SLOW_SERVICE, |s| s.handle(Greeter::with_delay(SLOW)).unwrap())
-                .await,
+            self.service(SLOW_SERVICE, |s| {
+                s.handle(Greeter::with_delay(SLOW)).unwrap()
+            })
+            .await,
             self.service(V1_SERVICE, |s| s.handle(Greeter::default()).unwrap())
                 .await,
-            self.service(ECHO_SERVICE, |s| s.handle(Echo).unwrap()).await,
+            self.service(ECHO_SERVICE, |s| s.handle(Echo).unwrap())
+                .await,
         ]
     }
 
@@ -242,8 +245,13 @@ impl Gateway {
 
     /// `POST path` with a JSON body.
     pub async fn post(&self, path: &str, body: &str) -> Answer {
-        self.send("POST", path, &[("content-type", "application/json")], body.to_owned())
-            .await
+        self.send(
+            "POST",
+            path,
+            &[("content-type", "application/json")],
+            body.to_owned(),
+        )
+        .await
     }
 
     /// `GET path`.
