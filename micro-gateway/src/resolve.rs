@@ -210,7 +210,10 @@ mod tests {
             ("a.orders", &["Orders.List"]),
             ("b.orders", &["Orders.List"]),
         ];
-        let cases: &[(&str, &str, Result<(&str, &str), &str>)] = &[
+        /// Path, namespace, and the service and endpoint (or the start
+        /// of the 404 detail).
+        type Case<'a> = (&'a str, &'a str, Result<(&'a str, &'a str), &'a str>);
+        let cases: &[Case<'_>] = &[
             (
                 "com.example.srv.greeter/Greeter.Hello",
                 "",
