@@ -30,6 +30,10 @@ const DROPPED: &[&str] = &[
     "grpc-timeout",
 ];
 
+/// The prefix of metadata keys the runtime sets itself (`micro-id`,
+/// `micro-topic`): an HTTP client does not get to choose them.
+const RESERVED: &str = "micro-";
+
 /// Headers that carry the caller's credentials for the gateway.
 const CREDENTIALS: &[&str] = &["authorization", "cookie"];
 
@@ -66,6 +70,7 @@ fn metadata(headers: &HeaderMap, forward_credentials: bool) -> Vec<(&str, &str)>
         .filter(|(name, _)| {
             let name = name.as_str();
             !(DROPPED.contains(&name)
+                || name.starts_with(RESERVED)
                 || listed.iter().any(|l| l == name)
                 || (!forward_credentials && CREDENTIALS.contains(&name)))
         })
@@ -74,18 +79,22 @@ fn metadata(headers: &HeaderMap, forward_credentials: bool) -> Vec<(&str, &str)>
 }
 
 /// The deadline a request asks for: `Timeout` or `X-Micro-Timeout`
-/// (`5s`, `500ms`, `2m`, or seconds), or `grpc-timeout` (`100m`, `5S`).
+/// (`5s`, `500ms`, `2m`, or seconds; up to nine digits), or `grpc-timeout`
+/// (`100m`, `5S`).
 fn timeout(headers: &HeaderMap) -> Result<Option<Duration>, Error> {
     for name in ["x-micro-timeout", "timeout"] {
         if let Some(value) = headers.get(HeaderName::from_static(name)) {
             let text = value.to_str().unwrap_or_default();
-            return micro_runtime::parse_duration(text)
-                .map(Some)
-                .ok_or_else(|| {
-                    Error::bad_request(format!(
-                        "header {name}: {text:?} is not a duration (e.g. 5s, 500ms)"
-                    ))
-                });
+            // Nine digits at most: a larger number could overflow a Duration.
+            let digits = text.trim().bytes().take_while(u8::is_ascii_digit).count();
+            let parsed = (digits <= 9)
+                .then(|| micro_runtime::parse_duration(text))
+                .flatten();
+            return parsed.map(Some).ok_or_else(|| {
+                Error::bad_request(format!(
+                    "header {name}: {text:?} is not a duration (e.g. 5s, 500ms)"
+                ))
+            });
         }
     }
     if let Some(value) = headers.get("grpc-timeout") {
@@ -146,6 +155,7 @@ mod tests {
         let err = timeout(&headers(&[("timeout", "soon")])).unwrap_err();
         assert!(err.is_bad_request());
         assert!(timeout(&headers(&[("grpc-timeout", "5x")])).is_err());
+        assert!(timeout(&headers(&[("timeout", "99999999999999999999999h")])).is_err());
         assert!(timeout(&headers(&[("grpc-timeout", "123456789S")])).is_err());
     }
 
@@ -159,6 +169,7 @@ mod tests {
             ("authorization", "Bearer secret"),
             ("cookie", "a=b"),
             ("content-type", "application/json"),
+            ("micro-topic", "spoofed"),
         ]);
         let kept = |forward| {
             let mut names: Vec<&str> = metadata(&map, forward)
