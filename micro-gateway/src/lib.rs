@@ -1,0 +1,77 @@
+//! micro-gateway: the HTTP entry point to micro services, as an axum
+//! [`Router`] to serve alone or to nest in an application's own.
+//!
+//! - `POST /api/{service}/{Endpoint.Method}` and go-micro's short paths
+//!   (`/api/greeter/hello`): a JSON body (or, for `GET`, the query string)
+//!   in, the service's JSON response out;
+//! - `POST /rpc` with `{"service", "endpoint", "request", "address"?}`;
+//! - `GET /openapi.json`: OpenAPI 3.1 from the services' `Debug.Describe`;
+//! - `GET /health`: `{"status":"ok"}`.
+//!
+//! The gateway knows services only through the registry and what they say
+//! about themselves; it watches the registry, so a service that starts
+//! later is routable at once.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use micro_gateway::GatewayOptions;
+//!
+//! let client = micro_runtime::Client::from_env()?;
+//! let router = micro_gateway::router(client, GatewayOptions::new());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! micro_gateway::serve(listener, router, micro_runtime::shutdown_signal()).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+#![doc = include_str!("../docs/resolution.md")]
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+pub use axum::Router;
+use micro_runtime::Client;
+
+mod access;
+mod catalog;
+mod components;
+mod failure;
+mod gateway;
+mod headers;
+mod openapi;
+mod options;
+mod request;
+mod resolve;
+mod routes;
+
+pub use options::GatewayOptions;
+
+/// The gateway's routes, calling services through `client`.
+///
+/// The registry watch starts with the first request, so this needs no
+/// runtime; requests must be served on a tokio runtime.
+pub fn router(client: Client, options: GatewayOptions) -> Router {
+    routes::router(gateway::Gateway::new(client, options))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets the
+/// requests in flight finish.
+///
+/// # Errors
+///
+/// The listener's error.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

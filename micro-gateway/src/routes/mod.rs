@@ -1,0 +1,49 @@
+//! The HTTP routes, one file each, and the router that holds them.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
+use axum::routing::{get, post};
+use micro_runtime::Error;
+
+use crate::failure::Failure;
+use crate::gateway::Gateway;
+
+mod api;
+mod health;
+mod openapi;
+mod rpc;
+
+/// Every route, sharing `gateway`.
+pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
+    let limit = gateway.options.max_body;
+    Router::new()
+        .route("/api/{*path}", get(api::call).post(api::call))
+        .route("/rpc", post(rpc::call))
+        .route("/health", get(health::get))
+        .route("/openapi.json", get(openapi::get))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(gateway)
+}
+
+async fn not_found(uri: axum::http::Uri) -> Failure {
+    Failure(Error::not_found(format!(
+        "no route for {}; the gateway serves /api/{{service}}/{{endpoint}}, /rpc, \
+         /health and /openapi.json",
+        uri.path()
+    )))
+}
+
+/// A body that could not be read (413 over the limit) as an error.
+fn body_error(rejection: &BytesRejection) -> Failure {
+    let status = rejection.status().as_u16();
+    let detail = if status == 413 {
+        "the request body is larger than the gateway's limit".to_owned()
+    } else {
+        rejection.body_text()
+    };
+    Failure(Error::new(status, detail))
+}
