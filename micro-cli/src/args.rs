@@ -240,24 +240,11 @@ pub(crate) fn parse_pair(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// `250ms`, `5s`, `2m`, `1h` or plain seconds (`1.5`).
+/// `250ms`, `5s`, `2m`, `1h` or plain seconds (`1.5`), as services read
+/// their `MICRO_*` durations.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("expected a duration like 500ms, 5s or 1m, got {text:?}"))?;
-    let seconds = match unit {
-        "ms" => number / 1000.0,
-        "" | "s" => number,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => return Err(format!("unknown unit {unit:?} in {text:?} (ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is out of range"))
+    micro_runtime::parse_duration(text)
+        .ok_or_else(|| format!("expected a duration like 500ms, 5s or 1m, got {text:?}"))
 }
 
 #[cfg(test)]

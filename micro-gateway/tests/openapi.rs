@@ -120,6 +120,11 @@ fn validate(doc: &Value) {
     let validator = std::env::var_os("MICRO_TEST_OPENAPI_VALIDATOR")
         .map_or_else(|| PathBuf::from(DEFAULT_VALIDATOR), PathBuf::from);
     if !validator.exists() {
+        assert!(
+            std::env::var_os("MICRO_TEST_REQUIRE_BACKENDS").is_none(),
+            "openapi-spec-validator is required (MICRO_TEST_REQUIRE_BACKENDS) but not at {}",
+            validator.display()
+        );
         println!(
             "skipped: openapi-spec-validator not at {} (set MICRO_TEST_OPENAPI_VALIDATOR)",
             validator.display()

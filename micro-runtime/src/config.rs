@@ -66,7 +66,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "h" => value * 3600.0,
         _ => return None,
     };
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    // Out of range (`1e30s`) or negative is no duration, not a panic.
+    Duration::try_from_secs_f64(seconds).ok()
 }
 
 #[cfg(test)]
@@ -81,5 +82,6 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("5 parsecs"), None);
+        assert_eq!(parse_duration("99999999999999999999999h"), None);
     }
 }
