@@ -46,6 +46,7 @@ mod options;
 mod request;
 mod resolve;
 mod routes;
+mod stream;
 
 pub use options::GatewayOptions;
 
