@@ -87,7 +87,12 @@ async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 
 /// The greeter and its twins, the ticker (whose ends are notified on the
 /// returned `Notify`), and a gateway.
-async fn setup() -> (World, Vec<micro_runtime::Service>, common::Gateway, Arc<Notify>) {
+async fn setup() -> (
+    World,
+    Vec<micro_runtime::Service>,
+    common::Gateway,
+    Arc<Notify>,
+) {
     let world = World::new();
     let mut services = world.services().await;
     let ended = Arc::new(Notify::new());
@@ -122,7 +127,9 @@ async fn stream(
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
-    let request = request.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+    let request = request
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
     within(path, async {
         let response = http.request(request).await.unwrap();
         let status = response.status().as_u16();
@@ -229,7 +236,14 @@ async fn an_error_mid_stream_ends_it_with_the_error() {
     let path = format!("/api/{TICKER}/Ticker.Ticks");
     let request = r#"{"count":2,"fail":true}"#;
 
-    let answer = stream(&gateway, "POST", &path, &[("accept", "text/event-stream")], request).await;
+    let answer = stream(
+        &gateway,
+        "POST",
+        &path,
+        &[("accept", "text/event-stream")],
+        request,
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let events = events(&answer.body);
     assert_eq!(events.len(), 3, "{}", answer.body);
@@ -332,7 +346,10 @@ async fn client_stream_over_a_websocket() {
 async fn client_stream_as_a_json_lines_post() {
     let (_world, _services, gateway, _) = setup().await;
     let answer = gateway
-        .post("/api/greeter/collect", "{\"name\":\"a\"}\n{\"name\":\"b\"}\n")
+        .post(
+            "/api/greeter/collect",
+            "{\"name\":\"a\"}\n{\"name\":\"b\"}\n",
+        )
         .await;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(answer.content_type, "application/json");
@@ -377,10 +394,7 @@ async fn client_stream_as_a_json_lines_post() {
 async fn a_malformed_frame_fails_the_call_and_the_gateway_serves_on() {
     let (_world, _services, gateway, _) = setup().await;
     let mut socket = websocket(&gateway, "/api/greeter/chat").await;
-    socket
-        .send(Message::text(r#"{"name":"a"}"#))
-        .await
-        .unwrap();
+    socket.send(Message::text(r#"{"name":"a"}"#)).await.unwrap();
     assert_eq!(text(next(&mut socket).await)["greeting"], "Hello a");
     socket.send(Message::text(r#"{"name": }"#)).await.unwrap();
     let error = text(next(&mut socket).await);
@@ -397,10 +411,7 @@ async fn a_malformed_frame_fails_the_call_and_the_gateway_serves_on() {
 
     // A new socket, and plain calls, still work.
     let mut socket = websocket(&gateway, "/api/greeter/chat").await;
-    socket
-        .send(Message::text(r#"{"name":"b"}"#))
-        .await
-        .unwrap();
+    socket.send(Message::text(r#"{"name":"b"}"#)).await.unwrap();
     assert_eq!(text(next(&mut socket).await)["greeting"], "Hello b");
     let answer = gateway.post("/api/greeter/hello", r#"{"name":"c"}"#).await;
     assert_eq!(answer.json()["greeting"], "Hello c");

@@ -61,7 +61,7 @@ pub(crate) async fn call(
     let requests = if target.kind.client_streaming() {
         if incoming.method != Method::POST {
             return Err(Error::bad_request(format!(
-                "{}/{} is a {} endpoint: open a WebSocket (GET with Upgrade: websocket), \
+                "{}/{} is a {}-streaming endpoint: open a WebSocket (GET with Upgrade: websocket), \
                  or POST its requests as JSON lines",
                 target.service,
                 target.endpoint,
