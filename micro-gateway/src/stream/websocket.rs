@@ -45,11 +45,9 @@ pub(super) fn answer(
 
 /// How the client's side of the socket ended.
 enum Requests {
-    /// An empty text frame: no more requests, answers still wanted.
-    Ended,
     /// A close frame, an error or the connection closed: nobody listens.
     Gone,
-    /// A frame that is not a request.
+    /// A frame that is not a request (the call is failed with it).
     Bad(Error),
     /// The service ended the call: it takes no more requests.
     Refused,
@@ -64,11 +62,10 @@ async fn bridge(socket: WebSocket, tx: RawSender, mut rx: RawReceiver) {
             requests = &mut reading, if !reading_done => {
                 reading_done = true;
                 match requests {
-                    Requests::Ended | Requests::Refused => {}
+                    Requests::Refused => {}
                     // Dropping the receiver cancels the call.
                     Requests::Gone => return,
                     Requests::Bad(error) => {
-                        tx.finish(Err(error.clone()));
                         drop(rx);
                         fail(&mut sink, error, close_code::POLICY).await;
                         break;
@@ -108,9 +105,11 @@ async fn bridge(socket: WebSocket, tx: RawSender, mut rx: RawReceiver) {
     .await;
 }
 
-/// Sends the client's requests on `tx` as they come, until it ends them.
+/// Sends the client's requests on `tx` as they come; after the empty
+/// frame that ends them, watches for the client going away.
 async fn read(frames: &mut SplitStream<WebSocket>, tx: &RawSender) -> Requests {
     let mut number = 0_u64;
+    let mut ended = false;
     while let Some(frame) = frames.next().await {
         let body = match frame {
             Ok(Message::Text(text)) => Bytes::from(text),
@@ -120,17 +119,22 @@ async fn read(frames: &mut SplitStream<WebSocket>, tx: &RawSender) -> Requests {
             Ok(Message::Close(_)) | Err(_) => break,
         };
         number += 1;
+        if ended {
+            return Requests::Bad(Error::bad_request(format!(
+                "frame {number}: the requests were ended by an empty frame"
+            )));
+        }
         if body.iter().all(u8::is_ascii_whitespace) {
             tx.finish(Ok(()));
-            return Requests::Ended;
+            ended = true;
+            continue;
         }
         let request = match request::from_body(body) {
             Ok(request) => request,
             Err(error) => {
-                return Requests::Bad(Error::bad_request(format!(
-                    "frame {number}: {}",
-                    error.detail()
-                )));
+                let error = Error::bad_request(format!("frame {number}: {}", error.detail()));
+                tx.finish(Err(error.clone()));
+                return Requests::Bad(error);
             }
         };
         if tx.send(request).await.is_err() {
@@ -138,7 +142,9 @@ async fn read(frames: &mut SplitStream<WebSocket>, tx: &RawSender) -> Requests {
             return Requests::Refused;
         }
     }
-    tx.finish(Ok(()));
+    if !ended {
+        tx.finish(Ok(()));
+    }
     Requests::Gone
 }
 
