@@ -27,6 +27,7 @@
 //! ```
 //!
 #![doc = include_str!("../docs/resolution.md")]
+#![doc = include_str!("../docs/streaming.md")]
 #![forbid(unsafe_code)]
 
 use std::future::Future;
