@@ -476,3 +476,90 @@ async fn a_client_that_goes_away_cancels_the_call() {
     assert_eq!(answer.json()["greeting"], "Hello c");
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn over_tcp_the_same_streams_and_cancellation() {
+    use micro_runtime::registry::memory::MemoryRegistry;
+    use micro_runtime::transport::tcp::{TcpOptions, TcpTransport};
+
+    let world = World {
+        registry: Arc::new(MemoryRegistry::new()),
+        transport: Arc::new(TcpTransport::new(TcpOptions::default())),
+    };
+    let ended = Arc::new(Notify::new());
+    let mut services = Vec::new();
+    for name in [examples::SERVICE, TICKER] {
+        let service = micro_runtime::Service::builder()
+            .name(name)
+            .version("1.0.0")
+            .address("127.0.0.1:0")
+            .registry(world.registry.clone())
+            .transport(world.transport.clone())
+            .build()
+            .unwrap();
+        if name == TICKER {
+            service
+                .handle(Ticker {
+                    ended: ended.clone(),
+                })
+                .unwrap();
+        } else {
+            service.handle(examples::Greeter::default()).unwrap();
+        }
+        within("the service to start", service.start())
+            .await
+            .unwrap();
+        services.push(service);
+    }
+    let gateway = world.gateway(GatewayOptions::new()).await;
+
+    let answer = stream(
+        &gateway,
+        "GET",
+        "/api/greeter/hello-stream?name=t",
+        &[("accept", "text/event-stream")],
+        "",
+    )
+    .await;
+    let greetings: Vec<_> = events(&answer.body)
+        .iter()
+        .map(|(_, data)| json(data)["greeting"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(greetings, ["Hello t #1", "Hello t #2", "Hello t #3"]);
+
+    let mut socket = websocket(&gateway, "/api/greeter/chat").await;
+    for name in ["a", "b"] {
+        let request = format!(r#"{{"name":"{name}"}}"#);
+        socket.send(Message::text(request)).await.unwrap();
+        assert_eq!(
+            text(next(&mut socket).await)["greeting"],
+            format!("Hello {name}")
+        );
+    }
+    socket.send(Message::text("")).await.unwrap();
+    assert_eq!(close(next(&mut socket).await).0, CloseCode::Normal);
+
+    // JSON lines this time, read until the first line, then dropped.
+    let address = gateway.base.strip_prefix("http://").unwrap().to_owned();
+    let request = format!("GET /api/{TICKER}/Ticker.Ticks HTTP/1.1\r\nhost: {address}\r\n\r\n");
+    let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+    connection.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    within("the first line", async {
+        let mut buffer = [0_u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("{\"n\":1}\n") {
+            let n = connection.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buffer[..n]);
+        }
+    })
+    .await;
+    assert!(String::from_utf8_lossy(&seen).contains("application/x-ndjson"));
+    drop(connection);
+    within("the call to end", ended.notified()).await;
+
+    gateway.stop().await;
+    for service in services {
+        within("the service to stop", service.stop()).await.unwrap();
+    }
+}
