@@ -563,3 +563,22 @@ async fn over_tcp_the_same_streams_and_cancellation() {
         within("the service to stop", service.stop()).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_broken_websocket_handshake_is_400() {
+    let (_world, _services, gateway, _) = setup().await;
+    let answer = gateway
+        .send(
+            "GET",
+            "/api/greeter/chat",
+            &[("connection", "upgrade"), ("upgrade", "websocket")],
+            Bytes::new(),
+        )
+        .await;
+    let detail = answer.error(400, 400);
+    assert!(
+        detail.starts_with("the WebSocket handshake failed"),
+        "{detail}"
+    );
+    gateway.stop().await;
+}
