@@ -257,6 +257,12 @@ impl McpServer {
             tools::build(&self.inner.client, &self.inner.describer, &self.inner.options).await?,
         );
         *cached = Some(set.clone());
+        // The watch's baseline, when it has none yet.
+        self.inner
+            .seen
+            .lock()
+            .unwrap()
+            .get_or_insert_with(|| set.fingerprint.clone());
         Ok(set)
     }
 
@@ -312,14 +318,20 @@ impl Inner {
         let Ok((now, _)) = tools::fingerprint(&inner.client, &inner.options).await else {
             return true;
         };
+        let now_copy = now.clone();
         let changed = {
             let mut seen = inner.seen.lock().unwrap();
             let changed = seen.as_ref().is_some_and(|before| *before != now);
-            *seen = Some(now);
+            *seen = Some(now.clone());
             changed
         };
+        {
+            let mut cached = inner.tools.lock().await;
+            if cached.as_ref().is_some_and(|set| set.fingerprint != now_copy) {
+                *cached = None;
+            }
+        }
         if changed {
-            *inner.tools.lock().await = None;
             let peers: Vec<_> = {
                 let mut peers = inner.peers.lock().unwrap();
                 peers.retain(|p| !p.is_transport_closed());

@@ -53,6 +53,8 @@ pub(crate) struct ToolSet {
     by_name: HashMap<String, usize>,
     /// Endpoints that are not tools.
     pub(crate) left_out: Vec<LeftOut>,
+    /// The live services when the set was made.
+    pub(crate) fingerprint: Fingerprint,
 }
 
 impl ToolSet {
@@ -100,7 +102,7 @@ pub(crate) async fn build(
     describer: &Describer,
     options: &McpOptions,
 ) -> micro_runtime::Result<ToolSet> {
-    let (_, newest) = fingerprint(client, options).await?;
+    let (fingerprint, newest) = fingerprint(client, options).await?;
     let answers = join_all(
         newest
             .iter()
@@ -160,6 +162,7 @@ pub(crate) async fn build(
         tools,
         by_name,
         left_out,
+        fingerprint,
     })
 }
 
