@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod mcp;
+pub use mcp::{McpArgs, McpCallArgs, McpCommand, McpFlags, McpServeArgs};
+
 /// Exit codes, shown at the end of `micro --help`.
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -89,6 +92,8 @@ pub enum Command {
     Watch(WatchArgs),
     /// Creates a new service crate that builds and whose test passes.
     New(NewArgs),
+    /// Serves the services as MCP tools for AI agents (stdio or Streamable HTTP).
+    Mcp(McpArgs),
     /// Prints a shell completion script.
     Completions(CompletionsArgs),
     /// `micro SERVICE ENDPOINT --field value`: calls by short names, the

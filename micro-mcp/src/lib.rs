@@ -42,7 +42,7 @@ mod options;
 mod server;
 mod tools;
 
-pub use http::{HttpOptions, router, router_with};
+pub use http::{HttpOptions, router, router_with, serve_http};
 pub use naming::{MAX_NAME, tool_names};
 pub use options::{Filter, McpOptions};
 pub use rmcp;

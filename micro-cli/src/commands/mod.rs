@@ -6,6 +6,7 @@ mod describe;
 mod dynamic;
 mod health;
 mod input;
+mod mcp;
 mod new;
 mod publish;
 mod services;
@@ -33,6 +34,7 @@ pub(crate) async fn run(command: Command, session: &Session) -> Outcome {
         Command::Health(args) => health::run(session, args).await,
         Command::Watch(args) => watch::run(session, args).await,
         Command::New(args) => new::run(session, &args),
+        Command::Mcp(args) => mcp::run(session, args).await,
         Command::Completions(args) => completions::run(&args),
         Command::Dynamic(words) => dynamic::run(session, words).await,
     }
