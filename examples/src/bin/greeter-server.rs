@@ -3,7 +3,9 @@
 //! Prints `listening on <address>` once registered and serving, and
 //! `served <n> calls` when it stops. Configuration comes from the
 //! `MICRO_*` environment; `GREETER_VERSION` sets the version (default
-//! 1.0.0) and `GREETER_DELAY_MS` makes every call take that long.
+//! 1.0.0), `GREETER_NAME` the service name (default
+//! `com.example.srv.greeter`) and `GREETER_DELAY_MS` makes every call take
+//! that long.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -33,8 +35,9 @@ async fn run() -> Result<()> {
         .map(Duration::from_millis)
         .unwrap_or_default();
 
+    let name = std::env::var("GREETER_NAME").unwrap_or_else(|_| SERVICE.into());
     let service = Service::builder()
-        .name(SERVICE)
+        .name(name)
         .version(version)
         .wrap_handler(handler_fn(move |req: HandlerRequest, next: HandlerNext| {
             let counter = counter.clone();

@@ -1,0 +1,138 @@
+"""Drives `micro mcp serve` with the official MCP Python SDK (`mcp` on PyPI).
+
+    mcp_client.py stdio [--list-changed] -- COMMAND ARGS...   spawns the server
+    mcp_client.py http URL TOKEN [--list-changed]             connects to it
+
+Initializes, lists the tools and checks the greeter's Hello tool (its input
+schema has `name`, a string), calls it with {"name": "John"} (-> "Hello John")
+and with {"name": 5} (-> an error result, not a protocol error). With
+--list-changed it then prints `WAITING_FOR_SECOND`, waits for
+`notifications/tools/list_changed` (the caller starts com.example.srv.other)
+and sees the new service's tools. Over HTTP, a request without the token
+must be refused (401). Prints `OK` at the end; any failed check exits 1.
+"""
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+
+import anyio
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
+
+HELLO = "com_example_srv_greeter_Greeter_Hello"
+OTHER = "com_example_srv_other_Greeter_Hello"
+LIMIT = 30
+
+
+def check(condition, what):
+    if not condition:
+        print(f"check failed: {what}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def text_of(result):
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+async def exercise(read, write, list_changed):
+    changed = anyio.Event()
+
+    async def on_message(message):
+        method = getattr(message, "method", None) or getattr(getattr(message, "root", None), "method", None)
+        if method == "notifications/tools/list_changed":
+            changed.set()
+
+    async with ClientSession(read, write, message_handler=on_message) as session:
+        with anyio.fail_after(LIMIT):
+            info = await session.initialize()
+        print(f"initialized: {info.server_info.name} protocol {info.protocol_version}", flush=True)
+
+        tools = (await session.list_tools()).tools
+        names = [t.name for t in tools]
+        check(HELLO in names, f"{HELLO} in {names}")
+        hello = next(t for t in tools if t.name == HELLO)
+        schema = hello.input_schema
+        check(schema.get("type") == "object", f"inputSchema is an object: {schema}")
+        check(schema["properties"]["name"]["type"] == "string", f"name is a string: {schema}")
+        check(hello.output_schema["properties"]["greeting"]["type"] == "string", f"outputSchema: {hello.output_schema}")
+        check(hello.annotations is not None and hello.annotations.idempotent_hint is True, f"idempotent: {hello.annotations}")
+        check(not any(n.split("_")[-2:-1] == ["Debug"] for n in names), f"no Debug tools: {names}")
+
+        ok = await session.call_tool(HELLO, {"name": "John"})
+        check(not ok.is_error, f"Hello John succeeds: {ok}")
+        check("Hello John" in text_of(ok), f"text has Hello John: {ok}")
+        check(ok.structured_content == {"greeting": "Hello John"}, f"structured: {ok.structured_content}")
+        print("called Hello: Hello John", flush=True)
+
+        wrong = await session.call_tool(HELLO, {"name": 5})
+        check(wrong.is_error, f"a wrong type is an error result: {wrong}")
+        check("(400)" in text_of(wrong), f"the error has its code: {text_of(wrong)}")
+        print(f"wrong type: {text_of(wrong)}", flush=True)
+
+        if list_changed:
+            check(OTHER not in names, f"{OTHER} not yet listed")
+            print("WAITING_FOR_SECOND", flush=True)
+            with anyio.fail_after(LIMIT):
+                await changed.wait()
+            print("tools/list_changed received", flush=True)
+            with anyio.fail_after(LIMIT):
+                while True:
+                    names = [t.name for t in (await session.list_tools()).tools]
+                    if OTHER in names:
+                        break
+                    # The notification came before the list was made anew.
+                    await anyio.sleep(0.1)
+            print(f"new tool listed: {OTHER}", flush=True)
+
+
+async def over_stdio(command, list_changed):
+    params = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
+    async with stdio_client(params) as (read, write):
+        await exercise(read, write, list_changed)
+
+
+def refused_without_token(url):
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+    request = urllib.request.Request(
+        url, data=body, method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=LIMIT) as answer:
+            return answer.status == 401
+    except urllib.error.HTTPError as err:
+        return err.code == 401
+
+
+async def over_http(url, token, list_changed):
+    headers = {}
+    if token:
+        check(refused_without_token(url), "a request without the token is refused with 401")
+        print("no token: 401", flush=True)
+        headers["Authorization"] = f"Bearer {token}"
+    async with create_mcp_http_client(headers=headers) as http:
+        async with streamable_http_client(url, http_client=http) as streams:
+            read, write = streams[0], streams[1]
+            await exercise(read, write, list_changed)
+
+
+def main():
+    args = sys.argv[1:]
+    list_changed = "--list-changed" in args
+    args = [a for a in args if a != "--list-changed"]
+    if args[0] == "stdio":
+        command = args[args.index("--") + 1:]
+        anyio.run(over_stdio, command, list_changed)
+    elif args[0] == "http":
+        anyio.run(over_http, args[1], args[2], list_changed)
+    else:
+        sys.exit(f"unknown mode {args[0]}")
+    print("OK", flush=True)
+
+
+if __name__ == "__main__":
+    main()
