@@ -1,0 +1,106 @@
+//! `micro mcp serve` driven by the official MCP Python SDK (`mcp` from PyPI,
+//! in the venv `.ci/run` makes; `MICRO_TEST_PYTHON` names its python),
+//! against real greeter-server processes in a private network namespace,
+//! over stdio and over Streamable HTTP: initialize, list the tools and check
+//! Hello's schemas, call it, call it with a wrong type (an error result),
+//! then start another service and receive `tools/list_changed`. Over HTTP a
+//! request without the bearer token is refused.
+
+#[path = "../../examples/tests/common/processes.rs"]
+mod processes;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use processes::{Netns, Proc};
+
+const MICRO: &str = env!("CARGO_BIN_EXE_micro");
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../micro-mcp/tests/python/mcp_client.py"
+);
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// The python of the venv with `mcp`, or `None` (and a printed line) when
+/// the test is skipped.
+fn python() -> Option<String> {
+    match std::env::var("MICRO_TEST_PYTHON") {
+        Ok(python) if !python.is_empty() => Some(python),
+        _ => {
+            assert!(
+                std::env::var("MICRO_TEST_REQUIRE_BACKENDS").as_deref() != Ok("1"),
+                "MICRO_TEST_PYTHON is not set, and MICRO_TEST_REQUIRE_BACKENDS=1"
+            );
+            println!("skipped: MICRO_TEST_PYTHON is not set (a python with `mcp`, see .ci/run)");
+            None
+        }
+    }
+}
+
+/// greeter-server, built beside `micro` by the same workspace build.
+fn greeter_server() -> PathBuf {
+    let path = PathBuf::from(MICRO).with_file_name("greeter-server");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p examples --bin greeter-server`",
+        path.display()
+    );
+    path
+}
+
+/// Starts a greeter-server named `name` in `ns` and waits until it serves.
+fn greeter(ns: &Netns, name: &str) -> Proc {
+    let mut cmd = ns.command(greeter_server().to_str().unwrap());
+    cmd.env("GREETER_NAME", name);
+    let proc = Proc::spawn(name, cmd);
+    proc.wait_line("listening on ", LIMIT);
+    proc
+}
+
+/// Runs the Python client (already started in `ns`) to its end, starting
+/// the second service when it asks.
+fn drive(ns: &Netns, mut client: Proc) {
+    client.wait_line("WAITING_FOR_SECOND", LIMIT);
+    let _other = greeter(ns, "com.example.srv.other");
+    client.wait_line("OK", LIMIT);
+    let status = client.wait_exit(LIMIT);
+    assert!(status.success(), "the Python client failed: {status}; stderr:\n{}", client.stderr());
+}
+
+#[test]
+fn python_sdk_over_stdio() {
+    let Some(python) = python() else { return };
+    let ns = Netns::new();
+    let _greeter = greeter(&ns, "com.example.srv.greeter");
+    let mut cmd = ns.command(&python);
+    cmd.args([SCRIPT, "stdio", "--list-changed", "--", MICRO, "mcp", "serve"]);
+    drive(&ns, Proc::spawn("python (stdio)", cmd));
+}
+
+#[test]
+fn python_sdk_over_streamable_http() {
+    let Some(python) = python() else { return };
+    let ns = Netns::new();
+    let _greeter = greeter(&ns, "com.example.srv.greeter");
+    let mut cmd = ns.command(MICRO);
+    cmd.args(["mcp", "serve", "--address", "127.0.0.1:0"])
+        .env("MICRO_MCP_AUTH_TOKEN", "t0ken");
+    let server = Proc::spawn("micro mcp serve", cmd);
+    let line = server.wait_line("MCP (Streamable HTTP) on ", LIMIT);
+    let url = line.rsplit(' ').next().unwrap().to_owned();
+    let mut cmd = ns.command(&python);
+    cmd.args([SCRIPT, "http", &url, "t0ken", "--list-changed"]);
+    drive(&ns, Proc::spawn("python (http)", cmd));
+}
+
+#[test]
+fn a_public_address_needs_a_token() {
+    let out = std::process::Command::new(MICRO)
+        .args(["mcp", "serve", "--address", "0.0.0.0:0"])
+        .env_remove("MICRO_MCP_AUTH_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--auth-token"), "{stderr}");
+}
