@@ -64,7 +64,11 @@ fn drive(ns: &Netns, mut client: Proc) {
     let _other = greeter(ns, "com.example.srv.other");
     client.wait_line("OK", LIMIT);
     let status = client.wait_exit(LIMIT);
-    assert!(status.success(), "the Python client failed: {status}; stderr:\n{}", client.stderr());
+    assert!(
+        status.success(),
+        "the Python client failed: {status}; stderr:\n{}",
+        client.stderr()
+    );
 }
 
 #[test]
@@ -73,7 +77,15 @@ fn python_sdk_over_stdio() {
     let ns = Netns::new();
     let _greeter = greeter(&ns, "com.example.srv.greeter");
     let mut cmd = ns.command(&python);
-    cmd.args([SCRIPT, "stdio", "--list-changed", "--", MICRO, "mcp", "serve"]);
+    cmd.args([
+        SCRIPT,
+        "stdio",
+        "--list-changed",
+        "--",
+        MICRO,
+        "mcp",
+        "serve",
+    ]);
     drive(&ns, Proc::spawn("python (stdio)", cmd));
 }
 

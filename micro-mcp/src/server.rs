@@ -115,9 +115,13 @@ impl McpServer {
             left_out: set
                 .left_out
                 .iter()
-                .map(|LeftOut { service, endpoint, reason }| {
-                    (service.clone(), endpoint.clone(), reason.clone())
-                })
+                .map(
+                    |LeftOut {
+                         service,
+                         endpoint,
+                         reason,
+                     }| { (service.clone(), endpoint.clone(), reason.clone()) },
+                )
                 .collect(),
         })
     }
@@ -231,7 +235,8 @@ impl McpServer {
                         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
                     items.push(item);
                     if let Some((peer, token)) = &progress {
-                        let mut note = ProgressNotificationParam::new(token.clone(), items.len() as f64);
+                        let mut note =
+                            ProgressNotificationParam::new(token.clone(), items.len() as f64);
                         note.total = Some(max as f64);
                         note.message = Some(format!("{} messages", items.len()));
                         let _ = peer.notify_progress(note).await;
@@ -254,7 +259,12 @@ impl McpServer {
             return Ok(set.clone());
         }
         let set = Arc::new(
-            tools::build(&self.inner.client, &self.inner.describer, &self.inner.options).await?,
+            tools::build(
+                &self.inner.client,
+                &self.inner.describer,
+                &self.inner.options,
+            )
+            .await?,
         );
         *cached = Some(set.clone());
         // The watch's baseline, when it has none yet.
@@ -327,7 +337,10 @@ impl Inner {
         };
         {
             let mut cached = inner.tools.lock().await;
-            if cached.as_ref().is_some_and(|set| set.fingerprint != now_copy) {
+            if cached
+                .as_ref()
+                .is_some_and(|set| set.fingerprint != now_copy)
+            {
                 *cached = None;
             }
         }
@@ -379,7 +392,10 @@ fn protocol_error(err: &Error) -> ErrorData {
     if err.is_not_found() {
         ErrorData::invalid_params(err.detail().to_owned(), None)
     } else {
-        ErrorData::internal_error(format!("{} ({}): {}", err.status(), err.code(), err.detail()), None)
+        ErrorData::internal_error(
+            format!("{} ({}): {}", err.status(), err.code(), err.detail()),
+            None,
+        )
     }
 }
 

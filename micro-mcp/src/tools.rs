@@ -129,10 +129,7 @@ pub(crate) async fn build(
                 left_out.push(LeftOut {
                     service: name.clone(),
                     endpoint: endpoint.name.clone(),
-                    reason: format!(
-                        "{} streaming: tools take one request",
-                        endpoint.kind
-                    ),
+                    reason: format!("{} streaming: tools take one request", endpoint.kind),
                 });
                 continue;
             }
@@ -276,10 +273,19 @@ mod tests {
 
     #[test]
     fn input_schema_is_an_object() {
-        assert_eq!(input_schema("not json"), *json!({"type": "object"}).as_object().unwrap());
-        assert_eq!(input_schema("{}"), *json!({"type": "object"}).as_object().unwrap());
+        assert_eq!(
+            input_schema("not json"),
+            *json!({"type": "object"}).as_object().unwrap()
+        );
+        assert_eq!(
+            input_schema("{}"),
+            *json!({"type": "object"}).as_object().unwrap()
+        );
         let kept = r#"{"type":"object","properties":{"name":{"type":"string"}}}"#;
-        assert_eq!(Value::Object(input_schema(kept)), serde_json::from_str::<Value>(kept).unwrap());
+        assert_eq!(
+            Value::Object(input_schema(kept)),
+            serde_json::from_str::<Value>(kept).unwrap()
+        );
     }
 
     #[test]
@@ -290,10 +296,14 @@ mod tests {
         .unwrap();
         let out = Value::Object(stream_schema(response).unwrap());
         assert_eq!(out["type"], "object");
-        assert_eq!(out["properties"]["items"]["items"]["properties"]["a"]["$ref"], "#/$defs/x.A");
+        assert_eq!(
+            out["properties"]["items"]["items"]["properties"]["a"]["$ref"],
+            "#/$defs/x.A"
+        );
         assert!(out["properties"]["items"]["items"].get("$defs").is_none());
         assert_eq!(out["$defs"]["x.A"]["type"], "object");
-        let recursive = parse_object(r##"{"type":"object","properties":{"self":{"$ref":"#"}}}"##).unwrap();
+        let recursive =
+            parse_object(r##"{"type":"object","properties":{"self":{"$ref":"#"}}}"##).unwrap();
         assert!(stream_schema(recursive).is_none());
     }
 }

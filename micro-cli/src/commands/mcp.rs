@@ -38,9 +38,11 @@ async fn serve(session: &Session, args: McpServeArgs) -> Outcome {
             .await
             .map_err(|e| Failure::local(format!("mcp over stdio: {e}")));
     };
-    let address: SocketAddr = address
-        .parse()
-        .map_err(|_| Failure::usage(format!("--address {address}: not host:port (an IP and a port)")))?;
+    let address: SocketAddr = address.parse().map_err(|_| {
+        Failure::usage(format!(
+            "--address {address}: not host:port (an IP and a port)"
+        ))
+    })?;
     let loopback = address.ip().is_loopback();
     let token = args.auth_token.filter(|t| !t.is_empty());
     if !loopback && token.is_none() && !args.insecure {
@@ -83,7 +85,9 @@ async fn list(session: &Session, flags: &McpFlags) -> Outcome {
             .print_json(&json!({"tools": listing.tools, "left_out": left_out}));
     }
     if listing.tools.is_empty() {
-        session.out.line("no tools: no service is registered (or none passes the filters)")?;
+        session
+            .out
+            .line("no tools: no service is registered (or none passes the filters)")?;
     } else {
         let mut table = Table::new(&["TOOL", "ENDPOINT", "HINTS", "INPUT"]);
         for tool in &listing.tools {
@@ -149,7 +153,11 @@ async fn call(session: &Session, args: McpCallArgs) -> Outcome {
     let arguments = match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(object)) => object,
         Ok(_) => return Err(Failure::bad_request("the arguments must be a JSON object")),
-        Err(e) => return Err(Failure::bad_request(format!("the arguments are not JSON: {e}"))),
+        Err(e) => {
+            return Err(Failure::bad_request(format!(
+                "the arguments are not JSON: {e}"
+            )));
+        }
     };
     let result = server(session, &args.flags)?
         .call(&args.tool, Some(arguments))
