@@ -9,12 +9,13 @@ use micro_runtime::codec::ContentType;
 use micro_runtime::debug::Describer;
 use micro_runtime::endpoint::CallKind;
 use micro_runtime::{CallOptions, Client, Error};
+use rmcp::model::SubscriptionFilter;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     JsonObject, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
     ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSink};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
@@ -53,8 +54,13 @@ struct Inner {
     options: McpOptions,
     /// The tools listed last; `None` until listed or after a change.
     tools: tokio::sync::Mutex<Option<Arc<ToolSet>>>,
-    /// Peers told about tool list changes.
+    /// Peers told about tool list changes (sessions of protocol versions
+    /// before 2026-07-28).
     peers: Mutex<Vec<Peer<RoleServer>>>,
+    /// `subscriptions/listen` streams told about them (2026-07-28), by key.
+    sinks: Mutex<Vec<(u64, SubscriptionSink)>>,
+    /// The next sink's key.
+    next_sink: std::sync::atomic::AtomicU64,
     /// The registry watch task runs.
     watching: AtomicBool,
     /// What the watch saw last.
@@ -92,6 +98,8 @@ impl McpServer {
                 options,
                 tools: tokio::sync::Mutex::new(None),
                 peers: Mutex::new(Vec::new()),
+                sinks: Mutex::new(Vec::new()),
+                next_sink: std::sync::atomic::AtomicU64::new(0),
                 watching: AtomicBool::new(false),
                 seen: Mutex::new(None),
             }),
@@ -355,6 +363,12 @@ impl Inner {
                     tracing::debug!("mcp: cannot notify a peer: {err}");
                 }
             }
+            let sinks: Vec<_> = inner.sinks.lock().unwrap().clone();
+            for (_, sink) in sinks {
+                if let Err(err) = sink.notify_tool_list_changed().await {
+                    tracing::debug!("mcp: cannot notify a subscription: {err}");
+                }
+            }
         }
         true
     }
@@ -442,6 +456,27 @@ impl ServerHandler for McpServer {
             .await
             .map(CallToolResponse::from)
             .map_err(|e| protocol_error(&e))
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // rmcp keeps only what was requested and advertised: tools/list_changed.
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        self.start_watch();
+        let key = self.inner.next_sink.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .sinks
+            .lock()
+            .unwrap()
+            .push((key, context.sink().clone()));
+        context.cancelled().await;
+        self.inner.sinks.lock().unwrap().retain(|(k, _)| *k != key);
+        Ok(())
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
