@@ -68,6 +68,13 @@ async def exercise(read, write, list_changed):
         check(ok.structured_content == {"greeting": "Hello John"}, f"structured: {ok.structured_content}")
         print("called Hello: Hello John", flush=True)
 
+        streamed = await session.call_tool(HELLO + "Stream", {"name": "Ann"})
+        check(not streamed.is_error, f"HelloStream succeeds: {streamed}")
+        greetings = [item["greeting"] for item in streamed.structured_content["items"]]
+        check(greetings == ["Hello Ann #1", "Hello Ann #2", "Hello Ann #3"], f"stream items: {greetings}")
+        check(streamed.structured_content["truncated"] is False, "the stream was not cut")
+        print("called HelloStream: 3 items", flush=True)
+
         wrong = await session.call_tool(HELLO, {"name": 5})
         check(wrong.is_error, f"a wrong type is an error result: {wrong}")
         check("(400)" in text_of(wrong), f"the error has its code: {text_of(wrong)}")
