@@ -340,6 +340,15 @@ impl Inner {
         let changed = {
             let mut seen = inner.seen.lock().unwrap();
             let changed = seen.as_ref().is_some_and(|before| *before != now);
+            if let Some(before) = seen.as_ref() {
+                // A service whose endpoints changed may have kept its
+                // version: describe it anew.
+                for (name, endpoints) in before {
+                    if now.get(name) != Some(endpoints) {
+                        inner.describer.forget(name);
+                    }
+                }
+            }
             *seen = Some(now.clone());
             changed
         };
