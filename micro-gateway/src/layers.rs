@@ -1,0 +1,30 @@
+//! What wraps every route: gzip, CORS, the cross-site check and the
+//! token, outermost first.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware;
+use tower_http::compression::CompressionLayer;
+
+use crate::GatewayOptions;
+use crate::{auth, origin};
+
+/// `routes` wrapped, outermost first, in: gzip for clients that accept it
+/// (server-sent events and small bodies stay plain); CORS for the trusted
+/// origins (preflights answered before anything else); 403 for web pages
+/// of other origins; 401 without the token, when there is one.
+pub(crate) fn wrap(routes: Router, options: &GatewayOptions) -> Router {
+    let mut router = routes;
+    if let Some(token) = options.token.clone() {
+        router = router.layer(middleware::from_fn_with_state(token, auth::require_token));
+    }
+    router = router.layer(middleware::from_fn_with_state(
+        Arc::new(options.origins.clone()),
+        origin::reject_other_sites,
+    ));
+    if let Some(cors) = options.origins.cors() {
+        router = router.layer(cors);
+    }
+    router.layer(CompressionLayer::new())
+}
