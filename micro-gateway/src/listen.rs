@@ -63,12 +63,19 @@ fn exposure(
     }
     match addresses.iter().find(|a| !a.ip().is_loopback()) {
         None => Ok(()),
-        Some(open) => Err(Error::bad_request(format!(
-            "refusing to listen on {address} ({}) without an auth token: anyone who \
-             reaches it could call every service; set a token (--auth-token or \
-             MICRO_GATEWAY_TOKEN), listen on 127.0.0.1, or pass --insecure",
-            open.ip()
-        ))),
+        Some(open) => {
+            let ip = open.ip().to_string();
+            let shown = if address.contains(&ip) {
+                address.to_owned()
+            } else {
+                format!("{address} ({ip})")
+            };
+            Err(Error::bad_request(format!(
+                "refusing to listen on {shown} without an auth token: anyone who reaches \
+                 it could call every service; set a token (--auth-token or \
+                 MICRO_GATEWAY_TOKEN), listen on 127.0.0.1, or pass --insecure"
+            )))
+        }
     }
 }
 
