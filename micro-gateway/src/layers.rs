@@ -6,12 +6,15 @@ use std::sync::Arc;
 use axum::Router;
 use axum::middleware;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 
 use crate::GatewayOptions;
 use crate::{auth, origin};
 
 /// `routes` wrapped, outermost first, in: gzip for clients that accept it
-/// (server-sent events and small bodies stay plain); CORS for the trusted
+/// (streams — server-sent events, JSON lines — and small bodies stay
+/// plain: gzip would hold a stream's messages back until its buffer
+/// fills); CORS for the trusted
 /// origins (preflights answered before anything else); 403 for web pages
 /// of other origins; 401 without the token, when there is one.
 pub(crate) fn wrap(routes: Router, options: &GatewayOptions) -> Router {
@@ -26,5 +29,7 @@ pub(crate) fn wrap(routes: Router, options: &GatewayOptions) -> Router {
     if let Some(cors) = options.origins.cors() {
         router = router.layer(cors);
     }
-    router.layer(CompressionLayer::new())
+    let compress =
+        DefaultPredicate::new().and(NotForContentType::const_new("application/x-ndjson"));
+    router.layer(CompressionLayer::new().compress_when(compress))
 }
