@@ -367,6 +367,17 @@ mod tests {
     }
 
     #[test]
+    fn the_token_is_not_shown() {
+        let cli = Cli::try_parse_from(["micro", "gateway", "--auth-token", "s3cret"]).unwrap();
+        let Command::Gateway(args) = &cli.command else {
+            panic!("{cli:?}");
+        };
+        assert_eq!(args.auth_token, Some(Secret("s3cret".into())));
+        assert!(!format!("{cli:?}").contains("s3cret"));
+        assert!(cli.command.stops_on_signal());
+    }
+
+    #[test]
     fn sizes_parse() {
         assert_eq!(parse_size("1000"), Ok(1000));
         assert_eq!(parse_size("4MiB"), Ok(4 << 20));
