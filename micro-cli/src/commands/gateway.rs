@@ -25,10 +25,13 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
         .local_addr()
         .map_err(|e| Failure::local(format!("cannot listen on {}: {e}", args.address)))?;
     let router = micro_gateway::router(session.client()?.clone(), options);
+    let signal = micro_runtime::shutdown_signal().shared();
+    // Polled once, the signal handlers are installed before anyone can
+    // read the line below and send SIGTERM.
+    let _ = signal.clone().now_or_never();
     println!("gateway listening on http://{address}");
     let _ = std::io::stdout().flush();
 
-    let signal = micro_runtime::shutdown_signal().shared();
     let served = micro_gateway::serve(listener, router, signal.clone());
     let gave_up = async {
         signal.await;
