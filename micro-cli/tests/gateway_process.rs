@@ -140,9 +140,14 @@ fn curl(ns: &Netns, method: &str, url: &str, headers: &[&str], body: Option<&str
     }
 }
 
-/// SIGTERM, then the exit status (graceful: 0).
-fn stop(mut proc: Proc) -> Vec<String> {
-    proc.signal("TERM");
+/// SIGTERM; asserts a graceful exit (0) and returns the last lines.
+fn stop(proc: Proc) -> Vec<String> {
+    stop_with(proc, "TERM")
+}
+
+/// `signal`; asserts a graceful exit (0) and returns the last lines.
+fn stop_with(mut proc: Proc, signal: &str) -> Vec<String> {
+    proc.signal(signal);
     let status = proc.wait_exit(LIMIT);
     assert!(
         status.success(),
@@ -304,7 +309,8 @@ fn with_a_token_requests_without_it_get_401() {
     );
 
     let stderr = gateway.stderr();
-    stop(gateway);
+    // Ctrl-C stops it as gracefully as SIGTERM.
+    stop_with(gateway, "INT");
     assert!(!stderr.contains(TOKEN), "the token on stderr:\n{stderr}");
     no_panic(&stderr);
     stop(node);

@@ -29,7 +29,14 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
     // Polled once, the signal handlers are installed before anyone can
     // read the line below and send SIGTERM.
     let _ = signal.clone().now_or_never();
-    println!("gateway listening on http://{address}");
+    if session.out.json() {
+        println!(
+            "{}",
+            serde_json::json!({ "listening": format!("http://{address}") })
+        );
+    } else {
+        println!("gateway listening on http://{address}");
+    }
     let _ = std::io::stdout().flush();
 
     let served = micro_gateway::serve(listener, router, signal.clone());
