@@ -3,7 +3,9 @@
 //! call services through a gateway on their machine.
 //!
 //! Requests without an `Origin` header (curl, services, scripts) are not
-//! browser requests from another site and pass.
+//! browser requests from another site and pass, unless the browser says
+//! they come from another site (`Sec-Fetch-Site`: an `<img>` or a link
+//! to `/api/...?query` sends no `Origin`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,11 +73,16 @@ impl Origins {
         Ok(())
     }
 
-    /// True when a request with these headers may be served: no `Origin`,
-    /// a trusted one, or the gateway's own page on a loopback host.
+    /// True when a request with these headers may be served: no `Origin`
+    /// (and not from another site by `Sec-Fetch-Site`), a trusted one, or
+    /// the gateway's own page on a loopback host.
     fn allows(&self, headers: &HeaderMap) -> bool {
         let Some(origin) = headers.get(header::ORIGIN) else {
-            return true;
+            // A page elsewhere loading `/api/...?query` as an image, a
+            // script or a link: no Origin, but Fetch Metadata tells.
+            return !headers
+                .get(SEC_FETCH_SITE)
+                .is_some_and(|site| site == "cross-site" || site == "same-site");
         };
         let Ok(origin) = origin.to_str() else {
             return false;
@@ -109,6 +116,11 @@ impl Origins {
         )
     }
 }
+
+/// Fetch Metadata: where the request comes from, as the browser sees it
+/// (`same-origin`, `same-site`, `cross-site`, or `none` for one the user
+/// typed).
+const SEC_FETCH_SITE: &str = "sec-fetch-site";
 
 /// `origin` as browsers send it: lower case, no trailing `/`.
 fn normalise(origin: &str) -> String {
@@ -147,11 +159,17 @@ pub(crate) async fn reject_other_sites(
     if origins.allows(request.headers()) {
         return next.run(request).await;
     }
-    let origin = request
+    let Some(origin) = request
         .headers()
         .get(header::ORIGIN)
         .map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned())
-        .unwrap_or_default();
+    else {
+        return Failure(Error::forbidden(
+            "requests from another site's web pages are not allowed (Sec-Fetch-Site); \
+             call with fetch() from a trusted CORS origin",
+        ))
+        .into_response();
+    };
     Failure(Error::forbidden(format!(
         "requests from web pages of origin {origin:?} are not allowed; trust the origin \
          with a CORS origin (micro gateway --cors-origin {origin})"
@@ -180,6 +198,19 @@ mod tests {
         assert!(!origins.allows(&headers(&[("origin", "null")])));
         assert!(!Origins::default().allows(&headers(&[("origin", "https://app.example.com")])));
         assert!(Origins::new(["*"]).allows(&headers(&[("origin", "https://any.where")])));
+        // No Origin, but another site by Fetch Metadata (an <img>, a link).
+        for site in ["cross-site", "same-site"] {
+            assert!(
+                !origins.allows(&headers(&[("sec-fetch-site", site)])),
+                "{site}"
+            );
+        }
+        for site in ["same-origin", "none"] {
+            assert!(
+                origins.allows(&headers(&[("sec-fetch-site", site)])),
+                "{site}"
+            );
+        }
     }
 
     #[test]

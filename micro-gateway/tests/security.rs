@@ -176,6 +176,19 @@ async fn web_pages_of_other_origins_are_refused() {
     assert_eq!(reply.status, 403);
     let reply = send(base, "POST", "/rpc", &evil, "{}").await;
     assert_eq!(reply.status, 403);
+    // An <img> or a link on another site's page: no Origin, Fetch Metadata.
+    let image = [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-mode", "no-cors"),
+    ];
+    let detail = send(base, "GET", "/api/greeter/hello?name=x", &image, "")
+        .await
+        .error(403);
+    assert!(detail.contains("another site"), "{detail}");
+    // The user typing the URL.
+    let typed = [("sec-fetch-site", "none"), ("sec-fetch-mode", "navigate")];
+    let reply = send(base, "GET", "/api/greeter/hello?name=x", &typed, "").await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
     // The gateway's own page, reached by its loopback address.
     let host = base.trim_start_matches("http://");
     let own = [("origin", base), ("host", host)];
