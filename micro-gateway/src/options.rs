@@ -140,8 +140,9 @@ impl GatewayOptions {
     /// any other answers 403, so a web page cannot call services through
     /// a gateway on the user's machine; so does one the browser marks as
     /// from another site (`Sec-Fetch-Site`, for an `<img>` or a link that
-    /// sends no `Origin`). Requests without either (curl, scripts) pass. Default: none (no CORS headers; only the gateway's
-    /// own pages on a loopback host may call it from a browser).
+    /// sends no `Origin`). Requests without either (curl, scripts) pass.
+    /// Default: none (no CORS headers; only the gateway's own pages on a
+    /// loopback host may call it from a browser).
     pub fn cors_origins<I, S>(mut self, origins: I) -> Self
     where
         I: IntoIterator<Item = S>,
