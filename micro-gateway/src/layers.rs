@@ -9,14 +9,16 @@ use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 
 use crate::GatewayOptions;
-use crate::{auth, origin};
+use crate::{auth, host, origin};
 
 /// `routes` wrapped, outermost first, in: gzip for clients that accept it
 /// (streams — server-sent events, JSON lines — and small bodies stay
 /// plain: gzip would hold a stream's messages back until its buffer
 /// fills); CORS for the trusted
-/// origins (preflights answered before anything else); 403 for web pages
-/// of other origins; 401 without the token, when there is one.
+/// origins (preflights answered before anything else); without a token
+/// (and not `insecure`), 403 for a `Host` that is a DNS name (DNS
+/// rebinding); 403 for web pages of other origins; 401 without the token,
+/// when there is one.
 pub(crate) fn wrap(routes: Router, options: &GatewayOptions) -> Router {
     let mut router = routes;
     if let Some(token) = options.token.clone() {
@@ -26,6 +28,9 @@ pub(crate) fn wrap(routes: Router, options: &GatewayOptions) -> Router {
         Arc::new(options.origins.clone()),
         origin::reject_other_sites,
     ));
+    if options.token.is_none() && !options.insecure {
+        router = router.layer(middleware::from_fn(host::fixed_hosts_only));
+    }
     if let Some(cors) = options.origins.cors() {
         router = router.layer(cors);
     }

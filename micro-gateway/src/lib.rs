@@ -48,6 +48,7 @@ mod components;
 mod failure;
 mod gateway;
 mod headers;
+mod host;
 mod layers;
 mod listen;
 mod openapi;

@@ -127,7 +127,10 @@ impl GatewayOptions {
 
     /// Lets [`listen`](crate::listen) serve beyond loopback without an
     /// auth token: anyone who reaches the address can call every allowed
-    /// endpoint. Default: false.
+    /// endpoint. Without a token and without this, the router also
+    /// answers only requests addressed to `localhost` or an IP address
+    /// (`Host`), not to a DNS name, which could be a web page's DNS
+    /// rebinding attack on a gateway on the user's machine. Default: false.
     pub fn insecure(mut self, insecure: bool) -> Self {
         self.insecure = insecure;
         self

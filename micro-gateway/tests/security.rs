@@ -292,3 +292,39 @@ async fn responses_are_gzipped_when_accepted() {
     assert_eq!(reply.json()["greeting"], format!("Hello {name}"));
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn without_a_token_only_fixed_hosts_are_served() {
+    let world = World::new();
+    let _services = world.services().await;
+    let hello = r#"{"name":"John"}"#;
+    // DNS rebinding: a page of evil.example re-pointed at the gateway.
+    let rebound = [("host", "evil.example:8080")];
+    let plain = world.gateway(GatewayOptions::new()).await;
+    let detail = send(&plain.base, "POST", HELLO, &rebound, hello)
+        .await
+        .error(403);
+    assert!(detail.contains("evil.example"), "{detail}");
+    for host in ["localhost:8080", "127.0.0.1", "[::1]:1"] {
+        let reply = send(&plain.base, "POST", HELLO, &[("host", host)], hello).await;
+        assert_eq!(reply.status, 200, "{host}: {:?}", reply.body);
+    }
+    // A token (which a web page does not have) or --insecure: any name.
+    let insecure = world.gateway(GatewayOptions::new().insecure(true)).await;
+    let reply = send(&insecure.base, "POST", HELLO, &rebound, hello).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let token = world.gateway(GatewayOptions::new().auth_token(TOKEN)).await;
+    let bearer = format!("Bearer {TOKEN}");
+    let reply = send(
+        &token.base,
+        "POST",
+        HELLO,
+        &[("host", "api.example.com"), ("authorization", &bearer)],
+        hello,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    plain.stop().await;
+    insecure.stop().await;
+    token.stop().await;
+}
