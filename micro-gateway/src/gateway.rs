@@ -124,7 +124,8 @@ impl Gateway {
     ///
     /// # Errors
     ///
-    /// 501 for a streaming endpoint; the call's error.
+    /// 501 for a streaming endpoint (`/rpc`; `/api` streams them); the
+    /// call's error.
     pub(crate) async fn call(
         &self,
         target: &Target,
@@ -135,11 +136,13 @@ impl Gateway {
             return Err(Error::new(
                 501,
                 format!(
-                    "{}/{} is a streaming endpoint ({}); streaming through the gateway \
-                     is not available yet",
+                    "{}/{} is a streaming endpoint ({}); call it at /api/{}/{} \
+                     (Server-Sent Events, JSON lines or WebSocket)",
                     target.service,
                     target.endpoint,
-                    target.kind.as_str()
+                    target.kind.as_str(),
+                    target.service,
+                    target.endpoint
                 ),
             ));
         }

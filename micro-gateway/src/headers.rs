@@ -56,6 +56,30 @@ pub(crate) fn call_options(
     Ok(options)
 }
 
+/// As [`call_options`] for a streaming call: its deadline only from the
+/// request's headers, none by default (a stream may live for as long as
+/// its client stays).
+///
+/// # Errors
+///
+/// 400 for a timeout header that does not parse.
+pub(crate) fn stream_options(
+    headers: &HeaderMap,
+    forward_credentials: bool,
+) -> Result<CallOptions, Error> {
+    let mut options = CallOptions::new();
+    if let Some(timeout) = timeout(headers)? {
+        options = options.timeout(timeout);
+    }
+    for (name, value) in metadata(headers, forward_credentials) {
+        // The WebSocket handshake's own headers describe the HTTP hop.
+        if !name.starts_with("sec-websocket-") {
+            options = options.metadata(name, value);
+        }
+    }
+    Ok(options)
+}
+
 /// The headers that say something about the call, names lower case.
 fn metadata(headers: &HeaderMap, forward_credentials: bool) -> Vec<(&str, &str)> {
     let listed: Vec<String> = headers

@@ -33,6 +33,7 @@
 //! ```
 //!
 #![doc = include_str!("../docs/resolution.md")]
+#![doc = include_str!("../docs/streaming.md")]
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -57,6 +58,7 @@ mod origin;
 mod request;
 mod resolve;
 mod routes;
+mod stream;
 
 pub use listen::listen;
 pub use options::GatewayOptions;

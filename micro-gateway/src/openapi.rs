@@ -1,9 +1,11 @@
 //! The OpenAPI 3.1 document of what the gateway serves, built from the
 //! services' `Debug.Describe` answers: one `POST /api/{service}/{endpoint}`
-//! per unary endpoint, with the endpoint's JSON Schemas (JSON Schema
+//! per unary and server-streaming endpoint (client and bidi streams,
+//! WebSocket only or JSON-lines bodies, are left out), with the endpoint's JSON Schemas (JSON Schema
 //! 2020-12 is OpenAPI 3.1's dialect) and docs.
 
 use micro_runtime::debug::ServiceDescription;
+use micro_runtime::endpoint::CallKind;
 use serde_json::{Map, Value, json};
 
 use crate::access::Access;
@@ -39,7 +41,10 @@ pub(crate) fn document(
             "description": format!("version {}", service.version),
         }));
         for endpoint in &service.endpoints {
-            if endpoint.kind != "unary" || !access.allows(&service.name, &endpoint.name) {
+            let streams = endpoint.kind == CallKind::ServerStreaming.as_str();
+            if !(endpoint.kind == CallKind::Unary.as_str() || streams)
+                || !access.allows(&service.name, &endpoint.name)
+            {
                 continue;
             }
             let name = |type_name: &str, side: &str| {
@@ -66,7 +71,11 @@ pub(crate) fn document(
                     "required": true,
                     "content": {"application/json": {"schema": request}}
                 },
-                "responses": responses(response),
+                "responses": if streams {
+                    stream_responses(response)
+                } else {
+                    responses(response)
+                },
             });
             if !endpoint.docs.is_empty() {
                 operation["description"] = endpoint.docs.clone().into();
@@ -142,6 +151,32 @@ fn responses(response: Value) -> Value {
         json!({"$ref": "#/components/responses/Error"}),
     );
     Value::Object(out)
+}
+
+/// The responses of a server stream: as Server-Sent Events or JSON lines
+/// (each item a `response`; OpenAPI 3.1 has no schema for the items of a
+/// stream, so `x-micro-item-schema` names it), and the error statuses.
+fn stream_responses(response: Value) -> Value {
+    let mut out = responses(Value::Null);
+    out["200"] = json!({
+        "description": "The responses as they come. With `Accept: text/event-stream`, \
+                        Server-Sent Events: each response an `event: message` whose data \
+                        is its JSON; an error ends the stream with an `event: error` whose \
+                        data is the error's JSON. Otherwise JSON lines: each response on \
+                        a line of its own; an error ends the stream with a line \
+                        `{\"error\": {...}}`.",
+        "content": {
+            "text/event-stream": {
+                "schema": {"type": "string"},
+                "x-micro-item-schema": response.clone()
+            },
+            "application/x-ndjson": {
+                "schema": {"type": "string"},
+                "x-micro-item-schema": response
+            }
+        }
+    });
+    out
 }
 
 /// The runtime's error model.

@@ -155,15 +155,21 @@ async fn service_errors_keep_their_code_and_odd_codes_are_500() {
 }
 
 #[tokio::test]
-async fn streaming_endpoints_are_501_for_now() {
+async fn streaming_endpoints_through_rpc_are_501() {
     let world = World::new();
     let _services = world.services().await;
     let gateway = world.gateway(GatewayOptions::new()).await;
     let detail = gateway
-        .post("/api/greeter/hello-stream", "{}")
+        .post(
+            "/rpc",
+            r#"{"service":"greeter","endpoint":"Greeter.HelloStream","request":{}}"#,
+        )
         .await
         .error(501, 501);
-    assert!(detail.contains("Greeter.HelloStream"), "{detail}");
+    assert!(
+        detail.contains("/api/com.example.srv.greeter/Greeter.HelloStream"),
+        "{detail}"
+    );
     gateway.stop().await;
 }
 

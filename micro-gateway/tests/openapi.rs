@@ -17,7 +17,7 @@ use serde_json::Value;
 const DEFAULT_VALIDATOR: &str = "/tmp/venv/bin/openapi-spec-validator";
 
 #[tokio::test]
-async fn the_document_describes_every_unary_endpoint() {
+async fn the_document_describes_every_unary_and_server_streaming_endpoint() {
     let world = World::new();
     let _services = world.services().await;
     let gateway = world.gateway(GatewayOptions::new()).await;
@@ -41,7 +41,16 @@ async fn the_document_describes_every_unary_endpoint() {
             paths.keys()
         );
     }
-    for absent in ["HelloStream", "Greeter.Chat", "Debug."] {
+    let stream = &paths["/api/com.example.srv.greeter/Greeter.HelloStream"]["post"]["responses"]["200"]
+        ["content"];
+    for media in ["text/event-stream", "application/x-ndjson"] {
+        let item = &stream[media]["x-micro-item-schema"];
+        assert_eq!(
+            follow(&doc, item)["properties"]["greeting"]["type"],
+            "string"
+        );
+    }
+    for absent in ["Greeter.Collect", "Greeter.Chat", "Debug."] {
         assert!(
             paths.keys().all(|p| !p.contains(absent)),
             "{absent} listed: {:?}",
