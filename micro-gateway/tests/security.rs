@@ -286,6 +286,21 @@ async fn responses_are_gzipped_when_accepted() {
     // The OpenAPI document too.
     let reply = send(base, "GET", "/openapi.json", &gzip, "").await;
     assert_eq!(reply.header("content-encoding"), Some("gzip"));
+    // Streams stay plain, so that each message goes out as it comes.
+    let name = "y".repeat(200);
+    let body = json!({ "name": name }).to_string();
+    for accept in ["text/event-stream", "application/x-ndjson"] {
+        let headers = [("accept-encoding", "gzip"), ("accept", accept)];
+        let reply = send(base, "POST", "/api/greeter/hello-stream", &headers, &body).await;
+        assert_eq!(reply.status, 200, "{accept}: {:?}", reply.body);
+        assert_eq!(reply.header("content-type"), Some(accept));
+        assert!(reply.header("content-encoding").is_none(), "{accept}");
+        let text = String::from_utf8_lossy(&reply.body);
+        assert!(
+            text.contains(&format!("Hello {name} #3")),
+            "{accept}: {text}"
+        );
+    }
     // Not without Accept-Encoding.
     let reply = send(base, "POST", HELLO, &[], &body).await;
     assert!(reply.header("content-encoding").is_none());
