@@ -90,6 +90,9 @@ pub enum Command {
     Health(HealthArgs),
     /// Prints registry changes as they happen, until Ctrl-C.
     Watch(WatchArgs),
+    /// Serves services over HTTP/JSON (`/api/...`, `/rpc`, `/openapi.json`)
+    /// until Ctrl-C or SIGTERM.
+    Gateway(GatewayArgs),
     /// Creates a new service crate that builds and whose test passes.
     New(NewArgs),
     /// Serves the services as MCP tools for AI agents (stdio or Streamable HTTP).
@@ -216,6 +219,50 @@ pub struct WatchArgs {
     pub service: Option<String>,
 }
 
+/// `micro gateway`.
+#[derive(Debug, Clone, Args)]
+pub struct GatewayArgs {
+    /// Where to listen, `host:port` (port 0 picks a free one). Beyond
+    /// loopback only with --auth-token or --insecure.
+    #[arg(long, env = "MICRO_GATEWAY_ADDRESS", default_value = "127.0.0.1:8080")]
+    pub address: String,
+    /// Short paths resolve in this namespace first (`/api/greeter/hello`
+    /// with `com.example.srv` calls `com.example.srv.greeter`).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The largest request body, in bytes (`4MiB`, `512KiB`, `1000000`);
+    /// larger ones answer 413.
+    #[arg(long, value_parser = parse_size, default_value = "4MiB")]
+    pub max_body: usize,
+    /// How long a call may take when the request sets no `Timeout` header.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub timeout: Duration,
+    /// Only endpoints matching one of these patterns are served
+    /// (`Greeter.*`, `*.greeter/Greeter.Hello`; repeatable). Default: all.
+    #[arg(long, value_name = "PATTERN")]
+    pub allow: Vec<String>,
+    /// Endpoints matching these patterns answer 403 (repeatable). Replaces
+    /// the default `Debug.*`; `--deny ''` denies nothing.
+    #[arg(long, value_name = "PATTERN")]
+    pub deny: Vec<String>,
+    /// Every route but /health wants `Authorization: Bearer TOKEN`.
+    #[arg(
+        long,
+        env = "MICRO_GATEWAY_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub auth_token: Option<Secret>,
+    /// Serve beyond loopback without --auth-token: anyone who reaches the
+    /// address can call every allowed endpoint.
+    #[arg(long)]
+    pub insecure: bool,
+    /// An origin web pages may call from (`https://app.example.com`, `*`
+    /// for any; repeatable). Other web pages get 403. Default: none.
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors_origin: Vec<String>,
+}
+
 /// `micro new`.
 #[derive(Debug, Args)]
 pub struct NewArgs {
@@ -252,6 +299,58 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("expected a duration like 500ms, 5s or 1m, got {text:?}"))
 }
 
+/// A value never shown: its `Debug` is `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(text.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A size in bytes: `1000`, `64KiB`, `4MiB`, `1GiB` (`K`, `KB`, `M`, `MB`,
+/// `G`, `GB` are the same powers of 1024).
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => {
+            return Err(format!(
+                "expected a size like 4MiB, 512KiB or 1000, got {text:?}"
+            ));
+        }
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("expected a size like 4MiB, 512KiB or 1000, got {text:?}"))
+}
+
+impl Command {
+    /// True for commands that stop themselves on Ctrl-C and SIGTERM
+    /// (gracefully, exit code 0) instead of being interrupted.
+    pub fn stops_on_signal(&self) -> bool {
+        matches!(self, Command::Gateway(_))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +369,29 @@ mod tests {
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn the_token_is_not_shown() {
+        let cli = Cli::try_parse_from(["micro", "gateway", "--auth-token", "s3cret"]).unwrap();
+        let Command::Gateway(args) = &cli.command else {
+            panic!("{cli:?}");
+        };
+        assert_eq!(args.auth_token, Some(Secret("s3cret".into())));
+        assert!(!format!("{cli:?}").contains("s3cret"));
+        assert!(cli.command.stops_on_signal());
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_size("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("4 lots").is_err());
+        assert!(parse_size("99999999999999999999").is_err());
     }
 
     #[test]

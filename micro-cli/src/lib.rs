@@ -44,6 +44,10 @@ pub fn main() -> ExitCode {
     };
     let session = Session::new(cli.global);
     let outcome = runtime.block_on(async {
+        // A server (the gateway) stops itself on Ctrl-C and SIGTERM.
+        if cli.command.stops_on_signal() {
+            return commands::run(cli.command, &session).await;
+        }
         let finished = tokio::select! {
             outcome = commands::run(cli.command, &session) => Some(outcome),
             _ = tokio::signal::ctrl_c() => None,

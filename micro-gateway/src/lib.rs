@@ -8,6 +8,12 @@
 //! - `GET /openapi.json`: OpenAPI 3.1 from the services' `Debug.Describe`;
 //! - `GET /health`: `{"status":"ok"}`.
 //!
+//! Every route but `/health` can want a bearer token
+//! ([`GatewayOptions::auth_token`]); web pages of origins not trusted
+//! ([`GatewayOptions::cors_origins`]) get 403; responses are gzipped for
+//! clients that accept it. [`listen`] refuses an address beyond loopback
+//! without a token.
+//!
 //! The gateway knows services only through the registry and what they say
 //! about themselves; it watches the registry, so a service that starts
 //! later is routable at once.
@@ -20,7 +26,7 @@
 //!
 //! let client = micro_runtime::Client::from_env()?;
 //! let router = micro_gateway::router(client, GatewayOptions::new());
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let listener = micro_gateway::listen("127.0.0.1:8080", &GatewayOptions::new()).await?;
 //! micro_gateway::serve(listener, router, micro_runtime::shutdown_signal()).await?;
 //! # Ok(())
 //! # }
@@ -37,18 +43,24 @@ pub use axum::Router;
 use micro_runtime::Client;
 
 mod access;
+mod auth;
 mod catalog;
 mod components;
 mod failure;
 mod gateway;
 mod headers;
+mod host;
+mod layers;
+mod listen;
 mod openapi;
 mod options;
+mod origin;
 mod request;
 mod resolve;
 mod routes;
 mod stream;
 
+pub use listen::listen;
 pub use options::GatewayOptions;
 
 /// The gateway's routes, calling services through `client`.
@@ -56,7 +68,11 @@ pub use options::GatewayOptions;
 /// The registry watch starts with the first request, so this needs no
 /// runtime; requests must be served on a tokio runtime.
 pub fn router(client: Client, options: GatewayOptions) -> Router {
-    routes::router(gateway::Gateway::new(client, options))
+    let wrapped = options.clone();
+    layers::wrap(
+        routes::router(gateway::Gateway::new(client, options)),
+        &wrapped,
+    )
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the

@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
+use micro_runtime::Error;
+
 use crate::access::Access;
+use crate::auth::Token;
+use crate::origin::Origins;
 
 /// How a gateway resolves, limits and filters calls.
 ///
@@ -26,6 +30,9 @@ pub struct GatewayOptions {
     pub(crate) timeout: Duration,
     pub(crate) access: Access,
     pub(crate) forward_credentials: bool,
+    pub(crate) token: Option<Token>,
+    pub(crate) insecure: bool,
+    pub(crate) origins: Origins,
 }
 
 impl Default for GatewayOptions {
@@ -36,13 +43,17 @@ impl Default for GatewayOptions {
             timeout: Duration::from_secs(30),
             access: Access::default(),
             forward_credentials: false,
+            token: None,
+            insecure: false,
+            origins: Origins::default(),
         }
     }
 }
 
 impl GatewayOptions {
     /// The defaults: no namespace, 4 MiB bodies, 30 s per call, `Debug.*`
-    /// denied, no credentials forwarded.
+    /// denied, no credentials forwarded, no auth token (so loopback only),
+    /// no CORS origin.
     pub fn new() -> Self {
         Self::default()
     }
@@ -101,5 +112,60 @@ impl GatewayOptions {
     pub fn forward_credentials(mut self, forward: bool) -> Self {
         self.forward_credentials = forward;
         self
+    }
+
+    /// Every route but `/health` wants `Authorization: Bearer <token>`
+    /// (compared in constant time); others answer 401 with
+    /// `WWW-Authenticate: Bearer`. The header is removed once checked: it
+    /// is the gateway's credential, not the services'. The token never
+    /// appears in `Debug` output, logs or errors. Default: none, which
+    /// [`listen`](crate::listen) allows on loopback addresses only.
+    pub fn auth_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(Token::new(token.into()));
+        self
+    }
+
+    /// Lets [`listen`](crate::listen) serve beyond loopback without an
+    /// auth token: anyone who reaches the address can call every allowed
+    /// endpoint. Without a token and without this, the router also
+    /// answers only requests addressed to `localhost` or an IP address
+    /// (`Host`), not to a DNS name, which could be a web page's DNS
+    /// rebinding attack on a gateway on the user's machine. Default: false.
+    pub fn insecure(mut self, insecure: bool) -> Self {
+        self.insecure = insecure;
+        self
+    }
+
+    /// The origins web pages may call the gateway from
+    /// (`https://app.example.com`, `http://localhost:3000`, or `*` for
+    /// any): CORS preflights are answered and responses carry
+    /// `Access-Control-Allow-Origin` for them. A request whose `Origin` is
+    /// any other answers 403, so a web page cannot call services through
+    /// a gateway on the user's machine; so does one the browser marks as
+    /// from another site (`Sec-Fetch-Site`, for an `<img>` or a link that
+    /// sends no `Origin`). Requests without either (curl, scripts) pass.
+    /// Default: none (no CORS headers; only the gateway's own pages on a
+    /// loopback host may call it from a browser).
+    pub fn cors_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let origins: Vec<S> = origins.into_iter().collect();
+        self.origins = Origins::new(origins.iter().map(AsRef::as_ref));
+        self
+    }
+
+    /// Checks the options that [`router`](crate::router) cannot refuse:
+    /// the token's and the origins' form.
+    ///
+    /// # Errors
+    ///
+    /// 400 saying which option is wrong (never quoting the token).
+    pub fn validate(&self) -> Result<(), Error> {
+        if let Some(token) = &self.token {
+            token.check()?;
+        }
+        self.origins.check()
     }
 }

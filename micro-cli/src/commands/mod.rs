@@ -4,6 +4,7 @@ mod call;
 mod completions;
 mod describe;
 mod dynamic;
+mod gateway;
 mod health;
 mod input;
 mod mcp;
@@ -33,6 +34,7 @@ pub(crate) async fn run(command: Command, session: &Session) -> Outcome {
         Command::Subscribe(args) => subscribe::run(session, args).await,
         Command::Health(args) => health::run(session, args).await,
         Command::Watch(args) => watch::run(session, args).await,
+        Command::Gateway(args) => gateway::run(session, args).await,
         Command::New(args) => new::run(session, &args),
         Command::Mcp(args) => mcp::run(session, args).await,
         Command::Completions(args) => completions::run(&args),

@@ -41,12 +41,13 @@ fn messages(rx: RawReceiver) -> impl Stream<Item = Next> + Send + 'static {
 /// its JSON; an error ends the stream with an `event: error` whose data
 /// is the error's JSON.
 pub(super) fn events(rx: RawReceiver) -> Response {
-    let events = futures_util::StreamExt::map(messages(rx), |next| {
-        Ok::<_, Infallible>(match next {
-            Next::Message(body) => Event::default().event("message").data(one_line(&body)),
-            Next::Failed(error) => Event::default().event("error").data(error_json(error)),
-        })
-    });
+    let events =
+        futures_util::StreamExt::map(futures_util::StreamExt::fuse(messages(rx)), |next| {
+            Ok::<_, Infallible>(match next {
+                Next::Message(body) => Event::default().event("message").data(one_line(&body)),
+                Next::Failed(error) => Event::default().event("error").data(error_json(error)),
+            })
+        });
     Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response()
@@ -55,7 +56,7 @@ pub(super) fn events(rx: RawReceiver) -> Response {
 /// `application/x-ndjson`: each response's JSON on a line of its own; an
 /// error ends the stream with a last line `{"error": {...}}`.
 pub(super) fn json_lines(rx: RawReceiver) -> Response {
-    let lines = futures_util::StreamExt::map(messages(rx), |next| {
+    let lines = futures_util::StreamExt::map(futures_util::StreamExt::fuse(messages(rx)), |next| {
         let mut line = match next {
             Next::Message(body) => one_line(&body),
             Next::Failed(error) => error_message(error),

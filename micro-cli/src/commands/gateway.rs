@@ -1,0 +1,77 @@
+//! `micro gateway`: micro-gateway's router on an address, until Ctrl-C or
+//! SIGTERM. All the gateway's behaviour lives in micro-gateway; this only
+//! turns flags into options.
+
+use std::io::Write;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use micro_gateway::GatewayOptions;
+
+use crate::args::GatewayArgs;
+use crate::failure::{Failure, Outcome};
+use crate::session::Session;
+
+/// How long requests in flight may take to finish after the signal
+/// (a second signal stops at once).
+const DRAIN: Duration = Duration::from_secs(10);
+
+pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
+    let options = options(args.clone());
+    // Refused (an open address without a token) before anything is bound
+    // or discovered.
+    let listener = micro_gateway::listen(&args.address, &options).await?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Failure::local(format!("cannot listen on {}: {e}", args.address)))?;
+    let router = micro_gateway::router(session.client()?.clone(), options);
+    let signal = micro_runtime::shutdown_signal().shared();
+    // Polled once, the signal handlers are installed before anyone can
+    // read the line below and send SIGTERM.
+    let _ = signal.clone().now_or_never();
+    if session.out.json() {
+        println!(
+            "{}",
+            serde_json::json!({ "listening": format!("http://{address}") })
+        );
+    } else {
+        println!("gateway listening on http://{address}");
+    }
+    let _ = std::io::stdout().flush();
+
+    let served = micro_gateway::serve(listener, router, signal.clone());
+    let gave_up = async {
+        signal.await;
+        tokio::select! {
+            _ = tokio::time::sleep(DRAIN) => {}
+            _ = micro_runtime::shutdown_signal() => {}
+        }
+    };
+    tokio::select! {
+        served = served => served.map_err(|e| Failure::local(format!("the gateway on {address} failed: {e}"))),
+        _ = gave_up => {
+            eprintln!("micro: stopped with requests still in flight");
+            Ok(())
+        }
+    }
+}
+
+/// The flags as gateway options.
+fn options(args: GatewayArgs) -> GatewayOptions {
+    let mut options = GatewayOptions::new()
+        .max_body(args.max_body)
+        .timeout(args.timeout)
+        .allow(args.allow)
+        .insecure(args.insecure)
+        .cors_origins(&args.cors_origin);
+    if let Some(namespace) = args.namespace {
+        options = options.namespace(namespace);
+    }
+    if !args.deny.is_empty() {
+        options = options.deny(args.deny.into_iter().filter(|p| !p.is_empty()));
+    }
+    if let Some(token) = args.auth_token {
+        options = options.auth_token(token.0);
+    }
+    options
+}

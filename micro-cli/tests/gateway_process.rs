@@ -1,0 +1,359 @@
+//! `micro gateway` as a real process: two `greeter-server` nodes and the
+//! gateway in a private network namespace, discovering each other over
+//! mDNS, called by curl from inside the namespace; and its refusal to
+//! listen on an open address without a token.
+
+#[path = "../../examples/tests/common/processes.rs"]
+mod processes;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use processes::{Netns, Proc};
+use serde_json::{Value, json};
+
+/// The `micro` binary under test.
+const MICRO: &str = env!("CARGO_BIN_EXE_micro");
+/// The longest any one step may take.
+const LIMIT: Duration = Duration::from_secs(30);
+/// A token for the tests.
+const TOKEN: &str = "gw-process-t0ken";
+
+/// `greeter-server`, built once next to `micro` (a no-op under
+/// `cargo test --workspace`, which builds the example binaries anyway).
+fn greeter_server() -> &'static Path {
+    static SERVER: OnceLock<PathBuf> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let profile_dir = Path::new(MICRO).parent().expect("micro's directory");
+        let target = profile_dir.parent().expect("a target directory");
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "examples",
+                "--bin",
+                "greeter-server",
+            ])
+            .env("CARGO_TARGET_DIR", target)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cargo.arg("--release");
+        }
+        let status = cargo
+            .status()
+            .expect("running cargo to build greeter-server");
+        assert!(status.success(), "building greeter-server failed: {status}");
+        let server = profile_dir.join(format!("greeter-server{}", std::env::consts::EXE_SUFFIX));
+        assert!(server.exists(), "{} was not built", server.display());
+        server
+    })
+}
+
+/// `micro gateway ARGS` as the user runs it: no logs, nothing from the
+/// test's environment.
+fn gateway_command(mut cmd: Command, args: &[&str]) -> Command {
+    cmd.arg("gateway")
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("MICRO_GATEWAY_ADDRESS")
+        .env_remove("MICRO_GATEWAY_TOKEN")
+        .env_remove("MICRO_OUTPUT")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A started greeter-server of `version`, registered and serving.
+fn greeter(ns: &Netns, version: &str) -> Proc {
+    let mut cmd = ns.command(greeter_server().to_str().unwrap());
+    cmd.env("GREETER_VERSION", version).stdin(Stdio::null());
+    let proc = Proc::spawn(&format!("greeter-server {version}"), cmd);
+    proc.wait_line("listening on ", LIMIT);
+    proc
+}
+
+/// A started `micro gateway` in `ns` and its base URL (from the line it
+/// prints once bound).
+fn gateway(ns: &Netns, args: &[&str], env: &[(&str, &str)]) -> (Proc, String) {
+    let mut cmd = gateway_command(ns.command(MICRO), args);
+    // Round robin: the calls below reach both nodes.
+    cmd.env("MICRO_SELECTOR", "roundrobin");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let proc = Proc::spawn("micro gateway", cmd);
+    let line = proc.wait_line("gateway listening on http://", LIMIT);
+    let base = line.trim_start_matches("gateway listening on ").to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    assert!(!base.ends_with(":0"), "the bound port is printed: {line}");
+    (proc, base)
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+}
+
+/// `curl` inside `ns`: `method url` with `headers` and `body`.
+fn curl(ns: &Netns, method: &str, url: &str, headers: &[&str], body: Option<&str>) -> Reply {
+    let mut cmd = ns.command("curl");
+    cmd.args(["--silent", "--show-error", "--max-time", "20", "--include"])
+        .args(["--request", method, "--write-out", "\n%{http_code}"]);
+    for header in headers {
+        cmd.args(["--header", header]);
+    }
+    if let Some(body) = body {
+        cmd.args(["--header", "Content-Type: application/json", "--data", body]);
+    }
+    let output = cmd
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running curl");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "curl {method} {url}: {}\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (rest, code) = text.rsplit_once('\n').expect("the status line curl writes");
+    let (headers, body) = rest
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {rest:?}"));
+    Reply {
+        status: code.trim().parse().expect("an HTTP status"),
+        headers: headers.to_ascii_lowercase(),
+        body: body.to_owned(),
+    }
+}
+
+/// SIGTERM; asserts a graceful exit (0) and returns the last lines.
+fn stop(proc: Proc) -> Vec<String> {
+    stop_with(proc, "TERM")
+}
+
+/// `signal`; asserts a graceful exit (0) and returns the last lines.
+fn stop_with(mut proc: Proc, signal: &str) -> Vec<String> {
+    proc.signal(signal);
+    let status = proc.wait_exit(LIMIT);
+    assert!(
+        status.success(),
+        "{} exited with {status}:\n{}",
+        proc.name,
+        proc.stderr()
+    );
+    proc.rest()
+}
+
+/// Asserts `stderr` shows no panic and no backtrace.
+fn no_panic(stderr: &str) {
+    for bad in ["panicked", "backtrace", "RUST_BACKTRACE"] {
+        assert!(!stderr.contains(bad), "{bad:?} on stderr:\n{stderr}");
+    }
+}
+
+#[test]
+fn calls_through_the_gateway_reach_both_nodes_over_mdns() {
+    let ns = Netns::new();
+    let nodes = [greeter(&ns, "1.0.0"), greeter(&ns, "1.0.0")];
+    let (gateway, base) = gateway(&ns, &["--address", "127.0.0.1:0"], &[]);
+
+    let calls = 6;
+    for i in 0..calls {
+        let name = format!("John {i}");
+        let body = json!({ "name": name }).to_string();
+        let reply = curl(
+            &ns,
+            "POST",
+            &format!("{base}/api/greeter/hello"),
+            &[],
+            Some(&body),
+        );
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert!(
+            reply.headers.contains("content-type: application/json"),
+            "{reply:?}"
+        );
+        assert_eq!(reply.json(), json!({ "greeting": format!("Hello {name}") }));
+    }
+    // The exact form and /rpc too.
+    let reply = curl(
+        &ns,
+        "POST",
+        &format!("{base}/rpc"),
+        &[],
+        Some(
+            r#"{"service":"com.example.srv.greeter","endpoint":"Greeter.Hello","request":{"name":"Rpc"}}"#,
+        ),
+    );
+    assert_eq!(
+        reply.json(),
+        json!({ "greeting": "Hello Rpc" }),
+        "{reply:?}"
+    );
+
+    // 404 naming what was looked for.
+    let reply = curl(
+        &ns,
+        "POST",
+        &format!("{base}/api/nope/hello"),
+        &[],
+        Some("{}"),
+    );
+    assert_eq!(reply.status, 404, "{reply:?}");
+    let error = reply.json();
+    assert_eq!(error["code"], 404, "{error}");
+    assert!(
+        error["detail"].as_str().unwrap().contains("nope"),
+        "{error}"
+    );
+    let reply = curl(&ns, "GET", &format!("{base}/nowhere"), &[], None);
+    assert_eq!(reply.status, 404, "{reply:?}");
+
+    // /health, and a web page of another site refused.
+    let reply = curl(&ns, "GET", &format!("{base}/health"), &[], None);
+    assert_eq!(reply.json(), json!({ "status": "ok" }));
+    let reply = curl(
+        &ns,
+        "POST",
+        &format!("{base}/api/greeter/hello"),
+        &["Origin: https://evil.example"],
+        Some("{}"),
+    );
+    assert_eq!(reply.status, 403, "{reply:?}");
+
+    let stderr = gateway.stderr();
+    stop(gateway);
+    no_panic(&stderr);
+    // Both nodes served some of the calls (round robin), and together all.
+    let mut served = Vec::new();
+    for node in nodes {
+        let lines = stop(node);
+        let count: u64 = lines
+            .iter()
+            .find_map(|l| {
+                l.strip_prefix("served ")?
+                    .strip_suffix(" calls")?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no `served N calls` line in {lines:?}"));
+        served.push(count);
+    }
+    assert!(served.iter().all(|&n| n > 0), "{served:?}");
+    assert_eq!(served.iter().sum::<u64>(), calls + 1, "{served:?}");
+}
+
+#[test]
+fn with_a_token_requests_without_it_get_401() {
+    let ns = Netns::new();
+    let node = greeter(&ns, "1.0.0");
+    // The token from the environment, listening beyond loopback (still
+    // inside the namespace) as it allows.
+    let (gateway, base) = {
+        let mut cmd = gateway_command(ns.command(MICRO), &["--address", "0.0.0.0:0"]);
+        cmd.env("MICRO_GATEWAY_TOKEN", TOKEN);
+        let proc = Proc::spawn("micro gateway --auth-token", cmd);
+        let line = proc.wait_line("gateway listening on http://", LIMIT);
+        let port = line.rsplit_once(':').unwrap().1.to_owned();
+        (proc, format!("http://127.0.0.1:{port}"))
+    };
+    let hello = format!("{base}/api/greeter/hello");
+    let reply = curl(&ns, "POST", &hello, &[], Some(r#"{"name":"A"}"#));
+    assert_eq!(reply.status, 401, "{reply:?}");
+    assert!(
+        reply.headers.contains("www-authenticate: bearer"),
+        "{reply:?}"
+    );
+    assert_eq!(reply.json()["code"], 401);
+    let reply = curl(
+        &ns,
+        "POST",
+        &hello,
+        &["Authorization: Bearer wrong"],
+        Some("{}"),
+    );
+    assert_eq!(reply.status, 401, "{reply:?}");
+    assert!(!reply.body.contains(TOKEN));
+    let bearer = format!("Authorization: Bearer {TOKEN}");
+    let reply = curl(&ns, "POST", &hello, &[&bearer], Some(r#"{"name":"A"}"#));
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json(), json!({ "greeting": "Hello A" }));
+    // /health needs no token.
+    let reply = curl(&ns, "GET", &format!("{base}/health"), &[], None);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // gzip for a client that asks.
+    let reply = curl(
+        &ns,
+        "GET",
+        &format!("{base}/openapi.json"),
+        &[&bearer, "Accept-Encoding: gzip"],
+        None,
+    );
+    assert!(
+        reply.headers.contains("content-encoding: gzip"),
+        "{reply:?}"
+    );
+
+    let stderr = gateway.stderr();
+    // Ctrl-C stops it as gracefully as SIGTERM.
+    stop_with(gateway, "INT");
+    assert!(!stderr.contains(TOKEN), "the token on stderr:\n{stderr}");
+    no_panic(&stderr);
+    stop(node);
+}
+
+#[test]
+fn an_open_address_without_a_token_is_refused_before_binding() {
+    let started = Instant::now();
+    // No namespace needed: it must fail before binding or discovering.
+    for args in [
+        &["--address", "0.0.0.0:0"][..],
+        &["--address", "[::]:0", "--namespace", "com.example.srv"][..],
+    ] {
+        let output = gateway_command(Command::new(MICRO), args)
+            .env("MICRO_REGISTRY", "memory")
+            .output()
+            .expect("running micro");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(!stdout.contains("listening"), "{stdout}");
+        no_panic(&stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line: {stderr}");
+        assert!(
+            lines[0].starts_with("micro: bad request (400): refusing to listen"),
+            "{stderr}"
+        );
+        assert!(lines[0].contains("--auth-token"), "{stderr}");
+        assert!(lines[0].contains("--insecure"), "{stderr}");
+    }
+    // A token the command line shows is never repeated on errors.
+    let output = gateway_command(
+        Command::new(MICRO),
+        &["--address", "127.0.0.1:0", "--cors-origin", "nope"],
+    )
+    .env("MICRO_GATEWAY_TOKEN", TOKEN)
+    .env("MICRO_REGISTRY", "memory")
+    .output()
+    .expect("running micro");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("CORS origin \"nope\""), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+    assert!(started.elapsed() < LIMIT);
+}

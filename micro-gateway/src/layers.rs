@@ -1,0 +1,40 @@
+//! What wraps every route: gzip, CORS, the cross-site check and the
+//! token, outermost first.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+
+use crate::GatewayOptions;
+use crate::{auth, host, origin};
+
+/// `routes` wrapped, outermost first, in: gzip for clients that accept it
+/// (streams — server-sent events, JSON lines — and small bodies stay
+/// plain: gzip would hold a stream's messages back until its buffer
+/// fills); CORS for the trusted
+/// origins (preflights answered before anything else); without a token
+/// (and not `insecure`), 403 for a `Host` that is a DNS name (DNS
+/// rebinding); 403 for web pages of other origins; 401 without the token,
+/// when there is one.
+pub(crate) fn wrap(routes: Router, options: &GatewayOptions) -> Router {
+    let mut router = routes;
+    if let Some(token) = options.token.clone() {
+        router = router.layer(middleware::from_fn_with_state(token, auth::require_token));
+    }
+    router = router.layer(middleware::from_fn_with_state(
+        Arc::new(options.origins.clone()),
+        origin::reject_other_sites,
+    ));
+    if options.token.is_none() && !options.insecure {
+        router = router.layer(middleware::from_fn(host::fixed_hosts_only));
+    }
+    if let Some(cors) = options.origins.cors() {
+        router = router.layer(cors);
+    }
+    let compress =
+        DefaultPredicate::new().and(NotForContentType::const_new("application/x-ndjson"));
+    router.layer(CompressionLayer::new().compress_when(compress))
+}
