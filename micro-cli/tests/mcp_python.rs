@@ -96,9 +96,9 @@ fn python_sdk_over_streamable_http() {
     let _greeter = greeter(&ns, "com.example.srv.greeter");
     let mut cmd = ns.command(MICRO);
     cmd.args(["mcp", "serve", "--address", "127.0.0.1:0"])
-        .env("MICRO_MCP_AUTH_TOKEN", "t0ken");
+        .env("MICRO_MCP_TOKEN", "t0ken");
     let server = Proc::spawn("micro mcp serve", cmd);
-    let line = server.wait_line("MCP (Streamable HTTP) on ", LIMIT);
+    let line = server.wait_line("mcp listening on ", LIMIT);
     let url = line.rsplit(' ').next().unwrap().to_owned();
     let mut cmd = ns.command(&python);
     cmd.args([SCRIPT, "http", &url, "t0ken", "--list-changed"]);
@@ -109,10 +109,14 @@ fn python_sdk_over_streamable_http() {
 fn a_public_address_needs_a_token() {
     let out = std::process::Command::new(MICRO)
         .args(["mcp", "serve", "--address", "0.0.0.0:0"])
-        .env_remove("MICRO_MCP_AUTH_TOKEN")
+        .env_remove("MICRO_MCP_TOKEN")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--auth-token"), "{stderr}");
+    assert!(
+        stderr.contains("bad request (400): refusing to listen on 0.0.0.0:0")
+            && stderr.contains("--auth-token"),
+        "{stderr}"
+    );
 }

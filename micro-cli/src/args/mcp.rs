@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::parse_duration;
+use super::{Secret, parse_duration};
 
 /// `micro mcp`.
 #[derive(Debug, Args)]
@@ -46,13 +46,21 @@ pub struct McpFlags {
 /// `micro mcp serve`.
 #[derive(Debug, Args)]
 pub struct McpServeArgs {
-    /// Serve Streamable HTTP on this address (`host:port`) instead of stdio.
+    /// Serve Streamable HTTP at /mcp on this address (`host:port`; port 0
+    /// picks a free one) instead of stdio. Beyond loopback only with
+    /// --auth-token or --insecure.
     #[arg(long, env = "MICRO_MCP_ADDRESS")]
     pub address: Option<String>,
-    /// The bearer token HTTP clients must send; required on a non-loopback address.
-    #[arg(long, env = "MICRO_MCP_AUTH_TOKEN", hide_env_values = true)]
-    pub auth_token: Option<String>,
-    /// Allow a non-loopback address without a token.
+    /// HTTP clients must send `Authorization: Bearer TOKEN`.
+    #[arg(
+        long,
+        env = "MICRO_MCP_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub auth_token: Option<Secret>,
+    /// Serve beyond loopback without --auth-token: anyone who reaches the
+    /// address can call every exposed endpoint.
     #[arg(long)]
     pub insecure: bool,
     /// What is exposed.

@@ -38,33 +38,42 @@ async fn serve(session: &Session, args: McpServeArgs) -> Outcome {
             .await
             .map_err(|e| Failure::local(format!("mcp over stdio: {e}")));
     };
-    let address: SocketAddr = address.parse().map_err(|_| {
-        Failure::usage(format!(
-            "--address {address}: not host:port (an IP and a port)"
-        ))
-    })?;
-    let loopback = address.ip().is_loopback();
-    let token = args.auth_token.filter(|t| !t.is_empty());
-    if !loopback && token.is_none() && !args.insecure {
-        return Err(Failure::usage(format!(
-            "--address {address} is not loopback: give --auth-token (or MICRO_MCP_AUTH_TOKEN), or --insecure"
+    let token = args.auth_token.map(|t| t.0).filter(|t| !t.is_empty());
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host(&address)
+        .await
+        .map_err(|e| Failure::bad_request(format!("mcp address {address:?}: {e}")))?
+        .collect();
+    let open = addresses.iter().find(|a| !a.ip().is_loopback());
+    if let Some(open) = open
+        && token.is_none()
+        && !args.insecure
+    {
+        return Err(Failure::bad_request(format!(
+            "refusing to listen on {address} ({}) without an auth token: anyone who reaches \
+             it could call every service; set a token (--auth-token or MICRO_MCP_TOKEN), \
+             listen on 127.0.0.1, or pass --insecure",
+            open.ip()
         )));
     }
-    let listener = tokio::net::TcpListener::bind(address)
+    let listener = tokio::net::TcpListener::bind(&addresses[..])
         .await
-        .map_err(|e| Failure::local(format!("cannot listen on {address}: {e}")))?;
+        .map_err(|e| Failure::bad_request(format!("cannot listen on {address}: {e}")))?;
     let bound = listener
         .local_addr()
         .map_err(|e| Failure::local(format!("cannot listen on {address}: {e}")))?;
     let options = HttpOptions {
         auth_token: token,
         allowed_hosts: Vec::new(),
-        any_host: !loopback,
+        // Names other than localhost only with a token, or when asked.
+        any_host: open.is_some(),
     };
     let router = micro_mcp::router_with(server, options);
-    session
-        .out
-        .line(&format!("MCP (Streamable HTTP) on http://{bound}/mcp"))?;
+    let url = format!("http://{bound}/mcp");
+    if session.out.json() {
+        session.out.print_json(&json!({ "listening": url }))?;
+    } else {
+        session.out.line(&format!("mcp listening on {url}"))?;
+    }
     micro_mcp::serve_http(listener, router, std::future::pending())
         .await
         .map_err(|e| Failure::local(format!("serving on {bound}: {e}")))
