@@ -257,6 +257,10 @@ pub struct GatewayArgs {
     /// address can call every allowed endpoint.
     #[arg(long)]
     pub insecure: bool,
+    /// Also serve the services as MCP tools (Streamable HTTP) at /mcp, with
+    /// the same token.
+    #[arg(long)]
+    pub mcp: bool,
     /// An origin web pages may call from (`https://app.example.com`, `*`
     /// for any; repeatable). Other web pages get 403. Default: none.
     #[arg(long, value_name = "ORIGIN")]

@@ -120,3 +120,26 @@ fn a_public_address_needs_a_token() {
         "{stderr}"
     );
 }
+
+#[test]
+fn python_sdk_through_the_gateway() {
+    let Some(python) = python() else { return };
+    let ns = Netns::new();
+    let _greeter = greeter(&ns, "com.example.srv.greeter");
+    let mut cmd = ns.command(MICRO);
+    cmd.args(["gateway", "--address", "127.0.0.1:0", "--mcp"])
+        .env("MICRO_GATEWAY_TOKEN", "gw-t0ken");
+    let gateway = Proc::spawn("micro gateway --mcp", cmd);
+    let line = gateway.wait_line("gateway listening on ", LIMIT);
+    let url = format!("{}/mcp", line.rsplit(' ').next().unwrap());
+    let mut cmd = ns.command(&python);
+    cmd.args([SCRIPT, "http", &url, "gw-t0ken"]);
+    let mut client = Proc::spawn("python (gateway)", cmd);
+    client.wait_line("OK", LIMIT);
+    let status = client.wait_exit(LIMIT);
+    assert!(
+        status.success(),
+        "the Python client failed: {status}; stderr:\n{}",
+        client.stderr()
+    );
+}

@@ -24,7 +24,10 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
     let address = listener
         .local_addr()
         .map_err(|e| Failure::local(format!("cannot listen on {}: {e}", args.address)))?;
-    let router = micro_gateway::router(session.client()?.clone(), options);
+    let mut router = micro_gateway::router(session.client()?.clone(), options);
+    if args.mcp {
+        router = router.merge(mcp_router(session, &args, address)?);
+    }
     let signal = micro_runtime::shutdown_signal().shared();
     // Polled once, the signal handlers are installed before anyone can
     // read the line below and send SIGTERM.
@@ -54,6 +57,24 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
             Ok(())
         }
     }
+}
+
+/// micro-mcp's Streamable HTTP endpoint at /mcp, behind the gateway's token.
+fn mcp_router(
+    session: &Session,
+    args: &GatewayArgs,
+    address: std::net::SocketAddr,
+) -> Outcome<micro_gateway::Router> {
+    let server =
+        micro_mcp::McpServer::new(session.client()?.clone(), micro_mcp::McpOptions::default());
+    let token = args.auth_token.as_ref().map(|t| t.0.clone());
+    let options = micro_mcp::HttpOptions {
+        // Without a token, only requests addressed to loopback names (DNS rebinding).
+        any_host: token.is_some() || !address.ip().is_loopback(),
+        auth_token: token,
+        allowed_hosts: Vec::new(),
+    };
+    Ok(micro_mcp::router_with(server, options))
 }
 
 /// The flags as gateway options.
