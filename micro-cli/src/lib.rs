@@ -13,6 +13,7 @@ pub mod resolve;
 pub mod schema;
 pub mod session;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -70,7 +71,10 @@ pub fn main() -> ExitCode {
 /// `--output json`) and returns its exit code.
 fn report(failure: &Failure, json: bool) -> ExitCode {
     if json {
-        println!("{}", failure.to_json());
+        // Not `println!`: it panics when stdout is closed (`| head`); the
+        // line on stderr still says what failed.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", failure.to_json()).and_then(|()| out.flush());
     }
     eprintln!("micro: {failure}");
     ExitCode::from(failure.exit_code())
