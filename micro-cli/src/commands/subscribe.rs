@@ -27,16 +27,15 @@ pub(crate) async fn run(session: &Session, args: SubscribeArgs) -> Outcome {
     // `main` gives then, or the HTTP broker's registration would stay in
     // the registry until its TTL runs out.
     let _unsubscribe = UnsubscribeOnDrop(subscription.handle());
-    if !session.out.json() {
-        eprintln!(
-            "subscribed to {}{} (Ctrl-C to stop)",
-            args.topic,
-            args.queue
-                .as_deref()
-                .map(|q| format!(" in queue {q}"))
-                .unwrap_or_default()
-        );
-    }
+    // On stderr in both formats: scripts wait for it before publishing.
+    eprintln!(
+        "subscribed to {}{} (Ctrl-C to stop)",
+        args.topic,
+        args.queue
+            .as_deref()
+            .map(|q| format!(" in queue {q}"))
+            .unwrap_or_default()
+    );
     while let Some(delivery) = subscription.next().await {
         let printed = print(session, &delivery);
         delivery.ack().await?;
