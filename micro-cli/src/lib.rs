@@ -16,15 +16,13 @@ pub mod session;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use crate::args::{Cli, OutputFormat};
+use crate::args::OutputFormat;
 use crate::failure::{EXIT_USAGE, Failure};
 use crate::session::Session;
 
 /// Runs `micro` with the process's arguments and returns its exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match args::parse() {
         Ok(cli) => cli,
         Err(err) => {
             // Help and version print on stdout and succeed; the rest is a
