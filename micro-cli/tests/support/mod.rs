@@ -312,7 +312,17 @@ pub fn no_panic(stderr: &str) {
 }
 
 /// Runs `cmd` to its end (at most [`LIMIT`]) with `stdin` (or none).
-pub fn run(mut cmd: Command, stdin: Option<&str>) -> Outcome {
+pub fn run(cmd: Command, stdin: Option<&str>) -> Outcome {
+    run_inner(cmd, stdin, false)
+}
+
+/// Runs `cmd` to its end with a stdout whose reader is already gone (as
+/// `micro ... | head` after `head` exited): every write fails.
+pub fn run_with_closed_stdout(cmd: Command) -> Outcome {
+    run_inner(cmd, None, true)
+}
+
+fn run_inner(mut cmd: Command, stdin: Option<&str>, closed_stdout: bool) -> Outcome {
     let words: Vec<String> = cmd
         .get_args()
         .map(|a| a.to_string_lossy().into_owned())
@@ -327,8 +337,14 @@ pub fn run(mut cmd: Command, stdin: Option<&str>) -> Outcome {
     } else {
         Stdio::null()
     })
-    .stdout(Stdio::piped())
     .stderr(Stdio::piped());
+    if closed_stdout {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        cmd.stdout(writer);
+    } else {
+        cmd.stdout(Stdio::piped());
+    }
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("spawning micro {args}: {e}"));
@@ -346,7 +362,12 @@ pub fn run(mut cmd: Command, stdin: Option<&str>) -> Outcome {
             String::from_utf8_lossy(&bytes).into_owned()
         })
     };
-    let stdout = reader(Box::new(child.stdout.take().unwrap()));
+    // The closed pipe's writer (in `cmd`) must not outlive the spawn.
+    drop(cmd);
+    let stdout = match child.stdout.take() {
+        Some(pipe) => reader(Box::new(pipe)),
+        None => reader(Box::new(std::io::empty())),
+    };
     let stderr = reader(Box::new(child.stderr.take().unwrap()));
     let started = Instant::now();
     let deadline = started + LIMIT;
