@@ -172,16 +172,38 @@ fn the_dynamic_form_builds_the_request_from_flags_and_explains_itself() {
 
     let out = place.run(&["greeter", "hello", "--name", "John"]);
     assert_eq!(out.json(), greeting("John"));
-    let out = place.run(&[
-        "-o",
-        "json",
-        "greeter",
-        "hello",
-        "--name=Eq",
-        "--version",
-        "1.1.0",
-    ]);
-    assert_eq!(out.json(), greeting("Eq"));
+    // Options every command takes go before or after the words.
+    for args in [
+        &[
+            "-o",
+            "json",
+            "greeter",
+            "hello",
+            "--name=Eq",
+            "--version",
+            "1.1.0",
+        ][..],
+        &[
+            "greeter",
+            "hello",
+            "--name=Eq",
+            "--version",
+            "1.1.0",
+            "-o",
+            "json",
+        ],
+        &[
+            "greeter",
+            "hello",
+            "--name",
+            "Eq",
+            "--output=json",
+            "--registry",
+            "mdns",
+        ],
+    ] {
+        assert_eq!(place.run(args).json(), greeting("Eq"));
+    }
     let out = place.run(&["greeter", "hello-stream", "--name", "z"]);
     assert_eq!(
         out.json_lines(),
