@@ -26,8 +26,14 @@ pub const SERVICE: &str = "com.example.srv.greeter";
 /// The longest any one step may take.
 pub const LIMIT: Duration = Duration::from_secs(30);
 
-/// `greeter-server`, built once next to `micro` (a no-op under
-/// `cargo test --workspace`, which builds the example binaries anyway).
+/// `greeter-server`, built once next to `micro` with the etcd registry
+/// when this crate has it.
+///
+/// Not always a no-op under `cargo test --workspace`: cargo resolves the
+/// features of `-p examples` alone differently from the whole workspace's,
+/// so the first run after a change compiles the runtime once more for it
+/// (and leaves this build at `target/debug/greeter-server` until the next
+/// build of `examples` links its own again).
 pub fn greeter_server() -> &'static Path {
     static SERVER: OnceLock<PathBuf> = OnceLock::new();
     SERVER.get_or_init(|| {
@@ -46,13 +52,18 @@ pub fn greeter_server() -> &'static Path {
             ])
             .env("CARGO_TARGET_DIR", target)
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        if cfg!(feature = "etcd") {
+            cargo.args(["--features", "etcd"]);
+        }
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cargo.arg("--release");
         }
+        let started = Instant::now();
         let status = cargo
             .status()
             .expect("running cargo to build greeter-server");
         assert!(status.success(), "building greeter-server failed: {status}");
+        eprintln!("greeter-server built in {:?}", started.elapsed());
         let server = profile_dir.join(format!("greeter-server{}", std::env::consts::EXE_SUFFIX));
         assert!(server.exists(), "{} was not built", server.display());
         server
@@ -196,6 +207,9 @@ impl Place {
             "greeter-server {version}: {line} after {:?}",
             started.elapsed()
         );
+        // It prints the line just before it starts catching SIGTERM: a
+        // SIGTERM in between would kill it instead of stopping it.
+        wait_catching(&proc, 15);
         let address = line.trim_start_matches("listening on ").trim().to_owned();
         assert!(
             address.starts_with("127.0.0.1:"),
@@ -419,8 +433,35 @@ pub fn line_containing(proc: &Proc, text: &str) -> String {
     line_where(proc, text, |line| line.contains(text))
 }
 
+/// Waits (at most [`LIMIT`]) until `proc` has a handler for `signal`
+/// (its number), as `/proc/PID/status` shows in `SigCgt`.
+pub fn wait_catching(proc: &Proc, signal: u32) {
+    let deadline = Instant::now() + LIMIT;
+    let path = format!("/proc/{}/status", proc.pid());
+    loop {
+        let caught = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|status| {
+                let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+                u64::from_str_radix(mask.trim(), 16).ok()
+            })
+            .is_some_and(|mask| mask & (1 << (signal - 1)) != 0);
+        if caught {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never caught signal {signal}; stderr:\n{}",
+            proc.name,
+            proc.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Ctrl-C to a background `micro`: it exits 130 with `micro: interrupted`.
 pub fn interrupt(proc: &mut Proc) {
+    wait_catching(proc, 2);
     proc.signal("INT");
     let status = proc.wait_exit(LIMIT);
     assert_eq!(
@@ -430,6 +471,8 @@ pub fn interrupt(proc: &mut Proc) {
         proc.name,
         proc.stderr()
     );
+    // Its stderr is read by a thread of its own: wait for the last line.
+    proc.wait_stderr("micro: interrupted", LIMIT);
     let stderr = proc.stderr();
     no_panic(&stderr);
     assert!(
