@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use support::{LIMIT, Place, SERVICE, greeting, interrupt};
 
 #[test]
-fn bad_input_fails_with_one_line_naming_the_problem() {
+fn unknown_names_fail_with_404_and_what_there_is() {
     let place = Place::mdns();
     let _node = place.greeter("1.0.0", &[]);
 
@@ -69,6 +69,12 @@ fn bad_input_fails_with_one_line_naming_the_problem() {
     // No node of that version.
     let out = place.run(&["call", "greeter", "hello", "--version", "9.9.9"]);
     assert!(out.fails_with(404).contains("\"9.9.9\""), "{out}");
+}
+
+#[test]
+fn a_request_that_does_not_fit_fails_with_400_naming_the_problem() {
+    let place = Place::mdns();
+    let _node = place.greeter("1.0.0", &[]);
 
     // A request that does not fit the schema: 400 naming the field.
     let out = place.run(&["call", "greeter", "hello", r#"{"name":5}"#]);

@@ -72,10 +72,9 @@ fn services_describe_and_get_service_show_both_versions() {
 }
 
 #[test]
-fn call_takes_its_request_from_an_argument_or_stdin_with_metadata_address_version_and_timeout() {
+fn call_takes_its_request_from_an_argument_or_stdin_with_metadata() {
     let place = Place::mdns();
-    let fast = place.greeter("1.0.0", &[]);
-    let slow = place.greeter("1.1.0", &[("GREETER_DELAY_MS", "2000")]);
+    let _nodes = two_versions(&place);
 
     let out = place.run(&["call", SERVICE, "Greeter.Hello", r#"{"name":"John"}"#]);
     assert_eq!(out.json(), greeting("John"));
@@ -97,6 +96,13 @@ fn call_takes_its_request_from_an_argument_or_stdin_with_metadata_address_versio
     // No request: `{}`.
     let out = place.run(&["call", "greeter", "hello", "--version", "1.0.0"]);
     assert_eq!(out.json(), greeting(""));
+}
+
+#[test]
+fn call_goes_to_the_version_or_address_asked_for_within_its_deadline() {
+    let place = Place::mdns();
+    let fast = place.greeter("1.0.0", &[]);
+    let slow = place.greeter("1.1.0", &[("GREETER_DELAY_MS", "2000")]);
 
     // 1.1.0 takes 2 s a call: a deadline of 1.5 s passes only on 1.0.0, a
     // deadline of 200 ms fails only on 1.1.0.
