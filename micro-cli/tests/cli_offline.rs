@@ -5,7 +5,6 @@
 
 mod support;
 
-use serde_json::Value;
 use support::{Place, no_panic, run_with_closed_stdout, squeeze};
 
 #[test]
@@ -94,7 +93,8 @@ fn a_registry_that_cannot_be_reached_is_503_naming_its_address() {
     let out = support::run(cmd, None);
     let line = out.fails_with(503).to_owned();
     assert!(line.contains("127.0.0.1:1"), "{out}");
-    let error: Value = serde_json::from_str(out.stdout.trim()).expect("the error as JSON");
+    let error: serde_json::Value =
+        serde_json::from_str(out.stdout.trim()).expect("the error as JSON");
     assert_eq!(error["error"]["code"], 503);
     assert_eq!(error["error"]["status"], "service unavailable");
     assert!(
