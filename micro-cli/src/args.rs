@@ -288,6 +288,72 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// The options every command takes, as they are spelled after the dynamic
+/// form's words.
+const GLOBAL_FLAGS: [&str; 6] = [
+    "-o",
+    "--output",
+    "--registry",
+    "--registry-address",
+    "--broker",
+    "--broker-address",
+];
+
+/// Parses the process's arguments.
+///
+/// # Errors
+///
+/// clap's error (help and version included).
+pub fn parse() -> Result<Cli, clap::Error> {
+    parse_from(std::env::args_os())
+}
+
+/// Parses `argv` (with the program first). clap hands the dynamic form's
+/// words over unparsed, so options every command takes that follow them
+/// (`micro greeter hello --name x -o json`) are moved before the command
+/// and parsed again.
+///
+/// # Errors
+///
+/// clap's error (help and version included).
+pub fn parse_from(
+    argv: impl IntoIterator<Item = impl Into<std::ffi::OsString>>,
+) -> Result<Cli, clap::Error> {
+    let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
+    let cli = Cli::try_parse_from(&argv)?;
+    let Command::Dynamic(words) = &cli.command else {
+        return Ok(cli);
+    };
+    let (mut globals, mut rest) = (Vec::new(), Vec::new());
+    let mut iter = words.iter();
+    while let Some(word) = iter.next() {
+        let (flag, value) = match word.split_once('=') {
+            Some((flag, value)) if flag.starts_with('-') => (flag, Some(value)),
+            _ if word.starts_with("-o") && !word.starts_with("--") && word.len() > 2 => {
+                ("-o", Some(&word[2..]))
+            }
+            _ => (word.as_str(), None),
+        };
+        if !GLOBAL_FLAGS.contains(&flag) {
+            rest.push(word.clone());
+            continue;
+        }
+        globals.push(flag.to_owned());
+        // Without a value, clap says so.
+        globals.extend(value.map(str::to_owned).or_else(|| iter.next().cloned()));
+    }
+    if globals.is_empty() {
+        return Ok(cli);
+    }
+    let before = argv.len() - words.len();
+    let reordered: Vec<std::ffi::OsString> = argv[..before]
+        .iter()
+        .cloned()
+        .chain(globals.into_iter().chain(rest).map(Into::into))
+        .collect();
+    Cli::try_parse_from(reordered)
+}
+
 /// `key=value`.
 pub(crate) fn parse_pair(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
@@ -396,6 +462,40 @@ mod tests {
         assert!(parse_size("MiB").is_err());
         assert!(parse_size("4 lots").is_err());
         assert!(parse_size("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn options_after_the_dynamic_form_are_parsed() {
+        let cli = parse_from([
+            "micro",
+            "--broker",
+            "memory",
+            "greeter",
+            "hello",
+            "--name",
+            "x",
+            "-o",
+            "json",
+            "--registry=etcd",
+            "--registry-address",
+            "10.0.0.1:2379",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.output, OutputFormat::Json);
+        assert_eq!(cli.global.registry, "etcd");
+        assert_eq!(
+            cli.global.registry_address.as_deref(),
+            Some("10.0.0.1:2379")
+        );
+        assert_eq!(cli.global.broker, "memory");
+        let Command::Dynamic(words) = cli.command else {
+            panic!("the dynamic form")
+        };
+        assert_eq!(words, ["greeter", "hello", "--name", "x"]);
+        let cli = parse_from(["micro", "greeter", "hello", "-ojson"]).unwrap();
+        assert_eq!(cli.global.output, OutputFormat::Json);
+        assert!(parse_from(["micro", "greeter", "hello", "-o", "yaml"]).is_err());
+        assert!(parse_from(["micro", "greeter", "hello", "--output"]).is_err());
     }
 
     #[test]

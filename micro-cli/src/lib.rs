@@ -13,17 +13,16 @@ pub mod resolve;
 pub mod schema;
 pub mod session;
 
+use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use crate::args::{Cli, OutputFormat};
+use crate::args::OutputFormat;
 use crate::failure::{EXIT_USAGE, Failure};
 use crate::session::Session;
 
 /// Runs `micro` with the process's arguments and returns its exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match args::parse() {
         Ok(cli) => cli,
         Err(err) => {
             // Help and version print on stdout and succeed; the rest is a
@@ -74,7 +73,10 @@ pub fn main() -> ExitCode {
 /// `--output json`) and returns its exit code.
 fn report(failure: &Failure, json: bool) -> ExitCode {
     if json {
-        println!("{}", failure.to_json());
+        // Not `println!`: it panics when stdout is closed (`| head`); the
+        // line on stderr still says what failed.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", failure.to_json()).and_then(|()| out.flush());
     }
     eprintln!("micro: {failure}");
     ExitCode::from(failure.exit_code())

@@ -3,16 +3,13 @@
 //! mDNS, called by curl from inside the namespace; and its refusal to
 //! listen on an open address without a token.
 
-#[path = "../../examples/tests/common/processes.rs"]
-mod processes;
+mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use processes::{Netns, Proc};
 use serde_json::{Value, json};
+use support::{Netns, Proc, greeter_server};
 
 /// The `micro` binary under test.
 const MICRO: &str = env!("CARGO_BIN_EXE_micro");
@@ -20,38 +17,6 @@ const MICRO: &str = env!("CARGO_BIN_EXE_micro");
 const LIMIT: Duration = Duration::from_secs(30);
 /// A token for the tests.
 const TOKEN: &str = "gw-process-t0ken";
-
-/// `greeter-server`, built once next to `micro` (a no-op under
-/// `cargo test --workspace`, which builds the example binaries anyway).
-fn greeter_server() -> &'static Path {
-    static SERVER: OnceLock<PathBuf> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let profile_dir = Path::new(MICRO).parent().expect("micro's directory");
-        let target = profile_dir.parent().expect("a target directory");
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "examples",
-                "--bin",
-                "greeter-server",
-            ])
-            .env("CARGO_TARGET_DIR", target)
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        let status = cargo
-            .status()
-            .expect("running cargo to build greeter-server");
-        assert!(status.success(), "building greeter-server failed: {status}");
-        let server = profile_dir.join(format!("greeter-server{}", std::env::consts::EXE_SUFFIX));
-        assert!(server.exists(), "{} was not built", server.display());
-        server
-    })
-}
 
 /// `micro gateway ARGS` as the user runs it: no logs, nothing from the
 /// test's environment.

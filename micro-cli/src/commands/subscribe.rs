@@ -2,8 +2,10 @@
 //! line (the body; with `--output json` an envelope with the headers),
 //! until Ctrl-C.
 
+use std::sync::Arc;
+
 use base64::Engine;
-use micro_runtime::broker::{Delivery, HEADER_CONTENT_TYPE, SubscribeOptions};
+use micro_runtime::broker::{Delivery, HEADER_CONTENT_TYPE, SubscribeOptions, Unsubscribe};
 use serde_json::{Value, json};
 
 use crate::args::SubscribeArgs;
@@ -21,16 +23,19 @@ pub(crate) async fn run(session: &Session, args: SubscribeArgs) -> Outcome {
         ..SubscribeOptions::default()
     };
     let mut subscription = broker.subscribe(&args.topic, options).await?;
-    if !session.out.json() {
-        eprintln!(
-            "subscribed to {}{} (Ctrl-C to stop)",
-            args.topic,
-            args.queue
-                .as_deref()
-                .map(|q| format!(" in queue {q}"))
-                .unwrap_or_default()
-        );
-    }
+    // Ctrl-C drops this command: the guard unsubscribes in the moment
+    // `main` gives then, or the HTTP broker's registration would stay in
+    // the registry until its TTL runs out.
+    let _unsubscribe = UnsubscribeOnDrop(subscription.handle());
+    // On stderr in both formats: scripts wait for it before publishing.
+    eprintln!(
+        "subscribed to {}{} (Ctrl-C to stop)",
+        args.topic,
+        args.queue
+            .as_deref()
+            .map(|q| format!(" in queue {q}"))
+            .unwrap_or_default()
+    );
     while let Some(delivery) = subscription.next().await {
         let printed = print(session, &delivery);
         delivery.ack().await?;
@@ -39,6 +44,20 @@ pub(crate) async fn run(session: &Session, args: SubscribeArgs) -> Outcome {
     Err(Failure::from_error(&micro_runtime::Error::unavailable(
         format!("the subscription to {} ended", args.topic),
     )))
+}
+
+/// Unsubscribes when dropped (in a task: `Drop` cannot wait).
+struct UnsubscribeOnDrop(Option<Arc<dyn Unsubscribe>>);
+
+impl Drop for UnsubscribeOnDrop {
+    fn drop(&mut self) {
+        if let (Some(handle), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move {
+                let _ = handle.unsubscribe().await;
+            });
+        }
+    }
 }
 
 fn print(session: &Session, delivery: &Delivery) -> Outcome {

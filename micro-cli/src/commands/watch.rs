@@ -39,12 +39,11 @@ pub(crate) async fn run(session: &Session, args: WatchArgs) -> Outcome {
             remember(&mut known, &service);
         }
     }
-    if !session.out.json() {
-        eprintln!(
-            "watching {} (Ctrl-C to stop)",
-            args.service.as_deref().unwrap_or("every service")
-        );
-    }
+    // On stderr in both formats: changes from here on are printed.
+    eprintln!(
+        "watching {} (Ctrl-C to stop)",
+        args.service.as_deref().unwrap_or("every service")
+    );
     loop {
         let event = watcher.next().await?;
         for change in changes(&mut known, &event) {
