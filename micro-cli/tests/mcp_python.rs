@@ -6,20 +6,18 @@
 //! then start another service and receive `tools/list_changed`. Over HTTP a
 //! request without the bearer token is refused.
 
-#[path = "../../examples/tests/common/processes.rs"]
-mod processes;
+mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use processes::{Netns, Proc};
+use support::{LIMIT, MICRO, Place, Proc};
 
-const MICRO: &str = env!("CARGO_BIN_EXE_micro");
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../micro-mcp/tests/python/mcp_client.py"
 );
-const LIMIT: Duration = Duration::from_secs(60);
+/// How long the Python client may take for its whole run.
+const CLIENT_LIMIT: Duration = Duration::from_secs(60);
 
 /// The python of the venv with `mcp`, or `None` (and a printed line) when
 /// the test is skipped.
@@ -37,32 +35,17 @@ fn python() -> Option<String> {
     }
 }
 
-/// greeter-server, built beside `micro` by the same workspace build.
-fn greeter_server() -> PathBuf {
-    let path = PathBuf::from(MICRO).with_file_name("greeter-server");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p examples --bin greeter-server`",
-        path.display()
-    );
-    path
+/// Starts a greeter-server named `name` and waits until it serves.
+fn greeter(place: &Place, name: &str) -> support::Greeter {
+    place.greeter("1.0.0", &[("GREETER_NAME", name)])
 }
 
-/// Starts a greeter-server named `name` in `ns` and waits until it serves.
-fn greeter(ns: &Netns, name: &str) -> Proc {
-    let mut cmd = ns.command(greeter_server().to_str().unwrap());
-    cmd.env("GREETER_NAME", name);
-    let proc = Proc::spawn(name, cmd);
-    proc.wait_line("listening on ", LIMIT);
-    proc
-}
-
-/// Runs the Python client (already started in `ns`) to its end, starting
+/// Runs the Python client (already started in `place`) to its end, starting
 /// the second service when it asks.
-fn drive(ns: &Netns, mut client: Proc) {
-    client.wait_line("WAITING_FOR_SECOND", LIMIT);
-    let _other = greeter(ns, "com.example.srv.other");
-    client.wait_line("OK", LIMIT);
+fn drive(place: &Place, mut client: Proc) {
+    client.wait_line("WAITING_FOR_SECOND", CLIENT_LIMIT);
+    let _other = greeter(place, "com.example.srv.other");
+    client.wait_line("OK", CLIENT_LIMIT);
     let status = client.wait_exit(LIMIT);
     assert!(
         status.success(),
@@ -74,9 +57,9 @@ fn drive(ns: &Netns, mut client: Proc) {
 #[test]
 fn python_sdk_over_stdio() {
     let Some(python) = python() else { return };
-    let ns = Netns::new();
-    let _greeter = greeter(&ns, "com.example.srv.greeter");
-    let mut cmd = ns.command(&python);
+    let place = Place::mdns();
+    let _greeter = greeter(&place, "com.example.srv.greeter");
+    let mut cmd = place.command(&python);
     cmd.args([
         SCRIPT,
         "stdio",
@@ -86,23 +69,23 @@ fn python_sdk_over_stdio() {
         "mcp",
         "serve",
     ]);
-    drive(&ns, Proc::spawn("python (stdio)", cmd));
+    drive(&place, Proc::spawn("python (stdio)", cmd));
 }
 
 #[test]
 fn python_sdk_over_streamable_http() {
     let Some(python) = python() else { return };
-    let ns = Netns::new();
-    let _greeter = greeter(&ns, "com.example.srv.greeter");
-    let mut cmd = ns.command(MICRO);
+    let place = Place::mdns();
+    let _greeter = greeter(&place, "com.example.srv.greeter");
+    let mut cmd = place.command(MICRO);
     cmd.args(["mcp", "serve", "--address", "127.0.0.1:0"])
         .env("MICRO_MCP_TOKEN", "t0ken");
     let server = Proc::spawn("micro mcp serve", cmd);
     let line = server.wait_line("mcp listening on ", LIMIT);
     let url = line.rsplit(' ').next().unwrap().to_owned();
-    let mut cmd = ns.command(&python);
+    let mut cmd = place.command(&python);
     cmd.args([SCRIPT, "http", &url, "t0ken", "--list-changed"]);
-    drive(&ns, Proc::spawn("python (http)", cmd));
+    drive(&place, Proc::spawn("python (http)", cmd));
 }
 
 #[test]
@@ -124,18 +107,18 @@ fn a_public_address_needs_a_token() {
 #[test]
 fn python_sdk_through_the_gateway() {
     let Some(python) = python() else { return };
-    let ns = Netns::new();
-    let _greeter = greeter(&ns, "com.example.srv.greeter");
-    let mut cmd = ns.command(MICRO);
+    let place = Place::mdns();
+    let _greeter = greeter(&place, "com.example.srv.greeter");
+    let mut cmd = place.command(MICRO);
     cmd.args(["gateway", "--address", "127.0.0.1:0", "--mcp"])
         .env("MICRO_GATEWAY_TOKEN", "gw-t0ken");
     let gateway = Proc::spawn("micro gateway --mcp", cmd);
     let line = gateway.wait_line("gateway listening on ", LIMIT);
     let url = format!("{}/mcp", line.rsplit(' ').next().unwrap());
-    let mut cmd = ns.command(&python);
+    let mut cmd = place.command(&python);
     cmd.args([SCRIPT, "http", &url, "gw-t0ken"]);
     let mut client = Proc::spawn("python (gateway)", cmd);
-    client.wait_line("OK", LIMIT);
+    client.wait_line("OK", CLIENT_LIMIT);
     let status = client.wait_exit(LIMIT);
     assert!(
         status.success(),
