@@ -49,6 +49,8 @@ async fn run() -> Result<()> {
         }))
         .build()?;
     service.handle(Greeter::with_delay(delay))?;
+    // Installed before registering: SIGTERM from then on stops gracefully.
+    let signal = micro_runtime::shutdown_signal();
     service.start().await?;
     println!(
         "listening on {}",
@@ -56,7 +58,7 @@ async fn run() -> Result<()> {
     );
     let _ = std::io::stdout().flush();
 
-    micro_runtime::shutdown_signal().await;
+    signal.await;
     service.stop().await?;
     println!("served {} calls", served.load(Ordering::Relaxed));
     Ok(())

@@ -365,26 +365,39 @@ impl Service {
     ///
     /// As [`Service::start`] and [`Service::stop`].
     pub async fn run(&self) -> Result<()> {
+        // Before registering: a signal from then on stops the service.
+        let signal = shutdown_signal();
         self.start().await?;
-        shutdown_signal().await;
+        signal.await;
         tracing::info!(service = %self.inner.name, "shutdown signal received");
         self.stop().await
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when it is first awaited: call it before registering, so a
+/// signal that arrives meanwhile stops the service instead of killing it.
+///
+/// # Panics
+///
+/// Outside a Tokio runtime, or when a handler cannot be installed.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
         let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = term.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
