@@ -1,5 +1,6 @@
 //! What the MCP server exposes and how it calls.
 
+use micro_runtime::endpoint::name_matches;
 use std::time::Duration;
 
 /// Options of an [`McpServer`](crate::McpServer).
@@ -120,51 +121,18 @@ impl Filter {
             || self
                 .include
                 .iter()
-                .any(|p| names.iter().any(|n| glob(p, n)));
+                .any(|p| names.iter().any(|n| name_matches(p, n)));
         included
             && !self
                 .exclude
                 .iter()
-                .any(|p| names.iter().any(|n| glob(p, n)))
+                .any(|p| names.iter().any(|n| name_matches(p, n)))
     }
-}
-
-/// Whether `name` matches `pattern`, where `*` is any run of characters.
-fn glob(pattern: &str, name: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or("");
-    let Some(mut rest) = name.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob("Debug.*", "Debug.Health"));
-        assert!(!glob("Debug.*", "Greeter.Hello"));
-        assert!(glob("*", ""));
-        assert!(glob("a*b*c", "axxbyyc"));
-        assert!(!glob("a*b*c", "axxbyy"));
-        assert!(glob("exact", "exact"));
-        assert!(!glob("exact", "exactly"));
-        assert!(glob("*.Hello", "Greeter.Hello"));
-        assert!(!glob("ab*ba", "aba"));
-    }
 
     #[test]
     fn filters() {

@@ -158,9 +158,51 @@ impl<Req, Rsp> std::fmt::Debug for TypedEndpoint<Req, Rsp> {
     }
 }
 
+/// Whether `name` (a service or endpoint name) matches `pattern`, where `*`
+/// is any run of characters (none included) and everything else is
+/// literal: how tools allow and deny endpoints (`Debug.*`).
+pub fn name_matches(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_match_patterns() {
+        let glob = name_matches;
+        assert!(glob("Debug.*", "Debug.Health"));
+        assert!(!glob("Debug.*", "Greeter.Debug"));
+        assert!(!glob("Debug.*", "Greeter.Hello"));
+        assert!(glob("*", ""));
+        assert!(glob("Greeter.Hello", "Greeter.Hello"));
+        assert!(!glob("Greeter.Hello", "Greeter.HelloStream"));
+        assert!(glob("*.Hello*", "Greeter.HelloStream"));
+        assert!(glob("*.Hello", "Greeter.Hello"));
+        assert!(glob("a*b*c", "aXbYc"));
+        assert!(glob("a*b*c", "axxbyyc"));
+        assert!(!glob("a*b*c", "aXcYb"));
+        assert!(!glob("a*b*c", "axxbyy"));
+        assert!(glob("exact", "exact"));
+        assert!(!glob("exact", "exactly"));
+        assert!(!glob("ab*ba", "aba"));
+    }
 
     #[test]
     fn options_apply_only_to_their_method() {
