@@ -245,14 +245,15 @@ impl ServerConn {
             self.wire.send_reset(id, flags::NOT_PROCESSED);
             return;
         }
-        let head = match head::decode(&mut payload) {
+        let head = match head::decode(&mut payload, self.wire.options.head_limits()) {
             Ok(head) => head,
             Err(bad) => {
-                tracing::warn!(peer = %self.wire.peer, stream = id, reason = %bad.0, "malformed request head");
-                self.wire.send_error(
-                    id,
-                    &Error::bad_request(format!("malformed request head: {}", bad.0)),
-                );
+                tracing::warn!(peer = %self.wire.peer, stream = id, reason = %bad.reason, "request head refused");
+                let error = match bad.code {
+                    431 => Error::headers_too_large(bad.reason),
+                    _ => Error::bad_request(format!("malformed request head: {}", bad.reason)),
+                };
+                self.wire.send_error(id, &error);
                 return;
             }
         };
