@@ -176,3 +176,41 @@ async fn heads_over_the_metadata_limits_get_431_and_the_server_keeps_serving() {
     assert_eq!(hello(&client, &address).await, "Hello probe");
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_sends_without_reading_is_held_back_and_closed() {
+    let (server, address) = start_server();
+    let client = direct_client();
+    assert_eq!(hello(&client, &address).await, "Hello probe");
+    let baseline = server.rss_kib();
+
+    // PINGs, each answered by a PING that this peer never reads: 1 MiB of
+    // them per write, up to 256 MiB or until the server stops taking them.
+    let ping: [u8; 18] = [0, 0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+    let batch: Vec<u8> = ping.iter().copied().cycle().take(18 << 16).collect();
+    let mut socket = TcpStream::connect(&address).unwrap();
+    socket
+        .set_write_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    socket.write_all(b"MICRO/1\n").unwrap();
+    let mut sent = 0usize;
+    while sent < 256 << 20 {
+        match socket.write_all(&batch) {
+            Ok(()) => sent += batch.len(),
+            Err(_) => break, // held back (timed out), or closed by the server
+        }
+    }
+    let rss = server.rss_kib();
+    println!(
+        "sent {} MiB of pings; server RSS {baseline} KiB before, {rss} KiB after",
+        sent >> 20
+    );
+    assert!(
+        rss <= baseline + 64 * 1024,
+        "RSS grew from {baseline} KiB to {rss} KiB"
+    );
+    server.wait_stderr("peer does not read its answers", Duration::from_secs(20));
+    assert_eq!(hello(&client, &address).await, "Hello probe");
+    drop(socket);
+    drop(server);
+}
