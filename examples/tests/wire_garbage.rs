@@ -12,13 +12,20 @@ use std::time::{Duration, Instant};
 
 use common::{Proc, SERVER};
 use examples::pb;
+use micro_runtime::client::ClientOptions;
 use micro_runtime::registry::memory::MemoryRegistry;
 use micro_runtime::transport::tcp::{TcpOptions, TcpTransport};
 use micro_runtime::{CallOptions, Client};
 
 fn start_server() -> (Proc, String) {
+    start_server_with(&[])
+}
+
+/// A greeter-server with `env` on top of the tests' settings.
+fn start_server_with(env: &[(&str, &str)]) -> (Proc, String) {
     let mut cmd = Command::new(SERVER);
-    cmd.env("MICRO_REGISTRY", "memory")
+    cmd.envs(env.iter().copied())
+        .env("MICRO_REGISTRY", "memory")
         .env("MICRO_SERVER_ADDRESS", "127.0.0.1:0")
         .env("MICRO_TRANSPORT_KEEPALIVE", "300ms")
         .env("RUST_LOG", "micro_runtime=warn");
@@ -33,6 +40,19 @@ fn direct_client() -> Client {
     Client::builder()
         .registry(Arc::new(MemoryRegistry::new()))
         .transport(Arc::new(TcpTransport::new(TcpOptions::default())))
+        .build()
+        .unwrap()
+}
+
+/// A client holding one connection to a node, whatever its load.
+fn one_connection_client() -> Client {
+    let mut options = ClientOptions::default();
+    options.pool.size = 1;
+    options.retries = 0;
+    Client::builder()
+        .registry(Arc::new(MemoryRegistry::new()))
+        .transport(Arc::new(TcpTransport::new(TcpOptions::default())))
+        .options(options)
         .build()
         .unwrap()
 }
@@ -212,5 +232,55 @@ async fn a_peer_that_sends_without_reading_is_held_back_and_closed() {
     server.wait_stderr("peer does not read its answers", Duration::from_secs(20));
     assert_eq!(hello(&client, &address).await, "Hello probe");
     drop(socket);
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_and_calls_beyond_the_limits_are_refused_and_serving_goes_on() {
+    let (server, address) = start_server_with(&[
+        ("MICRO_TRANSPORT_MAX_CONNECTIONS", "4"),
+        ("MICRO_TRANSPORT_MAX_STREAMS", "2"),
+    ]);
+    let client = one_connection_client();
+    let greeter = pb::GreeterClient::new(examples::SERVICE, client.clone());
+    let at = || {
+        CallOptions::new()
+            .address(&address)
+            .timeout(Duration::from_secs(10))
+    };
+
+    // Two bidi calls held open fill the connection; a third is refused
+    // unprocessed (the client could send it to another node).
+    let first = greeter.chat_with(at()).await.unwrap();
+    let second = greeter.chat_with(at()).await.unwrap();
+    let refused = match greeter.chat_with(at()).await {
+        Ok(mut third) => third.recv().await.expect_err("a third call was served"),
+        Err(error) => error,
+    };
+    assert_eq!(refused.code(), 503, "{refused}");
+    assert!(refused.detail().contains("2 calls in flight"), "{refused}");
+    assert!(refused.is_not_sent(), "{refused:?}");
+    drop((first, second));
+
+    // The client's connection and three idle ones fill the server; a
+    // fifth is closed as it arrives.
+    let idle: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut socket = TcpStream::connect(&address).unwrap();
+            socket.write_all(b"MICRO/1\n").unwrap();
+            socket
+        })
+        .collect();
+    let surplus = tokio::task::spawn_blocking({
+        let address = address.clone();
+        move || closed_by_server(&address, b"MICRO/1\n")
+    });
+    tokio::time::timeout(Duration::from_secs(20), surplus)
+        .await
+        .expect("the surplus connection was closed")
+        .unwrap();
+    server.wait_stderr("at the limit of 4 connections", Duration::from_secs(10));
+    drop(idle);
+    assert_eq!(hello(&client, &address).await, "Hello probe");
     drop(server);
 }

@@ -181,11 +181,9 @@ impl Shared {
             Kind::Reset => {
                 if let Some(slot) = self.take(frame.stream) {
                     let err = if frame.has(flags::NOT_PROCESSED) {
-                        Error::unavailable(format!(
-                            "{} refused the call: it is shutting down",
-                            self.wire.peer
-                        ))
-                        .with_origin(Origin::NotSent)
+                        let fallback =
+                            format!("{} refused the call: it is shutting down", self.wire.peer);
+                        wire::error_payload(&frame.payload, &fallback).with_origin(Origin::NotSent)
                     } else {
                         wire::error_payload(&frame.payload, "call reset by the server")
                     };

@@ -33,6 +33,16 @@ pub struct TcpOptions {
     /// Most bytes of a request head, metadata included; more is refused
     /// with 431 (`MICRO_TRANSPORT_MAX_HEAD`, default 64 KiB).
     pub max_head_size: u32,
+    /// Connections a server serves at once; more are closed as they arrive
+    /// (`MICRO_TRANSPORT_MAX_CONNECTIONS`, default 4096).
+    pub max_connections: u32,
+    /// Calls in flight on one connection; more are refused unprocessed
+    /// with 503, so the client may send them elsewhere
+    /// (`MICRO_TRANSPORT_MAX_STREAMS`, default 1024).
+    pub max_streams: u32,
+    /// How long a new connection may take to send its preface
+    /// (`MICRO_TRANSPORT_PREFACE_TIMEOUT`, default 10 s).
+    pub preface_timeout: Duration,
 }
 
 impl Default for TcpOptions {
@@ -44,6 +54,9 @@ impl Default for TcpOptions {
             keepalive_timeout: Duration::from_secs(20),
             max_metadata: 256,
             max_head_size: 64 * 1024,
+            max_connections: 4096,
+            max_streams: 1024,
+            preface_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -74,6 +87,15 @@ impl TcpOptions {
         }
         if let Some(n) = config::number("MICRO_TRANSPORT_MAX_HEAD")? {
             options.max_head_size = n.max(1024);
+        }
+        if let Some(n) = config::number("MICRO_TRANSPORT_MAX_CONNECTIONS")? {
+            options.max_connections = n.max(1);
+        }
+        if let Some(n) = config::number("MICRO_TRANSPORT_MAX_STREAMS")? {
+            options.max_streams = n.max(1);
+        }
+        if let Some(d) = config::duration("MICRO_TRANSPORT_PREFACE_TIMEOUT")? {
+            options.preface_timeout = d;
         }
         Ok(options)
     }

@@ -16,14 +16,12 @@ use tokio::task::{AbortHandle, JoinHandle};
 use super::frame::{self, Kind, Parsed, ProtocolError, flags};
 use super::wire::{self, Backlog, Wire};
 use super::{TcpOptions, head};
+use crate::log::Throttled;
 use crate::transport::{
     Dispatcher, FrameSink, InFlight, InboundBudget, IncomingBody, IncomingCall, Listener,
     RemoteStream, StreamItem,
 };
 use crate::{Error, Result};
-
-/// How long a new connection may take to send its preface.
-const PREFACE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A listening TCP endpoint.
 pub(crate) struct TcpListener {
@@ -39,6 +37,10 @@ struct ListenerState {
     in_flight: InFlight,
     connections: Mutex<HashMap<u64, Arc<ServerConn>>>,
     next_conn: AtomicU64,
+    /// One permit a connection, up to `max_connections`.
+    slots: Arc<Semaphore>,
+    /// Connections closed at the limit, logged throttled.
+    refusals: Throttled,
 }
 
 impl ListenerState {
@@ -93,6 +95,7 @@ pub(crate) async fn listen(
     let local = socket
         .local_addr()
         .map_err(|err| Error::internal(format!("listener address: {err}")))?;
+    let options_max_connections = options.max_connections as usize;
     let state = Arc::new(ListenerState {
         dispatcher,
         options,
@@ -100,6 +103,8 @@ pub(crate) async fn listen(
         in_flight: InFlight::default(),
         connections: Mutex::default(),
         next_conn: AtomicU64::new(1),
+        slots: Arc::new(Semaphore::new(options_max_connections)),
+        refusals: Throttled::new("tcp server", Duration::from_secs(10)),
     });
     let accept = tokio::spawn(accept_loop(socket, state.clone()));
     Ok(TcpListener {
@@ -113,7 +118,20 @@ async fn accept_loop(socket: TokioListener, state: Arc<ListenerState>) {
     loop {
         match socket.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(serve(stream, peer.to_string(), state.clone()));
+                let Ok(slot) = state.slots.clone().try_acquire_owned() else {
+                    state.refusals.warn(|suppressed| {
+                        tracing::warn!(peer = %peer, suppressed,
+                            "closing connection: at the limit of {} connections",
+                            state.options.max_connections);
+                    });
+                    drop(stream);
+                    continue;
+                };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    serve(stream, peer.to_string(), state).await;
+                    drop(slot);
+                });
             }
             Err(err) => {
                 // Out of file descriptors and the like: keep serving the
@@ -128,7 +146,8 @@ async fn accept_loop(socket: TokioListener, state: Arc<ListenerState>) {
 async fn serve(mut stream: TcpStream, peer: String, state: Arc<ListenerState>) {
     let _ = stream.set_nodelay(true);
     let mut preface = [0u8; frame::PREFACE.len()];
-    match tokio::time::timeout(PREFACE_TIMEOUT, stream.read_exact(&mut preface)).await {
+    let preface_timeout = state.options.preface_timeout;
+    match tokio::time::timeout(preface_timeout, stream.read_exact(&mut preface)).await {
         Ok(Ok(_)) if &preface == frame::PREFACE => {}
         Ok(Ok(_)) => {
             tracing::warn!(peer = %peer, "closing connection: not a micro client (bad preface)");
@@ -139,7 +158,7 @@ async fn serve(mut stream: TcpStream, peer: String, state: Arc<ListenerState>) {
             return;
         }
         Err(_) => {
-            tracing::warn!(peer = %peer, "closing connection: no preface within 10 s");
+            tracing::warn!(peer = %peer, "closing connection: no preface within {preface_timeout:?}");
             return;
         }
     }
@@ -268,6 +287,17 @@ impl ServerConn {
         let streaming = flags & flags::STREAMING != 0;
         let guard = self.state.in_flight.enter();
         let mut calls = self.calls.lock().unwrap();
+        if calls.len() >= self.wire.options.max_streams as usize {
+            drop(calls);
+            let limit = self.wire.options.max_streams;
+            self.wire.send_reset_error(
+                id,
+                &Error::unavailable(format!(
+                    "{limit} calls in flight on this connection already"
+                )),
+            );
+            return;
+        }
         if calls.contains_key(&id) {
             drop(calls);
             self.wire.send_error(

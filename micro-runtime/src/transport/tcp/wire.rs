@@ -239,6 +239,12 @@ impl Wire {
         let _ = self.push(Kind::Reset, flags, stream, &[]);
     }
 
+    /// Refuses a call unprocessed (the client may send it elsewhere),
+    /// saying why.
+    pub(crate) fn send_reset_error(&self, stream: u32, err: &Error) {
+        let _ = self.push(Kind::Reset, flags::NOT_PROCESSED, stream, &[&err.to_json()]);
+    }
+
     pub(crate) fn send_window(&self, stream: u32, credit: u32) {
         let _ = self.push(Kind::Window, 0, stream, &[&credit.to_be_bytes()]);
     }
