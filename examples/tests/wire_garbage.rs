@@ -284,3 +284,64 @@ async fn connections_and_calls_beyond_the_limits_are_refused_and_serving_goes_on
     assert_eq!(hello(&client, &address).await, "Hello probe");
     drop(server);
 }
+
+/// The soft limit of open files of this process (from /proc).
+fn open_files_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .and_then(|line| line.split_whitespace().nth(3))
+        .and_then(|soft| soft.parse().ok())
+        .unwrap_or(1024)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_returns_after_bursts_of_connections() {
+    let (server, address) = start_server();
+    let client = direct_client();
+    for _ in 0..200 {
+        hello(&client, &address).await;
+    }
+    let baseline = server.rss_kib();
+    // Up to 2,000 connections a burst, as the open-file limits allow
+    // (the server holds one descriptor a connection too).
+    let burst = 2000.min(open_files_limit().saturating_sub(200) / 2);
+    // A preface and an empty SETTINGS frame.
+    let hello_frames = b"MICRO/1\n\0\0\0\0\0\0\0\0\0\0";
+    for round in 0..3 {
+        let sockets = tokio::task::spawn_blocking({
+            let address = address.clone();
+            move || {
+                (0..burst)
+                    .map(|i| {
+                        let mut socket = TcpStream::connect(&address).unwrap();
+                        if i % 2 == 0 {
+                            socket.write_all(hello_frames).unwrap();
+                        }
+                        socket
+                    })
+                    .collect::<Vec<_>>()
+            }
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        println!(
+            "burst {round}: {burst} connections, server RSS {} KiB",
+            server.rss_kib()
+        );
+        drop(sockets);
+    }
+    assert_eq!(hello(&client, &address).await, "Hello probe");
+    let bound = 2 * baseline + 20 * 1024;
+    let mut rss = server.rss_kib();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rss > bound && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        rss = server.rss_kib();
+    }
+    println!("server RSS: baseline {baseline} KiB, after the bursts {rss} KiB (bound {bound} KiB)");
+    assert!(rss <= bound, "RSS grew from {baseline} KiB to {rss} KiB");
+    drop(server);
+}

@@ -51,7 +51,8 @@ impl Wire {
     pub(crate) fn new(options: TcpOptions, peer: String) -> Arc<Self> {
         Arc::new(Self {
             queue: Mutex::new(Queue {
-                buf: BytesMut::with_capacity(16 * 1024),
+                // Allocated by the first frame queued.
+                buf: BytesMut::new(),
             }),
             wake: Notify::new(),
             drained: Notify::new(),
@@ -272,7 +273,7 @@ pub(crate) fn connection_closed(peer: &str) -> Error {
 
 /// Writes queued frames in batches until the wire closes or the socket fails.
 pub(crate) async fn write_loop(wire: Arc<Wire>, mut socket: OwnedWriteHalf) {
-    let mut spare = BytesMut::with_capacity(16 * 1024);
+    let mut spare = BytesMut::new();
     loop {
         let idle = {
             let mut queue = wire.queue.lock().unwrap();
@@ -298,7 +299,7 @@ pub(crate) async fn write_loop(wire: Arc<Wire>, mut socket: OwnedWriteHalf) {
         }
         spare.clear();
         if spare.capacity() > KEEP_CAPACITY {
-            spare = BytesMut::with_capacity(16 * 1024);
+            spare = BytesMut::new();
         }
         wire.drained.notify_waiters();
     }
@@ -322,8 +323,13 @@ async fn gather(wire: &Wire) {
     }
 }
 
-/// How much a connection's reader asks the socket for at a time.
+/// The most a connection's reader asks the socket for at a time.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// What a new connection's reader asks for: reads that fill it double it
+/// (up to [`READ_CHUNK`]), small ones halve it, so an idle or quiet
+/// connection holds a few KiB and a busy one reads in large chunks.
+const FIRST_READ: usize = 4 * 1024;
 
 /// The most a writer waits to gather before writing, in bytes and yields.
 const GATHER_BYTES: usize = 64 * 1024;
@@ -351,7 +357,7 @@ pub(crate) async fn read_loop(
 ) {
     let mut parser = FrameParser::new(wire.options.max_frame_size);
     let mut buf = std::mem::take(&mut initial);
-    buf.reserve(64 * 1024);
+    let mut chunk = FIRST_READ;
     wire.touch();
     loop {
         loop {
@@ -373,19 +379,28 @@ pub(crate) async fn read_loop(
             tracing::warn!(peer = %wire.peer, "closing connection: peer does not read its answers");
             return;
         }
-        if buf.capacity() > KEEP_CAPACITY * 4 && buf.is_empty() {
-            buf = BytesMut::with_capacity(READ_CHUNK);
+        if buf.is_empty() && buf.capacity() > 2 * chunk {
+            // Give a burst's buffer back.
+            buf = BytesMut::new();
         }
-        // Room for a large read. Frames split off the front keep sharing the
-        // buffer, so without this its spare room shrinks to nothing and
+        // Room for a whole chunk. Frames split off the front keep sharing
+        // the buffer, so without this its spare room shrinks to nothing and
         // `read_buf` falls back to 64-byte reads: a syscall per few frames.
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
+        if buf.capacity() - buf.len() < chunk / 4 {
+            buf.reserve(chunk);
         }
+        let room = buf.capacity() - buf.len();
         let read = tokio::select! {
             read = socket.read_buf(&mut buf) => read,
             () = wire.closed() => return,
         };
+        if let Ok(n) = read {
+            if n >= room {
+                chunk = (chunk * 2).min(READ_CHUNK);
+            } else if n < chunk / 8 {
+                chunk = (chunk / 2).max(FIRST_READ);
+            }
+        }
         match read {
             Ok(0) => {
                 if !buf.is_empty() {
