@@ -51,6 +51,7 @@ mod gateway;
 mod headers;
 mod host;
 mod layers;
+mod limits;
 mod listen;
 mod openapi;
 mod options;
@@ -59,7 +60,9 @@ mod request;
 mod resolve;
 mod routes;
 mod stream;
+mod web;
 
+pub use limits::rate::RateLimit;
 pub use listen::listen;
 pub use options::GatewayOptions;
 
