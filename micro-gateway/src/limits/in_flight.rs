@@ -95,7 +95,10 @@ mod tests {
         let _a2 = in_flight.enter("a").unwrap();
         let err = in_flight.enter("a").unwrap_err();
         assert!(err.is_unavailable(), "{err}");
-        assert!(err.detail().contains("\"a\" has 2 calls in flight"), "{err}");
+        assert!(
+            err.detail().contains("\"a\" has 2 calls in flight"),
+            "{err}"
+        );
         let b = in_flight.enter("b").unwrap();
         drop(a1);
         let _a3 = in_flight.enter("a").unwrap();

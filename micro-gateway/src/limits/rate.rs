@@ -207,7 +207,10 @@ mod tests {
         let rate: RateLimit = "100/s".parse().unwrap();
         assert_eq!(rate, RateLimit::per_second(100).unwrap());
         assert_eq!(rate.to_string(), "100/s");
-        assert_eq!(" 6000 / min ".parse::<RateLimit>().unwrap().to_string(), "6000/m");
+        assert_eq!(
+            " 6000 / min ".parse::<RateLimit>().unwrap().to_string(),
+            "6000/m"
+        );
         assert_eq!("5/hour".parse::<RateLimit>().unwrap().to_string(), "5/h");
         for bad in ["", "100", "0/s", "-1/s", "x/s", "100/d", "100/", "1/s/s"] {
             let err = bad.parse::<RateLimit>().unwrap_err();
@@ -234,7 +237,10 @@ mod tests {
         assert!(limiter.check(a).is_ok());
         assert!(limiter.check(a).is_ok());
         let wait = limiter.check(a).unwrap_err();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(30), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
         assert!(limiter.check(b).is_ok());
     }
 

@@ -58,17 +58,24 @@ pub(super) async fn proxy(
         None => (after, ""),
     };
     if wanted.is_empty() {
-        return Err(Error::not_found(
-            "name a web app: /web/{service}/...; GET /web lists them",
-        )
-        .into());
+        return Err(
+            Error::not_found("name a web app: /web/{service}/...; GET /web lists them").into(),
+        );
     }
     let (service, base) = node(&gateway, wanted).await?;
-    let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let query = request
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
     if rest.is_empty() && matches!(*request.method(), Method::GET | Method::HEAD) {
         // Relative, so it holds when the gateway is nested under a prefix.
         let location = format!("{wanted}/{query}");
-        return Ok((StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, location)]).into_response());
+        return Ok((
+            StatusCode::PERMANENT_REDIRECT,
+            [(header::LOCATION, location)],
+        )
+            .into_response());
     }
     let slot = gateway.in_flight.enter(&service)?;
     let rest = if rest.is_empty() { "/" } else { rest };
@@ -120,8 +127,7 @@ async fn node(gateway: &Gateway, wanted: &str) -> Result<(String, String), Error
                 )));
             }
             let seen = gateway.catalog.seen_names();
-            if let Ok(gone) = resolve::service(wanted, namespace, seen.iter().map(String::as_str))
-            {
+            if let Ok(gone) = resolve::service(wanted, namespace, seen.iter().map(String::as_str)) {
                 return Err(Error::unavailable(format!(
                     "service {gone:?} has no running nodes"
                 )));

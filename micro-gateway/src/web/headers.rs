@@ -88,7 +88,10 @@ pub(crate) fn request(headers: &mut HeaderMap, forwarding: &Forwarding<'_>) {
     let set = [
         (X_FORWARDED_FOR, chain),
         (X_FORWARDED_HOST, host),
-        (X_FORWARDED_PROTO, Some(proto.unwrap_or_else(|| "http".to_owned()))),
+        (
+            X_FORWARDED_PROTO,
+            Some(proto.unwrap_or_else(|| "http".to_owned())),
+        ),
         (X_FORWARDED_PREFIX, Some(prefix)),
     ];
     for (name, value) in set {
@@ -139,7 +142,14 @@ mod tests {
             prefix: "/web/app",
         };
         request(&mut headers, &forwarding);
-        for gone in ["host", "connection", "keep-alive", "x-secret", "te", "forwarded"] {
+        for gone in [
+            "host",
+            "connection",
+            "keep-alive",
+            "x-secret",
+            "te",
+            "forwarded",
+        ] {
             assert_eq!(get(&headers, gone), None, "{gone}");
         }
         assert_eq!(get(&headers, "cookie"), Some("a=b"));

@@ -35,15 +35,24 @@ mod tests {
         Node {
             id: "n".into(),
             address: address.into(),
-            metadata: web.map(|w| (KEY.to_owned(), w.to_owned())).into_iter().collect(),
+            metadata: web
+                .map(|w| (KEY.to_owned(), w.to_owned()))
+                .into_iter()
+                .collect(),
         }
     }
 
     #[test]
     fn web_nodes() {
         let url = |address, web| base_url(&node(address, web));
-        assert_eq!(url("10.0.0.1:80", Some("true")).as_deref(), Some("http://10.0.0.1:80"));
-        assert_eq!(url("[::1]:80", Some("TRUE")).as_deref(), Some("http://[::1]:80"));
+        assert_eq!(
+            url("10.0.0.1:80", Some("true")).as_deref(),
+            Some("http://10.0.0.1:80")
+        );
+        assert_eq!(
+            url("[::1]:80", Some("TRUE")).as_deref(),
+            Some("http://[::1]:80")
+        );
         assert_eq!(
             url("10.0.0.1:9000", Some("http://10.0.0.1:8000/app/")).as_deref(),
             Some("http://10.0.0.1:8000/app")

@@ -79,8 +79,7 @@ impl Proxy {
         *outgoing.method_mut() = parts.method;
         *outgoing.uri_mut() = uri;
         *outgoing.headers_mut() = parts.headers;
-        let mut response = match tokio::time::timeout(timeout, self.http.request(outgoing)).await
-        {
+        let mut response = match tokio::time::timeout(timeout, self.http.request(outgoing)).await {
             Ok(Ok(response)) => response,
             Ok(Err(err)) => {
                 let cause = std::error::Error::source(&err)
