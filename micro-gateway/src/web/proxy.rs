@@ -82,14 +82,18 @@ impl Proxy {
         let mut response = match tokio::time::timeout(timeout, self.http.request(outgoing)).await {
             Ok(Ok(response)) => response,
             Ok(Err(err)) => {
-                let cause = std::error::Error::source(&err)
-                    .map(|source| format!(": {source}"))
-                    .unwrap_or_default();
+                let what = if err.is_connect() {
+                    "cannot be reached"
+                } else {
+                    "did not answer"
+                };
                 return Err(Error::new(
                     502,
                     format!(
-                        "web app {} at {} did not answer ({err}{cause})",
-                        to.service, to.base
+                        "web app {} at {} {what}: {}",
+                        to.service,
+                        to.base,
+                        innermost(&err)
                     ),
                 ));
             }
@@ -122,6 +126,15 @@ impl Proxy {
             None => response,
         })
     }
+}
+
+/// The deepest cause of `err` (`Connection refused`, not `client error`).
+fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
 }
 
 /// Copies bytes both ways between the client's and the app's switched
