@@ -303,14 +303,23 @@ impl Caller {
         self.send("GET", path, &[], Bytes::new()).await
     }
 
-    /// A WebSocket to `path` of the gateway (the handshake answered 101).
+    /// A WebSocket to `path` of the gateway (the handshake answered 101,
+    /// not compressed, though it accepts gzip as browsers do).
     pub async fn websocket(&self, path: &str) -> WebSocket {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
         let url = format!("{}{path}", self.base.replacen("http://", "ws://", 1));
-        let (socket, response) = tokio::time::timeout(LIMIT, tokio_tungstenite::connect_async(url))
-            .await
-            .unwrap_or_else(|_| panic!("{path}: no handshake within {LIMIT:?}"))
-            .unwrap();
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("accept-encoding", "gzip, deflate, br".parse().unwrap());
+        let (socket, response) =
+            tokio::time::timeout(LIMIT, tokio_tungstenite::connect_async(request))
+                .await
+                .unwrap_or_else(|_| panic!("{path}: no handshake within {LIMIT:?}"))
+                .unwrap();
         assert_eq!(response.status().as_u16(), 101);
+        assert_eq!(response.headers().get("content-encoding"), None);
         socket
     }
 }
