@@ -57,6 +57,7 @@ pub mod debug;
 pub mod defaults;
 pub mod endpoint;
 mod error;
+mod log;
 mod metadata;
 pub mod registry;
 pub mod schema;

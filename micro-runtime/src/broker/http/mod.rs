@@ -45,6 +45,13 @@ pub struct HttpBrokerOptions {
     pub max_attempts: u32,
     /// Largest message accepted.
     pub max_message: usize,
+    /// How long a delivery's headers, and then its body, may take to
+    /// arrive before the subscriber closes the connection
+    /// (`MICRO_BROKER_READ_TIMEOUT`, default 10 s).
+    pub read_timeout: Duration,
+    /// Connections a subscriber serves at once; more are closed as they
+    /// arrive (`MICRO_BROKER_MAX_CONNECTIONS`, default 256).
+    pub max_connections: usize,
 }
 
 impl Default for HttpBrokerOptions {
@@ -57,6 +64,8 @@ impl Default for HttpBrokerOptions {
             retry_buffer: 1024,
             max_attempts: 8,
             max_message: 4 * 1024 * 1024,
+            read_timeout: Duration::from_secs(10),
+            max_connections: 256,
         }
     }
 }
@@ -82,6 +91,12 @@ impl HttpBrokerOptions {
         }
         if let Some(interval) = config::duration("MICRO_REGISTER_INTERVAL")? {
             options.register_interval = interval;
+        }
+        if let Some(timeout) = config::duration("MICRO_BROKER_READ_TIMEOUT")? {
+            options.read_timeout = timeout;
+        }
+        if let Some(n) = config::number("MICRO_BROKER_MAX_CONNECTIONS")? {
+            options.max_connections = (n as usize).max(1);
         }
         Ok(options)
     }
@@ -170,9 +185,8 @@ impl HttpBroker {
             });
             *server = Some(
                 server::start(
-                    &self.inner.options.address,
+                    &self.inner.options,
                     self.inner.inboxes.clone(),
-                    self.inner.options.max_message,
                     dead_letters,
                 )
                 .await?,

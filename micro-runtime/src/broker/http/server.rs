@@ -11,13 +11,14 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::envelope;
+use super::{HttpBrokerOptions, envelope};
 use crate::broker::{Acker, Delivery};
+use crate::log::Throttled;
 use crate::{Error, Result};
 
 /// How long a delivery may wait for room in a busy subscriber.
@@ -84,13 +85,14 @@ impl Drop for Server {
     }
 }
 
-/// Binds `address` and serves deliveries into `inboxes`.
+/// Binds the options' address and serves deliveries into `inboxes`, at
+/// most `max_connections` at once, each bounded by `read_timeout`.
 pub(super) async fn start(
-    address: &str,
+    options: &HttpBrokerOptions,
     inboxes: Inboxes,
-    max_message: usize,
     dead_letters: DeadLetters,
 ) -> Result<Server> {
+    let address = &options.address;
     let listener = TcpListener::bind(address)
         .await
         .map_err(|e| Error::internal(format!("http broker cannot listen on {address}: {e}")))?;
@@ -98,6 +100,12 @@ pub(super) async fn start(
         .local_addr()
         .map_err(|e| Error::internal(format!("http broker address: {e}")))?
         .to_string();
+    let limits = Limits {
+        max_message: options.max_message,
+        read_timeout: options.read_timeout,
+    };
+    let slots = Arc::new(Semaphore::new(options.max_connections));
+    let refusals = Arc::new(Throttled::new("http broker", REFUSAL_LOG_INTERVAL));
     let accept = tokio::spawn(async move {
         loop {
             let (stream, peer) = match listener.accept().await {
@@ -108,22 +116,34 @@ pub(super) async fn start(
                     continue;
                 }
             };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                refusals.warn(|suppressed| {
+                    tracing::warn!(peer = %peer, suppressed, "http broker at its connection limit; connection closed");
+                });
+                drop(stream);
+                continue;
+            };
             let (inboxes, dead_letters) = (inboxes.clone(), dead_letters.clone());
+            let refusals = refusals.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
                     let (inboxes, dead_letters) = (inboxes.clone(), dead_letters.clone());
+                    let refusals = refusals.clone();
                     async move {
                         Ok::<_, Infallible>(
-                            deliver(req, &inboxes, max_message, &dead_letters).await,
+                            deliver(req, &inboxes, limits, &dead_letters, &refusals).await,
                         )
                     }
                 });
                 if let Err(err) = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.read_timeout)
                     .serve_connection(TokioIo::new(stream), service)
                     .await
                 {
                     tracing::debug!(peer = %peer, error = %err, "http broker connection ended");
                 }
+                drop(slot);
             });
         }
     });
@@ -136,11 +156,22 @@ fn reply(status: StatusCode, text: impl Into<String>) -> Response<Full<Bytes>> {
     response
 }
 
+/// What one delivery may cost the subscriber.
+#[derive(Clone, Copy)]
+struct Limits {
+    max_message: usize,
+    read_timeout: Duration,
+}
+
+/// The least time between two warnings about refused deliveries.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
 async fn deliver(
     req: Request<Incoming>,
     inboxes: &Inboxes,
-    max_message: usize,
+    limits: Limits,
     dead_letters: &DeadLetters,
+    refusals: &Throttled,
 ) -> Response<Full<Bytes>> {
     let Some(id) = req.uri().path().strip_prefix("/_sub/").map(str::to_owned) else {
         return reply(
@@ -158,7 +189,14 @@ async fn deliver(
             format!("subscription {id} not found"),
         );
     };
-    let body = match Limited::new(req.into_body(), max_message).collect().await {
+    let body = Limited::new(req.into_body(), limits.max_message).collect();
+    let Ok(body) = tokio::time::timeout(limits.read_timeout, body).await else {
+        return reply(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the body did not arrive within {:?}", limits.read_timeout),
+        );
+    };
+    let body = match body {
         Ok(body) => body.to_bytes(),
         Err(err) => {
             let status = if err.is::<http_body_util::LengthLimitError>() {
@@ -172,7 +210,9 @@ async fn deliver(
     let message = match envelope::decode(body) {
         Ok(message) => message,
         Err(err) => {
-            tracing::warn!(topic = %inbox.topic, error = %err, "malformed delivery refused");
+            refusals.warn(|suppressed| {
+                tracing::warn!(topic = %inbox.topic, error = %err, suppressed, "malformed delivery refused");
+            });
             return reply(StatusCode::BAD_REQUEST, err.detail());
         }
     };

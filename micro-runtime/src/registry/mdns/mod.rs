@@ -9,6 +9,12 @@
 //! TTL (a process that died without saying goodbye) is dropped from the
 //! table. Deregistering sends goodbye packets, so peers drop it at once.
 //!
+//! mDNS is unauthenticated: anyone on the network can announce nodes. The
+//! table keeps the first node seen for an instance until it expires (a
+//! forged announcement of a live instance at another address is ignored),
+//! clamps announced TTLs to 120 s and holds at most 1,024 nodes a service
+//! and 16,384 in all. Use it on trusted networks; use etcd elsewhere.
+//!
 //! `MICRO_MDNS_INTERFACES` (comma-separated interface names, e.g. `lo`)
 //! confines mDNS to those interfaces; `MICRO_MDNS_PORT` changes the port
 //! (default 5353).
@@ -25,6 +31,7 @@ use mdns_sd::{IfKind, ServiceDaemon, ServiceEvent, ServiceInfo};
 use tokio::sync::{Notify, mpsc};
 
 use super::{Action, Event, Registry, Service, Watcher, service_not_found};
+use crate::log::Throttled;
 use crate::{Error, Result, config};
 
 /// The DNS-SD service type of micro nodes.
@@ -39,6 +46,17 @@ const DISCOVERY_WAIT: Duration = Duration::from_millis(1500);
 /// first node of a service is heard of: responders answer a query after a
 /// random delay of up to 120 ms, so the rest of the nodes arrive shortly.
 const SETTLE: Duration = Duration::from_millis(150);
+
+/// The longest TTL an announcement from the network may claim: a node
+/// re-announces on every heartbeat, so a longer one only keeps a dead (or
+/// forged) node in the table.
+const MAX_ANNOUNCED_TTL: Duration = Duration::from_secs(120);
+
+/// Nodes of one service, and nodes in all, the table keeps from the
+/// network: past these, new instances are ignored (a flood of forged
+/// instances does not grow the table without bound).
+const MAX_NODES_PER_SERVICE: usize = 1024;
+const MAX_NODES: usize = 16 * 1024;
 
 /// Settings of the mDNS registry.
 #[derive(Clone, Debug, Default)]
@@ -83,12 +101,15 @@ struct Inner {
     changed: Notify,
     started: Instant,
     beat: AtomicU64,
+    refusals: Throttled,
 }
 
 #[derive(Default)]
 struct Table {
     /// fullname -> what that node last announced.
     nodes: HashMap<String, Known>,
+    /// service name -> its nodes in `nodes`.
+    per_service: HashMap<String, usize>,
     /// Nodes this process registered (fullname -> node id).
     own: HashMap<String, String>,
     watchers: Vec<(Option<String>, mpsc::Sender<Result<Event>>)>,
@@ -98,6 +119,83 @@ struct Known {
     service: Service,
     seen: Instant,
     ttl: Duration,
+}
+
+impl Known {
+    fn node(&self) -> Option<&super::Node> {
+        self.service.nodes.first()
+    }
+}
+
+/// Why an announcement from the network was not taken.
+#[derive(Debug, PartialEq, Eq)]
+enum Refused {
+    /// The instance is known, alive, at another address or with another
+    /// node id: the first one seen is kept until it expires.
+    Conflict,
+    /// The service, or the table, holds as many nodes as it may.
+    Full,
+}
+
+impl Table {
+    /// Takes what `fullname` announced (`own`: this process registered
+    /// it), unless it conflicts with a live instance or the table is full.
+    fn admit(
+        &mut self,
+        fullname: String,
+        service: Service,
+        ttl: Duration,
+        own: bool,
+        now: Instant,
+    ) -> std::result::Result<Action, Refused> {
+        let ttl = if own { ttl } else { ttl.min(MAX_ANNOUNCED_TTL) };
+        if let Some(known) = self.nodes.get(&fullname) {
+            let alive = now.saturating_duration_since(known.seen) <= known.ttl;
+            let same = known.node().map(|n| (&n.id, &n.address))
+                == service.nodes.first().map(|n| (&n.id, &n.address));
+            if !own && alive && (!same || known.service.name != service.name) {
+                return Err(Refused::Conflict);
+            }
+            let was = known.service.name.clone();
+            self.forget(&was);
+        } else if !own
+            && (self.nodes.len() >= MAX_NODES
+                || self.per_service.get(&service.name).copied().unwrap_or(0)
+                    >= MAX_NODES_PER_SERVICE)
+        {
+            return Err(Refused::Full);
+        }
+        *self.per_service.entry(service.name.clone()).or_default() += 1;
+        let action = match self.nodes.insert(
+            fullname,
+            Known {
+                service,
+                seen: now,
+                ttl,
+            },
+        ) {
+            Some(_) => Action::Update,
+            None => Action::Create,
+        };
+        Ok(action)
+    }
+
+    /// Drops `fullname` from the table.
+    fn take(&mut self, fullname: &str) -> Option<Known> {
+        let known = self.nodes.remove(fullname)?;
+        self.forget(&known.service.name);
+        Some(known)
+    }
+
+    /// One node fewer of `service`.
+    fn forget(&mut self, service: &str) {
+        if let Some(count) = self.per_service.get_mut(service) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_service.remove(service);
+            }
+        }
+    }
 }
 
 impl Drop for Inner {
@@ -141,6 +239,7 @@ impl MdnsRegistry {
             changed: Notify::new(),
             started: Instant::now(),
             beat: AtomicU64::new(0),
+            refusals: Throttled::new("mdns", Duration::from_secs(10)),
         });
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new()
@@ -213,27 +312,21 @@ impl Inner {
         self.changed.notify_waiters();
     }
 
-    fn upsert(&self, fullname: String, service: Service, ttl: Duration) {
+    fn upsert(&self, fullname: String, service: Service, ttl: Duration, own: bool) {
         let mut table = self.table.lock().unwrap();
-        let action = if table.nodes.contains_key(&fullname) {
-            Action::Update
-        } else {
-            Action::Create
-        };
-        table.nodes.insert(
-            fullname,
-            Known {
-                service: service.clone(),
-                seen: Instant::now(),
-                ttl,
-            },
-        );
-        self.notify(&mut table, action, &service);
+        let instance = fullname.clone();
+        match table.admit(fullname, service.clone(), ttl, own, Instant::now()) {
+            Ok(action) => self.notify(&mut table, action, &service),
+            Err(refused) => self.refusals.warn(|suppressed| {
+                tracing::warn!(%instance, service = %service.name, ?refused, suppressed,
+                    "mDNS announcement ignored (mDNS is for trusted networks; use etcd elsewhere)");
+            }),
+        }
     }
 
     fn remove(&self, fullname: &str) {
         let mut table = self.table.lock().unwrap();
-        if let Some(known) = table.nodes.remove(fullname) {
+        if let Some(known) = table.take(fullname) {
             self.notify(&mut table, Action::Delete, &known.service);
         }
     }
@@ -249,7 +342,7 @@ impl Inner {
             .map(|(name, _)| name.clone())
             .collect();
         for name in expired {
-            if let Some(known) = table.nodes.remove(&name) {
+            if let Some(known) = table.take(&name) {
                 tracing::info!(node = %known.service.nodes.first().map_or("", |n| n.id.as_str()),
                     "node expired: not announced within its TTL");
                 self.notify(&mut table, Action::Delete, &known.service);
@@ -268,7 +361,7 @@ fn browse_loop(inner: Weak<Inner>, events: mdns_sd::Receiver<ServiceEvent>) {
                 match txt::decode(|key| props.get_property_val(key).flatten()) {
                     Some(record) if record.service.nodes.len() == 1 => {
                         let ttl = Duration::from_secs(record.ttl.max(1));
-                        inner.upsert(resolved.fullname.clone(), record.service, ttl);
+                        inner.upsert(resolved.fullname.clone(), record.service, ttl, false);
                     }
                     _ => tracing::debug!(instance = %resolved.fullname,
                         "ignoring an mDNS instance without a micro record"),
@@ -325,7 +418,7 @@ impl Registry for MdnsRegistry {
                 .unwrap()
                 .own
                 .insert(name.to_lowercase(), node.id.clone());
-            inner.upsert(name.to_lowercase(), record.service, ttl);
+            inner.upsert(name.to_lowercase(), record.service, ttl, true);
         }
         Ok(())
     }
@@ -426,5 +519,85 @@ mod tests {
         assert!(name.len() <= 63, "{name}");
         assert_ne!(instance_name("s", "a"), instance_name("s", "b"));
         assert!(!instance_name("com.example.srv", "n").contains('.'));
+    }
+
+    fn node_service(name: &str, id: &str, address: &str) -> Service {
+        Service {
+            name: name.into(),
+            version: "1".into(),
+            nodes: vec![super::super::Node {
+                id: id.into(),
+                address: address.into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_live_instance_keeps_the_address_seen_first() {
+        let mut table = Table::default();
+        let now = Instant::now();
+        let ttl = Duration::from_secs(30);
+        let real = node_service("s", "n1", "10.0.0.1:1");
+        let forged = node_service("s", "n1", "10.0.0.9:1");
+        let admit = |t: &mut Table, s: &Service, at| t.admit("i".into(), s.clone(), ttl, false, at);
+        assert_eq!(admit(&mut table, &real, now), Ok(Action::Create));
+        assert_eq!(admit(&mut table, &forged, now), Err(Refused::Conflict));
+        assert_eq!(admit(&mut table, &real, now), Ok(Action::Update));
+        let renamed = node_service("t", "n1", "10.0.0.1:1");
+        assert_eq!(admit(&mut table, &renamed, now), Err(Refused::Conflict));
+        // Once the first has expired, the instance may move.
+        let later = now + ttl + Duration::from_secs(1);
+        assert_eq!(admit(&mut table, &forged, later), Ok(Action::Update));
+        assert_eq!(table.nodes["i"].node().unwrap().address, "10.0.0.9:1");
+        assert_eq!(table.per_service["s"], 1);
+        // This process's own registrations are always taken.
+        assert_eq!(
+            table.admit("i".into(), real.clone(), ttl, true, later),
+            Ok(Action::Update)
+        );
+    }
+
+    #[test]
+    fn announced_ttls_are_clamped_and_the_table_is_bounded() {
+        let mut table = Table::default();
+        let now = Instant::now();
+        let week = Duration::from_secs(7 * 24 * 3600);
+        for i in 0..MAX_NODES_PER_SERVICE + 10 {
+            let result = table.admit(
+                format!("i{i}"),
+                node_service("flood", &format!("n{i}"), "10.0.0.1:1"),
+                week,
+                false,
+                now,
+            );
+            assert_eq!(result.is_ok(), i < MAX_NODES_PER_SERVICE, "node {i}");
+        }
+        assert_eq!(table.nodes["i0"].ttl, MAX_ANNOUNCED_TTL);
+        assert_eq!(table.per_service["flood"], MAX_NODES_PER_SERVICE);
+        // Other services still get in, up to the table's bound.
+        for i in 0..MAX_NODES {
+            let name = format!("svc{}", i % 64);
+            let _ = table.admit(
+                format!("o{i}"),
+                node_service(&name, &format!("o{i}"), "a:1"),
+                week,
+                false,
+                now,
+            );
+        }
+        assert_eq!(table.nodes.len(), MAX_NODES);
+        // Forgetting a node makes room again.
+        assert!(table.take("i0").is_some());
+        assert_eq!(table.per_service["flood"], MAX_NODES_PER_SERVICE - 1);
+        let again = table.admit(
+            "new".into(),
+            node_service("x", "x", "a:1"),
+            week,
+            false,
+            now,
+        );
+        assert_eq!(again, Ok(Action::Create));
     }
 }
