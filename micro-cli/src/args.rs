@@ -265,6 +265,20 @@ pub struct GatewayArgs {
     /// for any; repeatable). Other web pages get 403. Default: none.
     #[arg(long, value_name = "ORIGIN")]
     pub cors_origin: Vec<String>,
+    /// At most this many requests per client address (`100/s`, `6000/m`,
+    /// `10000/h`); more answer 429 with `Retry-After`. Default: no limit.
+    #[arg(long, env = "MICRO_GATEWAY_RATE_LIMIT", value_name = "COUNT/UNIT")]
+    pub rate_limit: Option<micro_gateway::RateLimit>,
+    /// The gateway runs behind your own proxy: a client's address is the
+    /// last one in `X-Forwarded-For`. Without such a proxy, clients could
+    /// pick their own address.
+    #[arg(long)]
+    pub trust_forwarded: bool,
+    /// At most this many calls in flight per service (streams and web
+    /// requests count while open); one more answers 503 at once. 0: no
+    /// limit.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_concurrent: usize,
 }
 
 /// `micro new`.

@@ -26,6 +26,7 @@ fn gateway_command(mut cmd: Command, args: &[&str]) -> Command {
         .env_remove("RUST_LOG")
         .env_remove("MICRO_GATEWAY_ADDRESS")
         .env_remove("MICRO_GATEWAY_TOKEN")
+        .env_remove("MICRO_GATEWAY_RATE_LIMIT")
         .env_remove("MICRO_OUTPUT")
         .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null());
@@ -74,7 +75,17 @@ impl Reply {
 
 /// `curl` inside `ns`: `method url` with `headers` and `body`.
 fn curl(ns: &Netns, method: &str, url: &str, headers: &[&str], body: Option<&str>) -> Reply {
-    let mut cmd = ns.command("curl");
+    curl_with(ns.command("curl"), method, url, headers, body)
+}
+
+/// `cmd` (a curl command) run for `method url` with `headers` and `body`.
+fn curl_with(
+    mut cmd: Command,
+    method: &str,
+    url: &str,
+    headers: &[&str],
+    body: Option<&str>,
+) -> Reply {
     cmd.args(["--silent", "--show-error", "--max-time", "20", "--include"])
         .args(["--request", method, "--write-out", "\n%{http_code}"]);
     for header in headers {
@@ -321,4 +332,57 @@ fn an_open_address_without_a_token_is_refused_before_binding() {
     assert!(stderr.contains("CORS origin \"nope\""), "{stderr}");
     assert!(!stderr.contains(TOKEN), "{stderr}");
     assert!(started.elapsed() < LIMIT);
+}
+
+#[test]
+fn the_rate_limit_answers_429_with_retry_after() {
+    // /health counts too, so no service is needed: loopback, memory registry.
+    let mut cmd = gateway_command(Command::new(MICRO), &["--address", "127.0.0.1:0"]);
+    cmd.env("MICRO_REGISTRY", "memory")
+        .env("MICRO_GATEWAY_RATE_LIMIT", "2/m");
+    let gateway = Proc::spawn("micro gateway", cmd);
+    let line = gateway.wait_line("gateway listening on http://", LIMIT);
+    let base = line.trim_start_matches("gateway listening on ").to_owned();
+    let health = format!("{base}/health");
+    for _ in 0..2 {
+        let reply = curl_with(Command::new("curl"), "GET", &health, &[], None);
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    let reply = curl_with(Command::new("curl"), "GET", &health, &[], None);
+    assert_eq!(reply.status, 429, "{reply:?}");
+    let error = reply.json();
+    assert_eq!(error["code"], 429, "{error}");
+    assert_eq!(error["status"], "Too Many Requests", "{error}");
+    assert!(
+        error["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2/m per client address"),
+        "{error}"
+    );
+    let retry_after: u64 = reply
+        .headers
+        .lines()
+        .find_map(|l| l.strip_prefix("retry-after:"))
+        .expect("a Retry-After header")
+        .trim()
+        .parse()
+        .expect("whole seconds");
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    let stderr = gateway.stderr();
+    stop(gateway);
+    no_panic(&stderr);
+
+    // A rate that does not parse is refused before anything starts.
+    let output = gateway_command(
+        Command::new(MICRO),
+        &["--address", "127.0.0.1:0", "--rate-limit", "5/fortnight"],
+    )
+    .env("MICRO_REGISTRY", "memory")
+    .output()
+    .expect("running micro");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("COUNT/UNIT"), "{stderr}");
+    no_panic(&stderr);
 }

@@ -23,6 +23,9 @@ pub(crate) struct Entry {
     pub(crate) versions: Vec<String>,
     /// How many nodes run it.
     pub(crate) nodes: usize,
+    /// The base URL of each node that serves a web app (see
+    /// [`crate::web`]).
+    pub(crate) web: Vec<String>,
 }
 
 /// The registry at one moment.
@@ -38,6 +41,14 @@ impl Snapshot {
         self.services
             .iter()
             .filter(|(_, e)| e.nodes > 0)
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// The names of the services with at least one web node.
+    pub(crate) fn web_apps(&self) -> impl Iterator<Item = &str> + Clone {
+        self.services
+            .iter()
+            .filter(|(_, e)| !e.web.is_empty())
             .map(|(name, _)| name.as_str())
     }
 }
@@ -125,6 +136,9 @@ impl Catalog {
             let entry = snapshot.services.entry(version.name).or_default();
             entry.versions.push(version.version);
             entry.nodes += version.nodes.len();
+            entry
+                .web
+                .extend(version.nodes.iter().filter_map(crate::web::base_url));
             for endpoint in version.endpoints {
                 let kind = endpoint
                     .metadata
@@ -137,6 +151,8 @@ impl Catalog {
         for entry in snapshot.services.values_mut() {
             entry.versions.sort();
             entry.versions.dedup();
+            entry.web.sort();
+            entry.web.dedup();
         }
         self.seen
             .lock()

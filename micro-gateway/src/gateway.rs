@@ -14,7 +14,9 @@ use serde_json::Value;
 
 use crate::GatewayOptions;
 use crate::catalog::{Catalog, Snapshot};
+use crate::limits::in_flight::InFlight;
 use crate::resolve::{self, Wanted};
+use crate::web::proxy::Proxy;
 
 /// What the routes share.
 #[derive(Debug)]
@@ -23,6 +25,10 @@ pub(crate) struct Gateway {
     pub(crate) options: GatewayOptions,
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) describer: Describer,
+    /// The calls in flight per service.
+    pub(crate) in_flight: Arc<InFlight>,
+    /// The web apps' HTTP client.
+    pub(crate) proxy: Proxy,
 }
 
 /// A resolved endpoint.
@@ -41,6 +47,8 @@ impl Gateway {
         Arc::new(Self {
             catalog: Catalog::new(client.clone()),
             describer: Describer::new(client.clone()),
+            in_flight: InFlight::new(options.max_concurrent),
+            proxy: Proxy::default(),
             client,
             options,
         })
@@ -146,6 +154,7 @@ impl Gateway {
                 ),
             ));
         }
+        let _slot = self.in_flight.enter(&target.service)?;
         let response = self
             .client
             .call_raw(

@@ -6,9 +6,9 @@ use axum::http::HeaderMap;
 use axum::http::header::{self, HeaderName};
 use micro_runtime::{CallOptions, Error};
 
-/// Headers that describe one HTTP hop or the HTTP message itself, never
-/// the call.
-const DROPPED: &[&str] = &[
+/// Headers that describe one HTTP hop (RFC 9110, 7.6.1), not the
+/// message: a proxy does not pass them on.
+pub(crate) const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -18,6 +18,11 @@ const DROPPED: &[&str] = &[
     "trailer",
     "transfer-encoding",
     "upgrade",
+];
+
+/// Headers that describe the HTTP message itself, never the call (besides
+/// [`HOP_BY_HOP`]).
+const DROPPED: &[&str] = &[
     "host",
     "content-length",
     "content-type",
@@ -82,23 +87,31 @@ pub(crate) fn stream_options(
 
 /// The headers that say something about the call, names lower case.
 fn metadata(headers: &HeaderMap, forward_credentials: bool) -> Vec<(&str, &str)> {
-    let listed: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
-        .collect();
+    let listed = connection_listed(headers);
     headers
         .iter()
         .filter(|(name, _)| {
             let name = name.as_str();
-            !(DROPPED.contains(&name)
+            !(HOP_BY_HOP.contains(&name)
+                || DROPPED.contains(&name)
                 || name.starts_with(RESERVED)
                 || listed.iter().any(|l| l == name)
                 || (!forward_credentials && CREDENTIALS.contains(&name)))
         })
         .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect()
+}
+
+/// The header names the `Connection` header lists (lower case): they
+/// too describe the hop only.
+pub(crate) fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
         .collect()
 }
 

@@ -1,5 +1,5 @@
-//! What wraps every route: gzip, CORS, the cross-site check and the
-//! token, outermost first.
+//! What wraps every route: gzip, CORS, the rate limit, the cross-site
+//! check and the token, outermost first.
 
 use std::sync::Arc;
 
@@ -9,13 +9,15 @@ use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 
 use crate::GatewayOptions;
+use crate::limits::rate::{self, Limiter};
 use crate::{auth, host, origin};
 
 /// `routes` wrapped, outermost first, in: gzip for clients that accept it
 /// (streams — server-sent events, JSON lines — and small bodies stay
 /// plain: gzip would hold a stream's messages back until its buffer
 /// fills); CORS for the trusted
-/// origins (preflights answered before anything else); without a token
+/// origins (preflights answered before anything else); 429 for a client
+/// over the rate limit (inside CORS, so a page can read it); without a token
 /// (and not `insecure`), 403 for a `Host` that is a DNS name (DNS
 /// rebinding); 403 for web pages of other origins; 401 without the token,
 /// when there is one.
@@ -30,6 +32,12 @@ pub(crate) fn wrap(routes: Router, options: &GatewayOptions) -> Router {
     ));
     if options.token.is_none() && !options.insecure {
         router = router.layer(middleware::from_fn(host::fixed_hosts_only));
+    }
+    if let Some(limit) = options.rate_limit {
+        router = router.layer(middleware::from_fn_with_state(
+            Limiter::new(limit, options.trust_forwarded),
+            rate::limit_rate,
+        ));
     }
     if let Some(cors) = options.origins.cors() {
         router = router.layer(cors);

@@ -6,13 +6,18 @@
 //!   in, the service's JSON response out;
 //! - `POST /rpc` with `{"service", "endpoint", "request", "address"?}`;
 //! - `GET /openapi.json`: OpenAPI 3.1 from the services' `Debug.Describe`;
-//! - `GET /health`: `{"status":"ok"}`.
+//! - `GET /health`: `{"status":"ok"}`;
+//! - `/web/{service}/...`: web apps (nodes with metadata `web`),
+//!   reverse-proxied, WebSockets included; `GET /web` lists them.
 //!
 //! Every route but `/health` can want a bearer token
 //! ([`GatewayOptions::auth_token`]); web pages of origins not trusted
 //! ([`GatewayOptions::cors_origins`]) get 403; responses are gzipped for
 //! clients that accept it. [`listen`] refuses an address beyond loopback
-//! without a token.
+//! without a token. A rate limit per client address
+//! ([`GatewayOptions::rate_limit`], 429) and a limit on calls in flight
+//! per service ([`GatewayOptions::max_concurrent`], 503) keep one client
+//! or one slow service from taking it down.
 //!
 //! The gateway knows services only through the registry and what they say
 //! about themselves; it watches the registry, so a service that starts
@@ -34,6 +39,8 @@
 //!
 #![doc = include_str!("../docs/resolution.md")]
 #![doc = include_str!("../docs/streaming.md")]
+#![doc = include_str!("../docs/limits.md")]
+#![doc = include_str!("../docs/web.md")]
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -51,6 +58,7 @@ mod gateway;
 mod headers;
 mod host;
 mod layers;
+mod limits;
 mod listen;
 mod openapi;
 mod options;
@@ -59,7 +67,9 @@ mod request;
 mod resolve;
 mod routes;
 mod stream;
+mod web;
 
+pub use limits::rate::RateLimit;
 pub use listen::listen;
 pub use options::GatewayOptions;
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use micro_runtime::Error;
 
+use crate::RateLimit;
 use crate::access::Access;
 use crate::auth::Token;
 use crate::origin::Origins;
@@ -33,7 +34,13 @@ pub struct GatewayOptions {
     pub(crate) token: Option<Token>,
     pub(crate) insecure: bool,
     pub(crate) origins: Origins,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) trust_forwarded: bool,
+    pub(crate) max_concurrent: usize,
 }
+
+/// The default limit on calls in flight per service.
+const MAX_CONCURRENT: usize = 256;
 
 impl Default for GatewayOptions {
     fn default() -> Self {
@@ -46,6 +53,9 @@ impl Default for GatewayOptions {
             token: None,
             insecure: false,
             origins: Origins::default(),
+            rate_limit: None,
+            trust_forwarded: false,
+            max_concurrent: MAX_CONCURRENT,
         }
     }
 }
@@ -53,7 +63,7 @@ impl Default for GatewayOptions {
 impl GatewayOptions {
     /// The defaults: no namespace, 4 MiB bodies, 30 s per call, `Debug.*`
     /// denied, no credentials forwarded, no auth token (so loopback only),
-    /// no CORS origin.
+    /// no CORS origin, no rate limit, 256 calls in flight per service.
     pub fn new() -> Self {
         Self::default()
     }
@@ -153,6 +163,34 @@ impl GatewayOptions {
     {
         let origins: Vec<S> = origins.into_iter().collect();
         self.origins = Origins::new(origins.iter().map(AsRef::as_ref));
+        self
+    }
+
+    /// At most `rate` requests per client address (IPv6: per /64
+    /// network), over every route; a client over it gets 429 with
+    /// `Retry-After` (whole seconds). The address is the peer's, unless
+    /// [`trust_forwarded`](Self::trust_forwarded). Default: no limit.
+    pub fn rate_limit(mut self, rate: RateLimit) -> Self {
+        self.rate_limit = Some(rate);
+        self
+    }
+
+    /// The gateway runs behind a proxy of your own: a client's address
+    /// (for the rate limit) is the last one in `X-Forwarded-For`, the one
+    /// that proxy saw, and a web app gets the incoming `X-Forwarded-*`
+    /// extended, not replaced. Only with a proxy that sets the header:
+    /// otherwise any client can pick its own address. Default: false (the
+    /// peer's address; incoming `X-Forwarded-*` dropped).
+    pub fn trust_forwarded(mut self, trust: bool) -> Self {
+        self.trust_forwarded = trust;
+        self
+    }
+
+    /// At most `max` calls in flight per service through the gateway (a
+    /// stream or a web app's request counts until it ends); one more
+    /// answers 503 at once, never waits. 0: no limit. Default 256.
+    pub fn max_concurrent(mut self, max: usize) -> Self {
+        self.max_concurrent = max;
         self
     }
 

@@ -263,19 +263,6 @@ async fn an_error_mid_stream_ends_it_with_the_error() {
     gateway.stop().await;
 }
 
-/// A WebSocket to `path` of the gateway.
-async fn websocket(
-    gateway: &common::Gateway,
-    path: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let url = format!("{}{path}", gateway.base.replacen("http://", "ws://", 1));
-    let (socket, response) = within("the handshake", tokio_tungstenite::connect_async(url))
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 101);
-    socket
-}
-
 /// The next frame that is not a ping or pong.
 async fn next<S>(socket: &mut S) -> Message
 where
@@ -311,7 +298,7 @@ fn close(frame: Message) -> (CloseCode, String) {
 #[tokio::test]
 async fn bidi_over_a_websocket_answers_frame_by_frame() {
     let (_world, _services, gateway, _) = setup().await;
-    let mut socket = websocket(&gateway, "/api/greeter/chat").await;
+    let mut socket = gateway.websocket("/api/greeter/chat").await;
     // Each answer is read before the next request is written: the call
     // streams both ways.
     for name in ["a", "b", "c"] {
@@ -330,7 +317,9 @@ async fn bidi_over_a_websocket_answers_frame_by_frame() {
 #[tokio::test]
 async fn client_stream_over_a_websocket() {
     let (_world, _services, gateway, _) = setup().await;
-    let mut socket = websocket(&gateway, "/api/com.example.srv.greeter/Greeter.Collect").await;
+    let mut socket = gateway
+        .websocket("/api/com.example.srv.greeter/Greeter.Collect")
+        .await;
     for name in ["a", "b"] {
         let request = format!(r#"{{"name":"{name}"}}"#);
         socket.send(Message::text(request)).await.unwrap();
@@ -393,7 +382,7 @@ async fn client_stream_as_a_json_lines_post() {
 #[tokio::test]
 async fn a_malformed_frame_fails_the_call_and_the_gateway_serves_on() {
     let (_world, _services, gateway, _) = setup().await;
-    let mut socket = websocket(&gateway, "/api/greeter/chat").await;
+    let mut socket = gateway.websocket("/api/greeter/chat").await;
     socket.send(Message::text(r#"{"name":"a"}"#)).await.unwrap();
     assert_eq!(text(next(&mut socket).await)["greeting"], "Hello a");
     socket.send(Message::text(r#"{"name": }"#)).await.unwrap();
@@ -410,7 +399,7 @@ async fn a_malformed_frame_fails_the_call_and_the_gateway_serves_on() {
     assert!(reason.contains("\"code\":400"), "{reason}");
 
     // A new socket, and plain calls, still work.
-    let mut socket = websocket(&gateway, "/api/greeter/chat").await;
+    let mut socket = gateway.websocket("/api/greeter/chat").await;
     socket.send(Message::text(r#"{"name":"b"}"#)).await.unwrap();
     assert_eq!(text(next(&mut socket).await)["greeting"], "Hello b");
     let answer = gateway.post("/api/greeter/hello", r#"{"name":"c"}"#).await;
@@ -421,7 +410,9 @@ async fn a_malformed_frame_fails_the_call_and_the_gateway_serves_on() {
 #[tokio::test]
 async fn an_error_closes_the_websocket_with_1011() {
     let (_world, _services, gateway, _) = setup().await;
-    let mut socket = websocket(&gateway, &format!("/api/{TICKER}/Ticker.Ticks")).await;
+    let mut socket = gateway
+        .websocket(&format!("/api/{TICKER}/Ticker.Ticks"))
+        .await;
     socket
         .send(Message::text(r#"{"count":1,"fail":true}"#))
         .await
@@ -466,7 +457,9 @@ async fn a_client_that_goes_away_cancels_the_call() {
     within("the call to end", ended.notified()).await;
 
     // The same over a WebSocket.
-    let mut socket = websocket(&gateway, &format!("/api/{TICKER}/Ticker.Ticks")).await;
+    let mut socket = gateway
+        .websocket(&format!("/api/{TICKER}/Ticker.Ticks"))
+        .await;
     socket.send(Message::text("{}")).await.unwrap();
     assert_eq!(text(next(&mut socket).await)["n"], 1);
     drop(socket);
@@ -527,7 +520,7 @@ async fn over_tcp_the_same_streams_and_cancellation() {
         .collect();
     assert_eq!(greetings, ["Hello t #1", "Hello t #2", "Hello t #3"]);
 
-    let mut socket = websocket(&gateway, "/api/greeter/chat").await;
+    let mut socket = gateway.websocket("/api/greeter/chat").await;
     for name in ["a", "b"] {
         let request = format!(r#"{{"name":"{name}"}}"#);
         socket.send(Message::text(request)).await.unwrap();

@@ -84,12 +84,17 @@ fn options(args: GatewayArgs) -> GatewayOptions {
         .timeout(args.timeout)
         .allow(args.allow)
         .insecure(args.insecure)
-        .cors_origins(&args.cors_origin);
+        .cors_origins(&args.cors_origin)
+        .trust_forwarded(args.trust_forwarded)
+        .max_concurrent(args.max_concurrent);
     if let Some(namespace) = args.namespace {
         options = options.namespace(namespace);
     }
     if !args.deny.is_empty() {
         options = options.deny(args.deny.into_iter().filter(|p| !p.is_empty()));
+    }
+    if let Some(rate) = args.rate_limit {
+        options = options.rate_limit(rate);
     }
     if let Some(token) = args.auth_token {
         options = options.auth_token(token.0);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use micro_runtime::Error;
 
 use crate::failure::Failure;
@@ -15,6 +15,7 @@ mod api;
 mod health;
 mod openapi;
 mod rpc;
+mod web;
 
 /// Every route, sharing `gateway`.
 pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
@@ -24,6 +25,9 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/rpc", post(rpc::call))
         .route("/health", get(health::get))
         .route("/openapi.json", get(openapi::get))
+        .route("/web", get(web::list))
+        .route("/web/", get(web::list))
+        .route("/web/{*path}", any(web::proxy))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)
@@ -32,7 +36,7 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
 async fn not_found(uri: axum::http::Uri) -> Failure {
     Failure(Error::not_found(format!(
         "no route for {}; the gateway serves /api/{{service}}/{{endpoint}}, /rpc, \
-         /health and /openapi.json",
+         /health, /openapi.json and web apps at /web/{{service}}/",
         uri.path()
     )))
 }

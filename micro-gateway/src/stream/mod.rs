@@ -32,11 +32,12 @@ pub(crate) struct Incoming {
 /// Calls the streaming endpoint `target`: over a WebSocket when the
 /// request asks to upgrade; else with the body's requests (one JSON
 /// object, or JSON lines for a client stream) and the responses as
-/// events, JSON lines, or (client streaming) one JSON response.
+/// events, JSON lines, or (client streaming) one JSON response. The call
+/// holds a place among its service's calls in flight while it is open.
 ///
 /// # Errors
 ///
-/// 400 for a bad request, header or WebSocket handshake, or a client
+/// 503 when the service has the most calls in flight; 400 for a bad request, header or WebSocket handshake, or a client
 /// stream called without a WebSocket or POST body; the call's error
 /// when it cannot be opened.
 pub(crate) async fn call(
@@ -45,10 +46,17 @@ pub(crate) async fn call(
     incoming: Incoming,
 ) -> Result<Response, Error> {
     let options = headers::stream_options(&incoming.headers, gateway.options.forward_credentials)?;
+    // Held while the stream is open.
+    let slot = gateway.in_flight.enter(&target.service)?;
     match incoming.upgrade {
         Ok(upgrade) => {
             let (tx, rx) = open(gateway, &target, &options).await?;
-            return Ok(websocket::answer(upgrade, gateway.options.max_body, tx, rx));
+            return Ok(websocket::answer(
+                upgrade,
+                gateway.options.max_body,
+                (tx, rx),
+                slot,
+            ));
         }
         Err(rejection) if asks_to_upgrade(&incoming.headers) => {
             return Err(Error::bad_request(format!(
@@ -75,11 +83,11 @@ pub(crate) async fn call(
     let (tx, mut rx) = open(gateway, &target, &options).await?;
     tokio::spawn(feed(tx, requests));
     if target.kind.server_streaming() {
-        return Ok(if wants_events(&incoming.headers) {
+        return Ok(slot.hold(if wants_events(&incoming.headers) {
             responses::events(rx)
         } else {
             responses::json_lines(rx)
-        });
+        }));
     }
     // A client stream: its one response.
     match rx.recv().await? {

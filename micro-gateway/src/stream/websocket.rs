@@ -21,6 +21,7 @@ use micro_runtime::Error;
 use micro_runtime::transport::{RawReceiver, RawSender};
 
 use super::{error_json, error_message, one_line};
+use crate::limits::in_flight::Slot;
 use crate::request;
 
 /// How long the gateway waits for the client's answer to its close frame
@@ -31,16 +32,20 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// less the code).
 const MAX_REASON: usize = 123;
 
-/// Accepts the upgrade and bridges the socket to the call.
+/// Accepts the upgrade and bridges the socket to the call, holding
+/// `slot` until the socket closes.
 pub(super) fn answer(
     upgrade: WebSocketUpgrade,
     max_message: usize,
-    tx: RawSender,
-    rx: RawReceiver,
+    (tx, rx): (RawSender, RawReceiver),
+    slot: Slot,
 ) -> Response {
     upgrade
         .max_message_size(max_message)
-        .on_upgrade(move |socket| bridge(socket, tx, rx))
+        .on_upgrade(move |socket| async move {
+            bridge(socket, tx, rx).await;
+            drop(slot);
+        })
 }
 
 /// How the client's side of the socket ended.

@@ -159,20 +159,36 @@ impl World {
             let _ = stopped.await;
         }));
         Gateway {
-            base: format!("http://{address}"),
-            http: HttpClient::builder(TokioExecutor::new()).build_http(),
+            caller: Caller {
+                base: format!("http://{address}"),
+                http: HttpClient::builder(TokioExecutor::new()).build_http(),
+            },
             stop: Some(stop),
             task: Some(task),
         }
     }
 }
 
-/// A running gateway and an HTTP client for it.
+/// A running gateway and (through `Deref`) an HTTP client for it.
 pub struct Gateway {
-    pub base: String,
-    http: HttpClient<HttpConnector, Full<Bytes>>,
+    caller: Caller,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl std::ops::Deref for Gateway {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+/// An HTTP client of a gateway, to move into a task.
+#[derive(Clone)]
+pub struct Caller {
+    pub base: String,
+    http: HttpClient<HttpConnector, Full<Bytes>>,
 }
 
 /// An HTTP answer.
@@ -180,8 +196,13 @@ pub struct Gateway {
 pub struct Answer {
     pub status: u16,
     pub content_type: String,
+    pub headers: hyper::HeaderMap,
     pub body: Bytes,
 }
+
+/// A WebSocket client's connection.
+pub type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 impl Answer {
     /// The body as JSON.
@@ -208,6 +229,27 @@ impl Answer {
 }
 
 impl Gateway {
+    /// A client of this gateway that can outlive the borrow.
+    pub fn caller(&self) -> Caller {
+        self.caller.clone()
+    }
+
+    /// Stops the gateway and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(LIMIT, task)
+                .await
+                .expect("the gateway stops")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+impl Caller {
     /// Sends one request and reads the whole answer.
     pub async fn send(
         &self,
@@ -231,10 +273,12 @@ impl Gateway {
                 .get("content-type")
                 .map(|v| v.to_str().unwrap().to_owned())
                 .unwrap_or_default();
+            let headers = response.headers().clone();
             let body = response.into_body().collect().await.unwrap().to_bytes();
             Answer {
                 status,
                 content_type,
+                headers,
                 body,
             }
         };
@@ -259,18 +303,24 @@ impl Gateway {
         self.send("GET", path, &[], Bytes::new()).await
     }
 
-    /// Stops the gateway and waits for it.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(LIMIT, task)
+    /// A WebSocket to `path` of the gateway (the handshake answered 101,
+    /// not compressed, though it accepts gzip as browsers do).
+    pub async fn websocket(&self, path: &str) -> WebSocket {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+        let url = format!("{}{path}", self.base.replacen("http://", "ws://", 1));
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("accept-encoding", "gzip, deflate, br".parse().unwrap());
+        let (socket, response) =
+            tokio::time::timeout(LIMIT, tokio_tungstenite::connect_async(request))
                 .await
-                .expect("the gateway stops")
-                .unwrap()
+                .unwrap_or_else(|_| panic!("{path}: no handshake within {LIMIT:?}"))
                 .unwrap();
-        }
+        assert_eq!(response.status().as_u16(), 101);
+        assert_eq!(response.headers().get("content-encoding"), None);
+        socket
     }
 }
 
