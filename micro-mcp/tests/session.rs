@@ -4,16 +4,13 @@
 //! stream with progress) and `notifications/tools/list_changed` when a
 //! service starts.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use examples::{Greeter, SERVICE};
+use common::World;
+use examples::SERVICE;
 use micro_mcp::{McpOptions, McpServer};
-use micro_runtime::registry::Registry;
-use micro_runtime::registry::memory::MemoryRegistry;
-use micro_runtime::transport::Transport;
-use micro_runtime::transport::memory::MemoryTransport;
-use micro_runtime::{Client, Service};
 use rmcp::model::{
     CallToolRequestParams, NumberOrString, ProgressNotificationParam, ProgressToken,
     RequestMetaObject,
@@ -49,34 +46,11 @@ impl ClientHandler for Listener {
     }
 }
 
-async fn start(
-    registry: &Arc<dyn Registry>,
-    transport: &Arc<dyn Transport>,
-    name: &str,
-) -> Service {
-    let service = Service::builder()
-        .name(name)
-        .version("1.0.0")
-        .registry(registry.clone())
-        .transport(transport.clone())
-        .build()
-        .unwrap();
-    service.handle(Greeter::default()).unwrap();
-    service.start().await.unwrap();
-    service
-}
-
 #[tokio::test]
 async fn a_session_lists_calls_and_hears_of_changes() {
-    let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
-    let transport: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
-    let _greeter = start(&registry, &transport, SERVICE).await;
-    let client = Client::builder()
-        .registry(registry.clone())
-        .transport(transport.clone())
-        .build()
-        .unwrap();
-    let server = McpServer::new(client, McpOptions::default());
+    let world = World::new();
+    let _greeter = world.greeter_named(SERVICE).await;
+    let server = McpServer::new(world.client(), McpOptions::default());
 
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let serving = tokio::spawn(async move {
@@ -96,6 +70,8 @@ async fn a_session_lists_calls_and_hears_of_changes() {
     assert_eq!(
         names,
         [
+            "com_example_srv_greeter_Greeter_Chat",
+            "com_example_srv_greeter_Greeter_Collect",
             "com_example_srv_greeter_Greeter_Hello",
             "com_example_srv_greeter_Greeter_HelloStream"
         ]
@@ -157,7 +133,7 @@ async fn a_session_lists_calls_and_hears_of_changes() {
     assert!(unknown.to_string().contains("nope"), "{unknown}");
 
     // A service that starts: the client hears of it, then lists its tools.
-    let _other = start(&registry, &transport, "com.example.srv.other").await;
+    let _other = world.greeter_named("com.example.srv.other").await;
     loop {
         match tokio::time::timeout(LIMIT, heard.recv())
             .await
@@ -171,7 +147,7 @@ async fn a_session_lists_calls_and_hears_of_changes() {
     let tools = session.list_all_tools().await.unwrap();
     assert_eq!(
         tools.len(),
-        4,
+        8,
         "{:?}",
         tools.iter().map(|t| &t.name).collect::<Vec<_>>()
     );
