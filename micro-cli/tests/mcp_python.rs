@@ -19,10 +19,7 @@ const SCRIPT: &str = concat!(
     "/../micro-mcp/tests/python/mcp_client.py"
 );
 /// The expected schemas of the greeter's tools (with `GREETER_MIRROR=1`).
-const EXPECTED: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../micro-mcp/tests/expected"
-);
+const EXPECTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../micro-mcp/tests/expected");
 /// How long the Python client may take for its whole run.
 const CLIENT_LIMIT: Duration = Duration::from_secs(60);
 
@@ -133,7 +130,7 @@ fn sigterm_lets_a_call_in_flight_finish() {
     server.wait_stderr("mcp: tool call", CLIENT_LIMIT);
     server.signal("TERM");
     let answer = client.wait_line("ANSWER ", CLIENT_LIMIT);
-    assert_eq!(answer, "ANSWER Hello John");
+    assert_eq!(answer, r#"ANSWER {"greeting":"Hello John"}"#);
     let status = server.wait_exit(LIMIT);
     let stderr = server.stderr();
     assert!(status.success(), "{status}: {stderr}");

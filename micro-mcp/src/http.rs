@@ -10,8 +10,8 @@ use axum::extract::Request;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use futures_util::{FutureExt, StreamExt};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -142,12 +142,12 @@ pub async fn serve_http(
     let closing = CancellationToken::new();
     let in_flight = InFlight::default();
     let counted = in_flight.clone();
-    let router = endpoint(server.clone(), options, closing.clone()).layer(
-        middleware::from_fn(move |request: Request, next: Next| {
+    let router = endpoint(server.clone(), options, closing.clone()).layer(middleware::from_fn(
+        move |request: Request, next: Next| {
             let counted = counted.clone();
             async move { counted.track(request, next).await }
-        }),
-    );
+        },
+    ));
     let signal = shutdown.shared();
     let serving = axum::serve(listener, router)
         .with_graceful_shutdown(signal.clone())
@@ -156,7 +156,11 @@ pub async fn serve_http(
         signal.await;
         server.end_subscriptions();
         let finished = tokio::time::timeout(grace, in_flight.idle()).await;
-        let cut_short = if finished.is_ok() { 0 } else { in_flight.count() };
+        let cut_short = if finished.is_ok() {
+            0
+        } else {
+            in_flight.count()
+        };
         closing.cancel();
         cut_short
     };

@@ -199,10 +199,7 @@ mod tests {
             defs["t.Node"]["properties"]["children"]["items"]["$ref"],
             "#/$defs/t.Node"
         );
-        assert_eq!(
-            defs["t.Leaf"]["properties"]["up"]["$ref"],
-            "#/$defs/t.Node"
-        );
+        assert_eq!(defs["t.Leaf"]["properties"]["up"]["$ref"], "#/$defs/t.Node");
         assert!(!refers_to_root(&out));
     }
 

@@ -260,7 +260,10 @@ impl McpServer {
         match collected {
             Ok((items, _)) if one => match items.into_iter().next() {
                 Some(item) => response(item),
-                None => failed(&Error::internal("the stream ended without a response"), None),
+                None => failed(
+                    &Error::internal("the stream ended without a response"),
+                    None,
+                ),
             },
             Ok((items, truncated)) => {
                 CallToolResult::structured(json!({"items": items, "truncated": truncated}))
@@ -415,7 +418,8 @@ async fn collect(
             Ok(Some(bytes)) => {
                 items.push(json_or_text(&bytes));
                 if let Some((peer, token)) = &progress {
-                    let mut note = ProgressNotificationParam::new(token.clone(), items.len() as f64);
+                    let mut note =
+                        ProgressNotificationParam::new(token.clone(), items.len() as f64);
                     note.total = Some(max as f64);
                     note.message = Some(format!("{} messages", items.len()));
                     let _ = peer.notify_progress(note).await;

@@ -190,8 +190,8 @@ fn entry(service: &ServiceDescription, endpoint: &EndpointDescription, name: Str
     } else {
         input_schema(&endpoint.request_schema)
     };
-    let response = parse_object(&endpoint.response_schema)
-        .filter(|s| s.get("type") == Some(&json!("object")));
+    let response =
+        parse_object(&endpoint.response_schema).filter(|s| s.get("type") == Some(&json!("object")));
     let output = if streams_out {
         response.map(items_schema)
     } else {

@@ -59,11 +59,7 @@ fn the_expected_documents_are_json_schemas() {
     for entry in index.as_object().unwrap().values() {
         for file in entry.as_object().unwrap().values() {
             let schema = expected(file.as_str().unwrap());
-            assert_eq!(
-                schema["$schema"],
-                micro_runtime::schema::DIALECT,
-                "{file}"
-            );
+            assert_eq!(schema["$schema"], micro_runtime::schema::DIALECT, "{file}");
             assert_eq!(schema["type"], "object", "{file}");
             let mut refs = Vec::new();
             collect_refs(&schema, &mut refs);

@@ -169,7 +169,9 @@ async fn client_and_bidi_streams_take_an_array_of_messages() {
     let chat = server.call(CHAT, args(names)).await.unwrap();
     assert_eq!(
         chat.structured_content,
-        Some(json!({"items": [{"greeting": "Hello A"}, {"greeting": "Hello B"}], "truncated": true}))
+        Some(
+            json!({"items": [{"greeting": "Hello A"}, {"greeting": "Hello B"}], "truncated": true})
+        )
     );
     let many: Vec<Value> = (0..500).map(|i| json!({"name": format!("n{i}")})).collect();
     let chat = server

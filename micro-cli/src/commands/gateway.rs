@@ -36,8 +36,9 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
 
     let served = micro_gateway::serve(listener, router, signal.clone());
     match drain::bounded(served, signal, DRAIN).await {
-        Some(served) => served
-            .map_err(|e| Failure::local(format!("the gateway on {address} failed: {e}"))),
+        Some(served) => {
+            served.map_err(|e| Failure::local(format!("the gateway on {address} failed: {e}")))
+        }
         None => {
             eprintln!("micro: stopped with requests still in flight");
             Ok(())

@@ -167,6 +167,9 @@ async def slow_call(url, token):
             async with ClientSession(streams[0], streams[1]) as session:
                 with anyio.fail_after(LIMIT):
                     await session.initialize()
+                    # Listed first: the SDK lists the tools after a call
+                    # otherwise (to check the result), when the server is gone.
+                    await session.list_tools()
                     result = await session.call_tool(HELLO, {"name": "John"})
                 print(f"ANSWER {text_of(result)}", flush=True)
                 check(not result.is_error, f"the call finished: {result}")
