@@ -28,6 +28,15 @@ fn start_server() -> (Proc, String) {
     (server, address)
 }
 
+/// A client for calls at an address (no discovery).
+fn direct_client() -> Client {
+    Client::builder()
+        .registry(Arc::new(MemoryRegistry::new()))
+        .transport(Arc::new(TcpTransport::new(TcpOptions::default())))
+        .build()
+        .unwrap()
+}
+
 /// Hello, straight at `address` (no discovery).
 async fn hello(client: &Client, address: &str) -> String {
     pb::GreeterClient::new(examples::SERVICE, client.clone())
@@ -65,11 +74,7 @@ fn closed_by_server(address: &str, bytes: &[u8]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_connections_close_alone_and_memory_returns_to_baseline() {
     let (server, address) = start_server();
-    let client = Client::builder()
-        .registry(Arc::new(MemoryRegistry::new()))
-        .transport(Arc::new(TcpTransport::new(TcpOptions::default())))
-        .build()
-        .unwrap();
+    let client = direct_client();
     assert_eq!(hello(&client, &address).await, "Hello probe");
     // Warm the server up so the baseline includes its steady state.
     for _ in 0..200 {
@@ -129,5 +134,83 @@ async fn garbage_connections_close_alone_and_memory_returns_to_baseline() {
             "no logged reason {reason:?} in:\n{stderr}"
         );
     }
+    drop(server);
+}
+
+/// Hello carrying `metadata`, straight at `address`: the error it gets.
+async fn hello_with_metadata(
+    client: &Client,
+    address: &str,
+    metadata: impl Iterator<Item = (String, String)>,
+) -> micro_runtime::Error {
+    let mut options = CallOptions::new()
+        .address(address)
+        .timeout(Duration::from_secs(10));
+    for (key, value) in metadata {
+        options = options.metadata(key, value);
+    }
+    pb::GreeterClient::new(examples::SERVICE, client.clone())
+        .hello_with(pb::Request { name: "x".into() }, options)
+        .await
+        .expect_err("a head over the limits was served")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_over_the_metadata_limits_get_431_and_the_server_keeps_serving() {
+    let (server, address) = start_server();
+    let client = direct_client();
+
+    // 65,535 keys (the most a head can say): refused on the count alone,
+    // before one key is decoded.
+    let many = (0..u16::MAX).map(|i| (format!("k{i:05}"), "v".to_owned()));
+    let error = hello_with_metadata(&client, &address, many).await;
+    assert_eq!(error.code(), 431, "{error}");
+    assert!(error.detail().contains("65535 metadata entries"), "{error}");
+    assert_eq!(hello(&client, &address).await, "Hello probe");
+
+    // Few keys, long values: over the 64 KiB head.
+    let long = (0..100).map(|i| (format!("k{i}"), "v".repeat(1000)));
+    let error = hello_with_metadata(&client, &address, long).await;
+    assert_eq!(error.code(), 431, "{error}");
+    assert!(error.detail().contains("65536 bytes"), "{error}");
+    assert_eq!(hello(&client, &address).await, "Hello probe");
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_sends_without_reading_is_held_back_and_closed() {
+    let (server, address) = start_server();
+    let client = direct_client();
+    assert_eq!(hello(&client, &address).await, "Hello probe");
+    let baseline = server.rss_kib();
+
+    // PINGs, each answered by a PING that this peer never reads: 1 MiB of
+    // them per write, up to 256 MiB or until the server stops taking them.
+    let ping: [u8; 18] = [0, 0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+    let batch: Vec<u8> = ping.iter().copied().cycle().take(18 << 16).collect();
+    let mut socket = TcpStream::connect(&address).unwrap();
+    socket
+        .set_write_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    socket.write_all(b"MICRO/1\n").unwrap();
+    let mut sent = 0usize;
+    while sent < 256 << 20 {
+        match socket.write_all(&batch) {
+            Ok(()) => sent += batch.len(),
+            Err(_) => break, // held back (timed out), or closed by the server
+        }
+    }
+    let rss = server.rss_kib();
+    println!(
+        "sent {} MiB of pings; server RSS {baseline} KiB before, {rss} KiB after",
+        sent >> 20
+    );
+    assert!(
+        rss <= baseline + 64 * 1024,
+        "RSS grew from {baseline} KiB to {rss} KiB"
+    );
+    server.wait_stderr("peer does not read its answers", Duration::from_secs(20));
+    assert_eq!(hello(&client, &address).await, "Hello probe");
+    drop(socket);
     drop(server);
 }

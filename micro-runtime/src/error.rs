@@ -99,6 +99,8 @@ constructors! {
     unsupported_media_type, is_unsupported_media_type, 415;
     /// 429: too many requests (rate limit or retry budget).
     too_many_requests, is_too_many_requests, 429;
+    /// 431: a request's head (its metadata) is over the server's limits.
+    headers_too_large, is_headers_too_large, 431;
     /// 500: the handler failed (or panicked).
     internal, is_internal, 500;
     /// 503: no node is available, or the node is shutting down.
@@ -209,6 +211,7 @@ pub(crate) fn status_text(code: u16) -> &'static str {
         413 => "Payload Too Large",
         415 => "Unsupported Media Type",
         429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
         502 => "Bad Gateway",

@@ -123,6 +123,7 @@ impl Metadata {
     }
 
     /// Empty metadata with room for `n` entries (allocates nothing for 0).
+    #[cfg(any(test, feature = "nats"))]
     pub(crate) fn with_capacity(n: usize) -> Self {
         Self {
             entries: (n > 0).then(|| Arc::new(Entries::with_capacity(n))),
@@ -141,6 +142,29 @@ impl Metadata {
         let mut sorted = Entries::new();
         for entry in entries {
             sorted.push(entry);
+        }
+        Self {
+            entries: Some(Arc::new(sorted)),
+        }
+    }
+
+    /// Metadata of `entries` in any order, lower-case keys; a later entry
+    /// of a key wins. One sort, so a peer's many keys in a bad order cost
+    /// `n log n`, not the `n²` of inserting them one by one.
+    pub(crate) fn from_unsorted(mut entries: Vec<(Text, Text)>) -> Self {
+        if entries.is_empty() {
+            return Self::new();
+        }
+        // Stable: among equal keys the order of arrival is kept, so the
+        // last of each run is the one that wins.
+        #[allow(clippy::unnecessary_sort_by)] // the key borrows from the entry
+        entries.sort_by(|(a, _), (b, _)| (**a).cmp(&**b));
+        let mut sorted = Entries::with_capacity(entries.len());
+        for entry in entries {
+            match sorted.last_mut() {
+                Some(last) if *last.0 == *entry.0 => *last = entry,
+                _ => sorted.push(entry),
+            }
         }
         Self {
             entries: Some(Arc::new(sorted)),
@@ -277,12 +301,14 @@ impl std::fmt::Debug for Metadata {
 
 impl<K: AsRef<str>, V: Into<String>> FromIterator<(K, V)> for Metadata {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let iter = iter.into_iter();
-        let mut md = Metadata::with_capacity(iter.size_hint().0);
-        for (k, v) in iter {
-            md.insert(k, v);
-        }
-        md
+        Metadata::from_unsorted(
+            iter.into_iter()
+                .map(|(k, v)| {
+                    let key = k.as_ref().to_ascii_lowercase();
+                    (Text::Owned(key), Text::Owned(v.into()))
+                })
+                .collect(),
+        )
     }
 }
 
@@ -377,6 +403,31 @@ mod tests {
         assert_eq!(a.remove("x-long").map(|v| v.len()), Some(40));
         assert_eq!(a.remove("micro-topic").as_deref(), Some("orders.created"));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn unsorted_entries_are_sorted_and_the_last_of_a_key_wins() {
+        let text = |s: &str| Text::Owned(s.to_owned());
+        let md = Metadata::from_unsorted(vec![
+            (text("c"), text("1")),
+            (text("a"), text("1")),
+            (text("c"), text("2")),
+            (text("b"), text("1")),
+        ]);
+        assert_eq!(
+            md.iter().collect::<Vec<_>>(),
+            [("a", "1"), ("b", "1"), ("c", "2")]
+        );
+        assert_eq!(md.get("c"), Some("2"));
+        assert!(Metadata::from_unsorted(Vec::new()).entries.is_none());
+        // Many keys in descending order: one sort, not one shift per key.
+        let many: Vec<_> = (0..65_535u32)
+            .rev()
+            .map(|i| (text(&format!("k{i:05}")), text("v")))
+            .collect();
+        let md = Metadata::from_unsorted(many);
+        assert_eq!(md.len(), 65_535);
+        assert_eq!(md.iter().next(), Some(("k00000", "v")));
     }
 
     #[test]

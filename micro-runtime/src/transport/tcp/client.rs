@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::frame::{self, Kind, Parsed, ProtocolError, flags};
-use super::wire::{self, Wire};
+use super::wire::{self, Backlog, Wire};
 use super::{TcpOptions, head};
 use crate::error::Origin;
 use crate::transport::{
@@ -285,9 +285,13 @@ pub(crate) async fn dial(address: &str, options: TcpOptions) -> Result<TcpConnec
     let reader = shared.clone();
     tokio::spawn(async move {
         let shared = reader;
-        wire::read_loop(&shared.wire, read, BytesMut::new(), |parsed| {
-            shared.on_frame(parsed)
-        })
+        wire::read_loop(
+            &shared.wire,
+            read,
+            BytesMut::new(),
+            Backlog::KeepReading,
+            |parsed| shared.on_frame(parsed),
+        )
         .await;
         shared.fail_all();
     });

@@ -15,6 +15,9 @@ pub(crate) const HEADER_LEN: usize = 10;
 /// (it is garbage or an attack, and skipping it would take too long).
 pub(crate) const DISCARD_FACTOR: u64 = 4;
 
+/// The least a partly received frame's buffer grows by.
+const GROWTH_FLOOR: usize = 16 * 1024;
+
 /// Frame kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -154,7 +157,10 @@ impl FrameParser {
             };
             let total = HEADER_LEN + len as usize;
             if buf.len() < total {
-                buf.reserve(total - buf.len());
+                // Room grows with what arrived (doubling), not with what the
+                // header announces: a peer that announces 4 MiB and sends
+                // ten bytes holds ten bytes' worth of buffer, not 4 MiB.
+                buf.reserve((total - buf.len()).min(buf.len().max(GROWTH_FLOOR)));
                 return Ok(None);
             }
             buf.advance(HEADER_LEN);
@@ -263,5 +269,30 @@ mod tests {
             vec![(settings::MAX_FRAME_SIZE, 9), (settings::INITIAL_WINDOW, 3)]
         );
         assert!(decode_settings(Bytes::from_static(&[1, 2, 3])).is_err());
+    }
+
+    #[test]
+    fn an_announced_length_is_not_reserved_before_its_bytes_arrive() {
+        let mut parser = FrameParser::new(4 << 20);
+        let mut buf = BytesMut::new();
+        buf.put_u32((4 << 20) - 1);
+        buf.put_u8(Kind::Message as u8);
+        buf.put_u8(0);
+        buf.put_u32(1);
+        buf.put_slice(&[7; 100]);
+        assert!(parser.next(&mut buf).unwrap().is_none());
+        assert!(buf.capacity() < 64 * 1024, "{} reserved", buf.capacity());
+        // As the bytes arrive the frame completes, whole.
+        while buf.len() < HEADER_LEN + (4 << 20) - 1 {
+            let room = (HEADER_LEN + (4 << 20) - 1 - buf.len()).min(100_000);
+            buf.put_bytes(7, room);
+            if buf.len() < HEADER_LEN + (4 << 20) - 1 {
+                assert!(parser.next(&mut buf).unwrap().is_none());
+            }
+        }
+        match parser.next(&mut buf).unwrap() {
+            Some(Parsed::Frame(frame)) => assert_eq!(frame.payload.len(), (4 << 20) - 1),
+            other => panic!("{other:?}"),
+        }
     }
 }

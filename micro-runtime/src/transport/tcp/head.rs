@@ -8,6 +8,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crate::Metadata;
 use crate::codec::ContentType;
 use crate::endpoint::CallKind;
+use crate::metadata::Text;
 use crate::transport::RequestHead;
 
 /// Bytes [`encode`] will write for `head`.
@@ -59,56 +60,113 @@ pub(crate) fn encode(head: &RequestHead, buf: &mut BytesMut) {
     }
 }
 
-/// Why a head does not decode.
+/// Why a head does not decode: 400 for a malformed one, 431 for one over
+/// the [`HeadLimits`].
 #[derive(Debug)]
-pub(crate) struct BadHead(pub(crate) String);
+pub(crate) struct BadHead {
+    pub(crate) code: u16,
+    pub(crate) reason: String,
+}
+
+impl BadHead {
+    fn malformed(reason: impl Into<String>) -> Self {
+        Self {
+            code: 400,
+            reason: reason.into(),
+        }
+    }
+
+    fn too_large(reason: String) -> Self {
+        Self { code: 431, reason }
+    }
+}
+
+/// What one request head may hold: its metadata is decoded (and kept
+/// for the whole call) before any handler can refuse it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeadLimits {
+    /// Most metadata entries.
+    pub(crate) max_metadata: usize,
+    /// Most bytes of the head (names, deadline and metadata).
+    pub(crate) max_head_size: usize,
+}
+
+impl HeadLimits {
+    /// No limit beyond the frame's (tests and benchmarks).
+    pub(crate) const NONE: Self = Self {
+        max_metadata: usize::MAX,
+        max_head_size: usize::MAX,
+    };
+
+    fn check_size(self, read: usize) -> Result<(), BadHead> {
+        if read > self.max_head_size {
+            return Err(BadHead::too_large(format!(
+                "request head over the limit of {} bytes",
+                self.max_head_size
+            )));
+        }
+        Ok(())
+    }
+}
 
 fn take_str(buf: &mut Bytes, what: &str) -> Result<String, BadHead> {
     if buf.remaining() < 2 {
-        return Err(BadHead(format!("truncated before {what}")));
+        return Err(BadHead::malformed(format!("truncated before {what}")));
     }
     let len = buf.get_u16() as usize;
     if buf.remaining() < len {
-        return Err(BadHead(format!("{what} runs past the frame")));
+        return Err(BadHead::malformed(format!("{what} runs past the frame")));
     }
     let bytes = buf.split_to(len);
-    String::from_utf8(bytes.to_vec()).map_err(|_| BadHead(format!("{what} is not UTF-8")))
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| BadHead::malformed(format!("{what} is not UTF-8")))
 }
 
-/// Reads a head off the front of `payload`, leaving the body.
-pub(crate) fn decode(payload: &mut Bytes) -> Result<RequestHead, BadHead> {
+/// Reads a head off the front of `payload`, leaving the body; refuses one
+/// over `limits` as soon as it is known to be.
+pub(crate) fn decode(payload: &mut Bytes, limits: HeadLimits) -> Result<RequestHead, BadHead> {
+    let start = payload.remaining();
     let service = take_str(payload, "service")?;
     let endpoint = take_str(payload, "endpoint")?;
+    limits.check_size(start - payload.remaining())?;
     if payload.remaining() < 12 {
-        return Err(BadHead("truncated before content type".into()));
+        return Err(BadHead::malformed("truncated before content type"));
     }
     let content_type = ContentType::from_wire_code(payload.get_u8())
-        .map_err(|e| BadHead(e.detail().to_owned()))?;
+        .map_err(|e| BadHead::malformed(e.detail()))?;
     let kind = match payload.get_u8() {
         0 => CallKind::Unary,
         1 => CallKind::ServerStreaming,
         2 => CallKind::ClientStreaming,
         3 => CallKind::Bidi,
-        other => return Err(BadHead(format!("unknown call kind {other}"))),
+        other => return Err(BadHead::malformed(format!("unknown call kind {other}"))),
     };
     let micros = payload.get_u64();
     let timeout = (micros > 0).then(|| Duration::from_micros(micros));
     if payload.remaining() < 2 {
-        return Err(BadHead("truncated before metadata".into()));
+        return Err(BadHead::malformed("truncated before metadata"));
     }
-    let count = payload.get_u16();
-    let mut metadata = Metadata::new();
+    let count = usize::from(payload.get_u16());
+    if count > limits.max_metadata {
+        return Err(BadHead::too_large(format!(
+            "{count} metadata entries, over the limit of {}",
+            limits.max_metadata
+        )));
+    }
+    let mut entries = Vec::with_capacity(count);
     for _ in 0..count {
-        let key = take_str(payload, "metadata key")?;
+        let mut key = take_str(payload, "metadata key")?;
         let value = take_str(payload, "metadata value")?;
-        metadata.insert(key, value);
+        limits.check_size(start - payload.remaining())?;
+        key.make_ascii_lowercase();
+        entries.push((Text::Owned(key), Text::Owned(value)));
     }
     Ok(RequestHead {
         service: service.into(),
         endpoint: Cow::Owned(endpoint),
         content_type,
         timeout,
-        metadata,
+        metadata: Metadata::from_unsorted(entries),
         kind,
     })
 }
@@ -128,7 +186,7 @@ mod tests {
         assert_eq!(buf.len(), encoded_len(&head));
         buf.put_slice(b"body");
         let mut payload = buf.freeze();
-        let back = decode(&mut payload).unwrap();
+        let back = decode(&mut payload, HeadLimits::NONE).unwrap();
         assert_eq!(&*back.service, "greeter");
         assert_eq!(back.endpoint, "Greeter.Hello");
         assert_eq!(back.content_type, ContentType::Json);
@@ -146,7 +204,49 @@ mod tests {
         encode(&head, &mut buf);
         for len in 0..buf.len() {
             let mut payload = Bytes::copy_from_slice(&buf[..len]);
-            assert!(decode(&mut payload).is_err(), "length {len}");
+            assert!(
+                decode(&mut payload, HeadLimits::NONE).is_err(),
+                "length {len}"
+            );
         }
+    }
+
+    #[test]
+    fn heads_over_the_limits_are_refused_with_431() {
+        let mut head = RequestHead::new("s", "E.m", CallKind::Unary);
+        for i in 0..10 {
+            head.metadata.insert(format!("k{i}"), "v".repeat(100));
+        }
+        let mut buf = BytesMut::new();
+        encode(&head, &mut buf);
+        let decode_with = |max_metadata, max_head_size| {
+            let limits = HeadLimits {
+                max_metadata,
+                max_head_size,
+            };
+            decode(&mut buf.clone().freeze(), limits)
+        };
+        let bad = decode_with(9, 1 << 20).unwrap_err();
+        assert_eq!(bad.code, 431);
+        assert!(bad.reason.contains("10 metadata entries"), "{}", bad.reason);
+        let bad = decode_with(10, 500).unwrap_err();
+        assert_eq!((bad.code, bad.reason.contains("500 bytes")), (431, true));
+        assert_eq!(decode_with(10, buf.len()).unwrap().metadata.len(), 10);
+    }
+
+    #[test]
+    fn many_keys_in_descending_order_decode_in_order() {
+        let mut buf = BytesMut::new();
+        encode(&RequestHead::new("s", "E.m", CallKind::Unary), &mut buf);
+        buf.truncate(buf.len() - 2);
+        buf.put_u16(u16::MAX);
+        for i in (0..u16::MAX).rev() {
+            put_str(&mut buf, &format!("K{i:05}"));
+            put_str(&mut buf, "v");
+        }
+        let head = decode(&mut buf.freeze(), HeadLimits::NONE).unwrap();
+        assert_eq!(head.metadata.len(), usize::from(u16::MAX));
+        assert_eq!(head.metadata.iter().next(), Some(("k00000", "v")));
+        assert_eq!(head.metadata.get("K65534"), Some("v"));
     }
 }

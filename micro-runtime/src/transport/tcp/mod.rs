@@ -27,6 +27,12 @@ pub struct TcpOptions {
     pub keepalive_interval: Duration,
     /// Silence after which the connection is closed (`MICRO_TRANSPORT_KEEPALIVE_TIMEOUT`, 20 s).
     pub keepalive_timeout: Duration,
+    /// Most metadata entries a request may carry; more is refused with 431
+    /// (`MICRO_TRANSPORT_MAX_METADATA`, default 256).
+    pub max_metadata: u16,
+    /// Most bytes of a request head, metadata included; more is refused
+    /// with 431 (`MICRO_TRANSPORT_MAX_HEAD`, default 64 KiB).
+    pub max_head_size: u32,
 }
 
 impl Default for TcpOptions {
@@ -36,6 +42,8 @@ impl Default for TcpOptions {
             stream_window: super::DEFAULT_STREAM_WINDOW,
             keepalive_interval: Duration::from_secs(10),
             keepalive_timeout: Duration::from_secs(20),
+            max_metadata: 256,
+            max_head_size: 64 * 1024,
         }
     }
 }
@@ -61,7 +69,21 @@ impl TcpOptions {
         if let Some(d) = config::duration("MICRO_TRANSPORT_KEEPALIVE_TIMEOUT")? {
             options.keepalive_timeout = d;
         }
+        if let Some(n) = config::number("MICRO_TRANSPORT_MAX_METADATA")? {
+            options.max_metadata = u16::try_from(n).unwrap_or(u16::MAX);
+        }
+        if let Some(n) = config::number("MICRO_TRANSPORT_MAX_HEAD")? {
+            options.max_head_size = n.max(1024);
+        }
         Ok(options)
+    }
+
+    /// What one request head may hold on a server with these options.
+    pub(crate) fn head_limits(&self) -> head::HeadLimits {
+        head::HeadLimits {
+            max_metadata: usize::from(self.max_metadata),
+            max_head_size: self.max_head_size as usize,
+        }
     }
 }
 
@@ -135,6 +157,6 @@ pub mod bench {
 
     /// Decodes a request head.
     pub fn decode_head(payload: &mut Bytes) -> Option<RequestHead> {
-        super::head::decode(payload).ok()
+        super::head::decode(payload, super::head::HeadLimits::NONE).ok()
     }
 }

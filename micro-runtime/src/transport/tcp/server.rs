@@ -14,7 +14,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{AbortHandle, JoinHandle};
 
 use super::frame::{self, Kind, Parsed, ProtocolError, flags};
-use super::wire::{self, Wire};
+use super::wire::{self, Backlog, Wire};
 use super::{TcpOptions, head};
 use crate::transport::{
     Dispatcher, FrameSink, InFlight, InboundBudget, IncomingBody, IncomingCall, Listener,
@@ -157,13 +157,21 @@ async fn serve(mut stream: TcpStream, peer: String, state: Arc<ListenerState>) {
     if state.draining.load(Ordering::Acquire) {
         wire.send_go_away(0, "shutting down");
     }
-    let writer = tokio::spawn(wire::write_loop(wire.clone(), write));
+    let mut writer = tokio::spawn(wire::write_loop(wire.clone(), write));
     tokio::spawn(wire::keepalive(wire.clone()));
-    wire::read_loop(&wire, read, BytesMut::new(), |parsed| conn.on_frame(parsed)).await;
+    wire::read_loop(&wire, read, BytesMut::new(), Backlog::Pause, |parsed| {
+        conn.on_frame(parsed)
+    })
+    .await;
     // The caller went away (or broke the protocol): its calls are abandoned.
     conn.abort_all();
     wire.close();
-    let _ = writer.await;
+    // What is queued gets a keepalive timeout to flush; a peer that reads
+    // nothing does not keep the socket and its buffers any longer.
+    let flush = wire.options.keepalive_timeout;
+    if tokio::time::timeout(flush, &mut writer).await.is_err() {
+        writer.abort();
+    }
     state.connections.lock().unwrap().remove(&id);
 }
 
@@ -245,14 +253,15 @@ impl ServerConn {
             self.wire.send_reset(id, flags::NOT_PROCESSED);
             return;
         }
-        let head = match head::decode(&mut payload) {
+        let head = match head::decode(&mut payload, self.wire.options.head_limits()) {
             Ok(head) => head,
             Err(bad) => {
-                tracing::warn!(peer = %self.wire.peer, stream = id, reason = %bad.0, "malformed request head");
-                self.wire.send_error(
-                    id,
-                    &Error::bad_request(format!("malformed request head: {}", bad.0)),
-                );
+                tracing::warn!(peer = %self.wire.peer, stream = id, reason = %bad.reason, "request head refused");
+                let error = match bad.code {
+                    431 => Error::headers_too_large(bad.reason),
+                    _ => Error::bad_request(format!("malformed request head: {}", bad.reason)),
+                };
+                self.wire.send_error(id, &error);
                 return;
             }
         };

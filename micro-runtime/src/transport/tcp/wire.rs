@@ -22,6 +22,12 @@ const KEEP_CAPACITY: usize = 256 * 1024;
 /// Buffered bytes above which stream senders wait for the socket to drain.
 const HIGH_WATER: usize = 4 * 1024 * 1024;
 
+/// Buffered bytes above which a server stops reading from its peer: what
+/// it queues without waiting (answers to requests and pings) has piled up
+/// because the peer sends without reading. Above [`HIGH_WATER`], so
+/// streams that wait at that mark never pause a healthy peer.
+const READ_PAUSE: usize = 2 * HIGH_WATER;
+
 /// The state of one connection shared by its reader, writer and users.
 pub(crate) struct Wire {
     queue: Mutex<Queue>,
@@ -162,6 +168,26 @@ impl Wire {
         }
     }
 
+    /// Waits until less than [`READ_PAUSE`] is queued or the wire closes;
+    /// false when the peer read nothing for the keepalive timeout. Each
+    /// write that completes meanwhile counts as a sign of life, since the
+    /// peer's own frames go unread.
+    async fn wait_backlog_drained(&self) -> bool {
+        loop {
+            let drained = self.drained.notified();
+            if self.is_closed() || self.queue.lock().unwrap().buf.len() < READ_PAUSE {
+                return true;
+            }
+            if tokio::time::timeout(self.options.keepalive_timeout, drained)
+                .await
+                .is_err()
+            {
+                return false;
+            }
+            self.touch();
+        }
+    }
+
     /// Refuses a message larger than the peer accepts (the call fails with
     /// 413, the connection is untouched).
     pub(crate) fn check_size(&self, len: usize, what: &str) -> Result<()> {
@@ -297,12 +323,24 @@ const READ_CHUNK: usize = 64 * 1024;
 const GATHER_BYTES: usize = 64 * 1024;
 const GATHER_YIELDS: usize = 16;
 
+/// What a reader does while its own side's answers pile up unsent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backlog {
+    /// Keep reading (a client: what it reads are the answers it waits for).
+    KeepReading,
+    /// Stop reading above [`READ_PAUSE`] until the peer reads: a peer that
+    /// sends without reading is held to the kernel's socket buffers, and
+    /// closed once it reads nothing for the keepalive timeout.
+    Pause,
+}
+
 /// Reads frames and hands each to `on_frame` until the peer closes, the wire
 /// is closed, or the peer breaks the protocol (logged with the reason).
 pub(crate) async fn read_loop(
     wire: &Wire,
     mut socket: OwnedReadHalf,
     mut initial: BytesMut,
+    backlog: Backlog,
     mut on_frame: impl FnMut(Parsed) -> std::result::Result<(), ProtocolError>,
 ) {
     let mut parser = FrameParser::new(wire.options.max_frame_size);
@@ -324,6 +362,10 @@ pub(crate) async fn read_loop(
                     return;
                 }
             }
+        }
+        if backlog == Backlog::Pause && !wire.wait_backlog_drained().await {
+            tracing::warn!(peer = %wire.peer, "closing connection: peer does not read its answers");
+            return;
         }
         if buf.capacity() > KEEP_CAPACITY * 4 && buf.is_empty() {
             buf = BytesMut::with_capacity(READ_CHUNK);
