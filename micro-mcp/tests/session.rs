@@ -2,7 +2,7 @@
 //! an in-memory pipe, with services on a memory registry. Checks the
 //! handshake, `tools/list`, `tools/call` (a result, an error result, a
 //! stream with progress) and `notifications/tools/list_changed` when a
-//! service starts.
+//! service starts and when it stops.
 
 mod common;
 
@@ -43,6 +43,20 @@ impl ClientHandler for Listener {
         _context: NotificationContext<RoleClient>,
     ) {
         let _ = self.0.send(Heard::Progress(params.progress));
+    }
+}
+
+/// Waits (at most `LIMIT`) for `notifications/tools/list_changed`.
+async fn hear_list_changed(heard: &mut mpsc::UnboundedReceiver<Heard>) {
+    loop {
+        match tokio::time::timeout(LIMIT, heard.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Heard::ListChanged => return,
+            Heard::Progress(_) => {}
+        }
     }
 }
 
@@ -133,21 +147,23 @@ async fn a_session_lists_calls_and_hears_of_changes() {
     assert!(unknown.to_string().contains("nope"), "{unknown}");
 
     // A service that starts: the client hears of it, then lists its tools.
-    let _other = world.greeter_named("com.example.srv.other").await;
-    loop {
-        match tokio::time::timeout(LIMIT, heard.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            Heard::ListChanged => break,
-            Heard::Progress(_) => {}
-        }
-    }
+    let other = world.greeter_named("com.example.srv.other").await;
+    hear_list_changed(&mut heard).await;
     let tools = session.list_all_tools().await.unwrap();
     assert_eq!(
         tools.len(),
         8,
+        "{:?}",
+        tools.iter().map(|t| &t.name).collect::<Vec<_>>()
+    );
+
+    // And stops: the client hears of it, and its tools are gone.
+    other.stop().await.unwrap();
+    hear_list_changed(&mut heard).await;
+    let tools = session.list_all_tools().await.unwrap();
+    assert_eq!(
+        tools.len(),
+        4,
         "{:?}",
         tools.iter().map(|t| &t.name).collect::<Vec<_>>()
     );
