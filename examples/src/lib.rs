@@ -26,6 +26,19 @@ pub mod describe_pb {
     micro_runtime::include_proto!("describe.v1");
 }
 
+/// Echoes every `Thing` of `proto/describe_test.proto`: a handler whose
+/// messages have every shape a JSON Schema can take (nested, repeated,
+/// enums, maps, oneofs, recursion, well-known types).
+#[derive(Debug, Default)]
+pub struct Mirror;
+
+#[micro_runtime::service]
+impl describe_pb::Mirror for Mirror {
+    async fn echo(&self, _ctx: Context, request: describe_pb::Thing) -> Result<describe_pb::Thing> {
+        Ok(request)
+    }
+}
+
 /// The service name the examples register and call.
 pub const SERVICE: &str = "com.example.srv.greeter";
 

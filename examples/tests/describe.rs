@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use examples::{Greeter, SERVICE, describe_pb, events};
+use examples::{Greeter, Mirror, SERVICE, describe_pb, events};
 use micro_runtime::broker::{MemoryBroker, Subscriber};
 use micro_runtime::codec::ContentType;
 use micro_runtime::debug::{DESCRIBE, DescribeRequest, Describer, ServiceDescription};
@@ -14,16 +14,6 @@ use micro_runtime::transport::memory::MemoryTransport;
 use micro_runtime::{CallOptions, Context, Result, Service};
 use prost::Message as _;
 use serde_json::{Value, json};
-
-/// Echoes every `Thing`.
-struct Mirror;
-
-#[micro_runtime::service]
-impl describe_pb::Mirror for Mirror {
-    async fn echo(&self, _ctx: Context, request: describe_pb::Thing) -> Result<describe_pb::Thing> {
-        Ok(request)
-    }
-}
 
 /// Terms to add.
 #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]

@@ -431,7 +431,13 @@ impl Command {
     /// True for commands that stop themselves on Ctrl-C and SIGTERM
     /// (gracefully, exit code 0) instead of being interrupted.
     pub fn stops_on_signal(&self) -> bool {
-        matches!(self, Command::Gateway(_))
+        match self {
+            Command::Gateway(_) => true,
+            Command::Mcp(mcp) => {
+                matches!(&mcp.command, McpCommand::Serve(serve) if serve.address.is_some())
+            }
+            _ => false,
+        }
     }
 }
 

@@ -2,9 +2,11 @@
 //! in the venv `.ci/run` makes; `MICRO_TEST_PYTHON` names its python),
 //! against real greeter-server processes in a private network namespace,
 //! over stdio and over Streamable HTTP: initialize, list the tools and check
-//! Hello's schemas, call it, call it with a wrong type (an error result),
-//! then start another service and receive `tools/list_changed`. Over HTTP a
-//! request without the bearer token is refused.
+//! their schemas against `micro-mcp/tests/expected`, call Hello, call it
+//! with a wrong type (an error result), call the streaming tools, then start
+//! another service and receive `tools/list_changed`. Over HTTP a request
+//! without the bearer token is refused, and SIGTERM lets a call in flight
+//! finish.
 
 mod support;
 
@@ -16,6 +18,8 @@ const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../micro-mcp/tests/python/mcp_client.py"
 );
+/// The expected schemas of the greeter's tools (with `GREETER_MIRROR=1`).
+const EXPECTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../micro-mcp/tests/expected");
 /// How long the Python client may take for its whole run.
 const CLIENT_LIMIT: Duration = Duration::from_secs(60);
 
@@ -40,6 +44,26 @@ fn greeter(place: &Place, name: &str) -> support::Greeter {
     place.greeter("1.0.0", &[("GREETER_NAME", name)])
 }
 
+/// The greeter whose tools `EXPECTED` describes: `Greeter` and `Mirror`.
+fn greeter_with_mirror(place: &Place) -> support::Greeter {
+    place.greeter("1.0.0", &[("GREETER_MIRROR", "1")])
+}
+
+/// `micro mcp serve --address 127.0.0.1:0` with the token `token` (and
+/// `env`), and its URL once it listens.
+fn serve_http(place: &Place, token: &str, env: &[(&str, &str)]) -> (Proc, String) {
+    let mut cmd = place.command(MICRO);
+    cmd.args(["mcp", "serve", "--address", "127.0.0.1:0"])
+        .env("MICRO_MCP_TOKEN", token);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let server = Proc::spawn("micro mcp serve", cmd);
+    let line = server.wait_line("mcp listening on ", LIMIT);
+    let url = line.rsplit(' ').next().unwrap().to_owned();
+    (server, url)
+}
+
 /// Runs the Python client (already started in `place`) to its end, starting
 /// the second service when it asks.
 fn drive(place: &Place, mut client: Proc) {
@@ -58,12 +82,14 @@ fn drive(place: &Place, mut client: Proc) {
 fn python_sdk_over_stdio() {
     let Some(python) = python() else { return };
     let place = Place::mdns();
-    let _greeter = greeter(&place, "com.example.srv.greeter");
+    let _greeter = greeter_with_mirror(&place);
     let mut cmd = place.command(&python);
     cmd.args([
         SCRIPT,
         "stdio",
         "--list-changed",
+        "--expected",
+        EXPECTED,
         "--",
         MICRO,
         "mcp",
@@ -76,16 +102,39 @@ fn python_sdk_over_stdio() {
 fn python_sdk_over_streamable_http() {
     let Some(python) = python() else { return };
     let place = Place::mdns();
-    let _greeter = greeter(&place, "com.example.srv.greeter");
-    let mut cmd = place.command(MICRO);
-    cmd.args(["mcp", "serve", "--address", "127.0.0.1:0"])
-        .env("MICRO_MCP_TOKEN", "t0ken");
-    let server = Proc::spawn("micro mcp serve", cmd);
-    let line = server.wait_line("mcp listening on ", LIMIT);
-    let url = line.rsplit(' ').next().unwrap().to_owned();
+    let _greeter = greeter_with_mirror(&place);
+    let (_server, url) = serve_http(&place, "t0ken", &[]);
     let mut cmd = place.command(&python);
-    cmd.args([SCRIPT, "http", &url, "t0ken", "--list-changed"]);
+    cmd.args([
+        SCRIPT,
+        "http",
+        &url,
+        "t0ken",
+        "--list-changed",
+        "--expected",
+        EXPECTED,
+    ]);
     drive(&place, Proc::spawn("python (http)", cmd));
+}
+
+#[test]
+fn sigterm_lets_a_call_in_flight_finish() {
+    let Some(python) = python() else { return };
+    let place = Place::mdns();
+    // Every call takes 1.5 s: the signal comes while Hello runs.
+    let _greeter = place.greeter("1.0.0", &[("GREETER_DELAY_MS", "1500")]);
+    let (mut server, url) = serve_http(&place, "t0ken", &[("RUST_LOG", "micro_mcp=debug")]);
+    let mut cmd = place.command(&python);
+    cmd.args([SCRIPT, "slow", &url, "t0ken"]);
+    let client = Proc::spawn("python (slow call)", cmd);
+    server.wait_stderr("mcp: tool call", CLIENT_LIMIT);
+    server.signal("TERM");
+    let answer = client.wait_line("ANSWER ", CLIENT_LIMIT);
+    assert_eq!(answer, r#"ANSWER {"greeting":"Hello John"}"#);
+    let status = server.wait_exit(LIMIT);
+    let stderr = server.stderr();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!stderr.contains("stopped with"), "{stderr}");
 }
 
 #[test]

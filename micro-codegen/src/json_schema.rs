@@ -5,9 +5,10 @@
 //! The schemas follow the proto3 JSON mapping, which is what micro's JSON
 //! codec (pbjson) reads and writes:
 //!
-//! * properties are named by the field's `json_name` (lowerCamelCase); no
-//!   property is `required` (proto3 has no required fields) and unknown
-//!   properties are refused (`additionalProperties: false`), as pbjson does;
+//! * properties are named by the field's `json_name` (lowerCamelCase); only
+//!   proto2 `required` fields are `required` (proto3 has none: an absent
+//!   field is its default) and unknown properties are refused
+//!   (`additionalProperties: false`), as pbjson does;
 //! * 64-bit integers (`int64`, `uint64`, `sint64`, `fixed64`, `sfixed64`) are
 //!   decimal strings (`{"type": "string", "pattern": ...}`): what pbjson
 //!   writes, and what keeps them exact in JavaScript. pbjson also accepts a
@@ -150,7 +151,11 @@ impl<'a> SchemaIndex<'a> {
         let message = described.proto;
         let mut properties = Map::new();
         let mut dependent = Map::new();
+        let mut required = Vec::new();
         for (i, field) in message.field.iter().enumerate() {
+            if field.label() == Label::Required {
+                required.push(Value::String(json_name(field)));
+            }
             let mut schema = self.field(field, root, refs);
             let mut description = described.members[i].clone();
             if let Some(oneof) = real_oneof(message, field) {
@@ -193,6 +198,9 @@ impl<'a> SchemaIndex<'a> {
         });
         if let Some(text) = &described.comment {
             insert(&mut schema, "description", text.as_str().into());
+        }
+        if !required.is_empty() {
+            insert(&mut schema, "required", Value::Array(required));
         }
         if !dependent.is_empty() {
             insert(&mut schema, "dependentSchemas", Value::Object(dependent));

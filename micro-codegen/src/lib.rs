@@ -19,7 +19,7 @@
 //! micro's JSON codec speaks:
 //!
 //! * property names are the lowerCamelCase `json_name`s; unknown properties
-//!   are refused; nothing is `required`;
+//!   are refused; only proto2 `required` fields are `required`;
 //! * `int64`/`uint64`/`sint64`/`fixed64`/`sfixed64` are decimal strings with a
 //!   `pattern` (the codec also accepts numbers); `bytes` are base64 strings;
 //!   enums are their value names;

@@ -2,8 +2,8 @@
 //! tools, so AI agents can call them, over stdio and Streamable HTTP, with
 //! the official Rust SDK, [`rmcp`].
 //!
-//! Every unary and server-streaming endpoint of every registered service is
-//! a tool, described by the service itself (`Debug.Describe`):
+//! Every endpoint of every registered service is a tool, described by the
+//! service itself (`Debug.Describe`):
 //!
 //! * the name is `<service>_<Endpoint>` made safe for clients that accept
 //!   only `^[a-zA-Z0-9_-]{1,64}$` ([`tool_names`]);
@@ -12,9 +12,11 @@
 //!   `outputSchema` that of the response, and results carry structured
 //!   content; `readOnlyHint` and `idempotentHint` follow the endpoint's
 //!   idempotency;
-//! * a server-streaming tool collects up to [`McpOptions::max_stream_items`]
-//!   messages into `{"items": [...], "truncated": bool}`, reporting progress
-//!   when the client asks for it;
+//! * streams are collected into JSON arrays: a server-streaming tool
+//!   answers `{"items": [...], "truncated": bool}` (up to
+//!   [`McpOptions::max_stream_items`] messages, reporting progress when the
+//!   client asks for it), a client or bidi streaming tool takes
+//!   `{"messages": [...]}`;
 //! * an RPC error is a tool result with `isError` and the text
 //!   `<status> (<code>): <detail>` (the fields also in `_meta`), never a
 //!   protocol error;
@@ -34,15 +36,18 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+#![doc = include_str!("../docs/tools.md")]
 #![forbid(unsafe_code)]
 
 mod http;
 mod naming;
 mod options;
+mod schemas;
 mod server;
 mod tools;
 
-pub use http::{HttpOptions, router, router_with, serve_http};
+pub use http::{HttpOptions, Stopped, router, router_with, serve_http};
 pub use naming::{MAX_NAME, tool_names};
 pub use options::{Filter, McpOptions};
 pub use rmcp;

@@ -1,13 +1,14 @@
 //! The MCP server: rmcp's [`ServerHandler`] over the registry's services.
 
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
 use micro_runtime::codec::ContentType;
 use micro_runtime::debug::Describer;
 use micro_runtime::endpoint::CallKind;
+use micro_runtime::transport::RawReceiver;
 use micro_runtime::{CallOptions, Client, Error};
 use rmcp::model::SubscriptionFilter;
 use rmcp::model::{
@@ -18,6 +19,7 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSink};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::options::McpOptions;
 use crate::tools::{self, Fingerprint, LeftOut, ToolEntry, ToolSet};
@@ -25,8 +27,7 @@ use crate::tools::{self, Fingerprint, LeftOut, ToolEntry, ToolSet};
 /// How long a broken registry watch waits before watching again.
 const REWATCH: Duration = Duration::from_secs(1);
 
-/// Every unary and server-streaming endpoint of every registered service
-/// as an MCP tool, called through a micro [`Client`] with the JSON codec.
+/// Every endpoint of every registered service as an MCP tool, called through a micro [`Client`] with the JSON codec.
 ///
 /// Cheap to clone: clones share the tool list, the registry watch and the
 /// connected peers (the Streamable HTTP transport makes one per session).
@@ -65,6 +66,8 @@ struct Inner {
     watching: AtomicBool,
     /// What the watch saw last.
     seen: Mutex<Option<Fingerprint>>,
+    /// Cancelled to end the `subscriptions/listen` streams (a draining server).
+    closing: CancellationToken,
 }
 
 impl std::fmt::Debug for McpServer {
@@ -81,9 +84,8 @@ impl std::fmt::Debug for McpServer {
 pub struct Listing {
     /// The tools, sorted by name.
     pub tools: Vec<Tool>,
-    /// `(service, endpoint, reason)` of every endpoint left out (client and
-    /// bidi streams; services that did not describe themselves, with an
-    /// empty endpoint).
+    /// `(service, endpoint, reason)` of what is left out: services that
+    /// did not describe themselves (with an empty endpoint).
     pub left_out: Vec<(String, String, String)>,
 }
 
@@ -102,6 +104,7 @@ impl McpServer {
                 next_sink: std::sync::atomic::AtomicU64::new(0),
                 watching: AtomicBool::new(false),
                 seen: Mutex::new(None),
+                closing: CancellationToken::new(),
             }),
         }
     }
@@ -164,10 +167,18 @@ impl McpServer {
         let Some(entry) = set.get(name) else {
             return Err(Error::not_found(format!("no tool named {name}")));
         };
-        let body = Value::Object(arguments.unwrap_or_default()).to_string();
+        tracing::debug!(tool = name, endpoint = %entry.endpoint, "mcp: tool call");
+        let arguments = arguments.unwrap_or_default();
         let result = match entry.kind {
-            CallKind::ServerStreaming => self.stream(entry, body.into(), progress).await,
-            _ => self.unary(entry, body.into()).await,
+            CallKind::Unary => self.unary(entry, Value::Object(arguments)).await,
+            CallKind::ServerStreaming => {
+                self.streamed(entry, vec![Value::Object(arguments)], progress)
+                    .await
+            }
+            CallKind::ClientStreaming | CallKind::Bidi => match messages(arguments) {
+                Ok(messages) => self.streamed(entry, messages, progress).await,
+                Err(err) => failed(&err, None),
+            },
         };
         Ok(result)
     }
@@ -180,7 +191,7 @@ impl McpServer {
         options
     }
 
-    async fn unary(&self, entry: &ToolEntry, body: Bytes) -> CallToolResult {
+    async fn unary(&self, entry: &ToolEntry, request: Value) -> CallToolResult {
         let answer = self
             .inner
             .client
@@ -188,36 +199,32 @@ impl McpServer {
                 &entry.service,
                 &entry.endpoint,
                 ContentType::Json,
-                body,
+                request.to_string().into(),
                 &self.call_options(entry),
             )
             .await;
         match answer {
-            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                Ok(value @ Value::Object(_)) => CallToolResult::structured(value),
-                Ok(value) => CallToolResult::success(vec![ContentBlock::text(value.to_string())]),
-                Err(_) => CallToolResult::success(vec![ContentBlock::text(
-                    String::from_utf8_lossy(&bytes).into_owned(),
-                )]),
-            },
+            Ok(bytes) => response(json_or_text(&bytes)),
             Err(err) => failed(&err, None),
         }
     }
 
-    async fn stream(
+    /// A streaming call: sends `requests` in order and ends the request
+    /// stream, while collecting what comes back (up to
+    /// [`McpOptions::max_stream_items`] messages, with progress).
+    async fn streamed(
         &self,
         entry: &ToolEntry,
-        body: Bytes,
+        requests: Vec<Value>,
         progress: Option<(Peer<RoleServer>, ProgressToken)>,
     ) -> CallToolResult {
-        let max = self.inner.options.max_stream_items.max(1);
         let opened = self
             .inner
             .client
             .stream_raw(
                 &entry.service,
                 &entry.endpoint,
-                CallKind::ServerStreaming,
+                entry.kind,
                 ContentType::Json,
                 &self.call_options(entry),
             )
@@ -226,37 +233,44 @@ impl McpServer {
             Ok(halves) => halves,
             Err(err) => return failed(&err, None),
         };
-        if let Err(err) = tx.send(body).await {
-            return failed(&err, None);
-        }
-        tx.finish(Ok(()));
-        let mut items = Vec::new();
-        let mut truncated = false;
-        loop {
-            match rx.recv().await {
-                Ok(Some(bytes)) => {
-                    if items.len() == max {
-                        truncated = true;
-                        break;
-                    }
-                    let item = serde_json::from_slice::<Value>(&bytes)
-                        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-                    items.push(item);
-                    if let Some((peer, token)) = &progress {
-                        let mut note =
-                            ProgressNotificationParam::new(token.clone(), items.len() as f64);
-                        note.total = Some(max as f64);
-                        note.message = Some(format!("{} messages", items.len()));
-                        let _ = peer.notify_progress(note).await;
-                    }
+        let writing = async {
+            for request in requests {
+                if tx.send(request.to_string().into()).await.is_err() {
+                    // The server ended the call; the reader learns why.
+                    return std::future::pending().await;
                 }
-                Ok(None) => break,
-                Err(err) => return failed(&err, Some(&items)),
             }
+            tx.finish(Ok(()));
+            std::future::pending::<Infallible>().await
+        };
+        let one = entry.kind == CallKind::ClientStreaming;
+        let max = if one {
+            1
+        } else {
+            self.inner.options.max_stream_items.max(1)
+        };
+        let reading = collect(&mut rx, max, if one { None } else { progress });
+        // Reading decides the end: a stream cut at the limit stops the writer too.
+        let collected = tokio::select! {
+            collected = reading => collected,
+            never = writing => match never {},
+        };
+        // Dropping the halves cancels a stream cut short.
+        drop((tx, rx));
+        match collected {
+            Ok((items, _)) if one => match items.into_iter().next() {
+                Some(item) => response(item),
+                None => failed(
+                    &Error::internal("the stream ended without a response"),
+                    None,
+                ),
+            },
+            Ok((items, truncated)) => {
+                CallToolResult::structured(json!({"items": items, "truncated": truncated}))
+            }
+            Err((err, _)) if one => failed(&err, None),
+            Err((err, items)) => failed(&err, Some(&items)),
         }
-        // Dropping the receiver cancels a stream cut short.
-        drop(rx);
-        CallToolResult::structured(json!({"items": items, "truncated": truncated}))
     }
 
     /// The tool set, listed anew when the registry changed (or `fresh`).
@@ -317,6 +331,12 @@ impl McpServer {
                 tokio::time::sleep(REWATCH).await;
             }
         });
+    }
+
+    /// Ends the `subscriptions/listen` streams, now and from now on, so an
+    /// HTTP server can drain.
+    pub(crate) fn end_subscriptions(&self) {
+        self.inner.closing.cancel();
     }
 
     fn add_peer(&self, peer: Peer<RoleServer>) {
@@ -380,6 +400,60 @@ impl Inner {
             }
         }
         true
+    }
+}
+
+/// Receives up to `max` messages (the stream was `truncated` when it had
+/// more), reporting progress to the peer that asked for it; on an error,
+/// the error and what came before it.
+async fn collect(
+    rx: &mut RawReceiver,
+    max: usize,
+    progress: Option<(Peer<RoleServer>, ProgressToken)>,
+) -> Result<(Vec<Value>, bool), (Error, Vec<Value>)> {
+    let mut items = Vec::new();
+    loop {
+        match rx.recv().await {
+            Ok(Some(_)) if items.len() == max => return Ok((items, true)),
+            Ok(Some(bytes)) => {
+                items.push(json_or_text(&bytes));
+                if let Some((peer, token)) = &progress {
+                    let mut note =
+                        ProgressNotificationParam::new(token.clone(), items.len() as f64);
+                    note.total = Some(max as f64);
+                    note.message = Some(format!("{} messages", items.len()));
+                    let _ = peer.notify_progress(note).await;
+                }
+            }
+            Ok(None) => return Ok((items, false)),
+            Err(err) => return Err((err, items)),
+        }
+    }
+}
+
+/// The request messages of a client or bidi streaming tool: the array
+/// `messages` of its arguments.
+fn messages(mut arguments: JsonObject) -> micro_runtime::Result<Vec<Value>> {
+    match arguments.remove("messages") {
+        Some(Value::Array(messages)) if arguments.is_empty() => Ok(messages),
+        _ => Err(Error::bad_request(
+            "the arguments of a streaming tool are {\"messages\": [request, ...]}",
+        )),
+    }
+}
+
+/// A response body as JSON, or as a JSON string when it is not JSON.
+fn json_or_text(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// The tool result of one response: structured when it is an object.
+fn response(value: Value) -> CallToolResult {
+    match value {
+        value @ Value::Object(_) => CallToolResult::structured(value),
+        Value::String(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
+        value => CallToolResult::success(vec![ContentBlock::text(value.to_string())]),
     }
 }
 
@@ -483,7 +557,10 @@ impl ServerHandler for McpServer {
             .lock()
             .unwrap()
             .push((key, context.sink().clone()));
-        context.cancelled().await;
+        tokio::select! {
+            () = context.cancelled() => {}
+            () = self.inner.closing.cancelled() => {}
+        }
         self.inner.sinks.lock().unwrap().retain(|(k, _)| *k != key);
         Ok(())
     }

@@ -1,5 +1,5 @@
-//! The tools: one per unary and server-streaming endpoint of every
-//! registered service, made from the registry and `Debug.Describe`.
+//! The tools: one per endpoint of every registered service, made from the
+//! registry and `Debug.Describe`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -8,11 +8,12 @@ use futures_util::future::join_all;
 use micro_runtime::Client;
 use micro_runtime::debug::{Describer, EndpointDescription, ServiceDescription};
 use micro_runtime::endpoint::CallKind;
-use rmcp::model::{JsonObject, Tool, ToolAnnotations};
-use serde_json::{Map, Value, json};
+use rmcp::model::{Tool, ToolAnnotations};
+use serde_json::json;
 
 use crate::naming::tool_names;
 use crate::options::McpOptions;
+use crate::schemas::{input_schema, items_schema, messages_schema, parse_object};
 
 /// Live services and their endpoint names: what decides whether the tool
 /// list changed.
@@ -27,7 +28,7 @@ pub(crate) struct ToolEntry {
     pub(crate) service: String,
     /// The endpoint, `Greeter.Hello`.
     pub(crate) endpoint: String,
-    /// Unary or server streaming.
+    /// How it is called.
     pub(crate) kind: CallKind,
     /// Safe to retry.
     pub(crate) idempotent: bool,
@@ -38,7 +39,7 @@ pub(crate) struct ToolEntry {
 pub(crate) struct LeftOut {
     /// The service.
     pub(crate) service: String,
-    /// The endpoint (empty when the whole service is left out).
+    /// The endpoint (empty: the whole service, which did not describe itself).
     pub(crate) endpoint: String,
     /// Why.
     pub(crate) reason: String,
@@ -123,16 +124,7 @@ pub(crate) async fn build(
                 continue;
             }
         };
-        for (i, endpoint) in description.endpoints.iter().enumerate() {
-            let kind = CallKind::parse(&endpoint.kind).unwrap_or(CallKind::Unary);
-            if !matches!(kind, CallKind::Unary | CallKind::ServerStreaming) {
-                left_out.push(LeftOut {
-                    service: name.clone(),
-                    endpoint: endpoint.name.clone(),
-                    reason: format!("{} streaming: tools take one request", endpoint.kind),
-                });
-                continue;
-            }
+        for i in 0..description.endpoints.len() {
             candidates.push((description.clone(), i));
         }
     }
@@ -166,7 +158,6 @@ pub(crate) async fn build(
 /// The tool of one endpoint.
 fn entry(service: &ServiceDescription, endpoint: &EndpointDescription, name: String) -> ToolEntry {
     let kind = CallKind::parse(&endpoint.kind).unwrap_or(CallKind::Unary);
-    let streams = kind == CallKind::ServerStreaming;
     let mut description = String::new();
     if !endpoint.docs.trim().is_empty() {
         description.push_str(endpoint.docs.trim());
@@ -176,18 +167,35 @@ fn entry(service: &ServiceDescription, endpoint: &EndpointDescription, name: Str
         "Calls {} of service {} (version {}).",
         endpoint.name, service.name, service.version
     ));
-    if streams {
-        description.push_str(
+    description.push_str(match kind {
+        CallKind::Unary => "",
+        CallKind::ServerStreaming => {
             " Server streaming: the result's `items` holds the messages, \
-             `truncated` tells whether the stream was cut at the limit.",
-        );
-    }
-    let input = input_schema(&endpoint.request_schema);
-    let response = parse_object(&endpoint.response_schema);
-    let output = if streams {
-        response.and_then(stream_schema)
+             `truncated` tells whether the stream was cut at the limit."
+        }
+        CallKind::ClientStreaming => {
+            " Client streaming: `messages` holds the requests, sent in order; \
+             the result is the one response."
+        }
+        CallKind::Bidi => {
+            " Bidirectional streaming: `messages` holds the requests, sent in \
+             order; the result's `items` holds the messages answered, \
+             `truncated` tells whether the stream was cut at the limit."
+        }
+    });
+    let streams_in = matches!(kind, CallKind::ClientStreaming | CallKind::Bidi);
+    let streams_out = matches!(kind, CallKind::ServerStreaming | CallKind::Bidi);
+    let input = if streams_in {
+        messages_schema(&endpoint.request_schema)
     } else {
-        response.filter(|s| s.get("type") == Some(&json!("object")))
+        input_schema(&endpoint.request_schema)
+    };
+    let response =
+        parse_object(&endpoint.response_schema).filter(|s| s.get("type") == Some(&json!("object")));
+    let output = if streams_out {
+        response.map(items_schema)
+    } else {
+        response
     };
     let mut tool = Tool::new(name, description, input).with_title(endpoint.name.clone());
     if let Some(output) = output {
@@ -206,104 +214,5 @@ fn entry(service: &ServiceDescription, endpoint: &EndpointDescription, name: Str
         endpoint: endpoint.name.clone(),
         kind,
         idempotent: endpoint.idempotent,
-    }
-}
-
-/// A schema text as a JSON object, if it is one.
-fn parse_object(text: &str) -> Option<JsonObject> {
-    match serde_json::from_str(text) {
-        Ok(Value::Object(object)) => Some(object),
-        _ => None,
-    }
-}
-
-/// The request's schema, with `"type": "object"` at the top level as MCP
-/// requires (any object when the service gave none usable).
-fn input_schema(text: &str) -> JsonObject {
-    match parse_object(text) {
-        Some(object) if object.get("type") == Some(&json!("object")) => object,
-        Some(object) if !object.contains_key("type") && !object.contains_key("$ref") => {
-            let mut object = object;
-            object.insert("type".into(), json!("object"));
-            object
-        }
-        _ => {
-            let mut object = Map::new();
-            object.insert("type".into(), json!("object"));
-            object
-        }
-    }
-}
-
-/// The result schema of a server-streaming tool: `{items: [response],
-/// truncated}`, the response's `$defs` moved to the top. `None` when the
-/// response refers to its own root (`"$ref": "#"`), which would then point
-/// at the wrapper.
-fn stream_schema(mut response: JsonObject) -> Option<JsonObject> {
-    if Value::Object(response.clone())
-        .to_string()
-        .contains(r##""$ref":"#""##)
-    {
-        return None;
-    }
-    let schema = response.remove("$schema");
-    let defs = response.remove("$defs");
-    let mut out = Map::new();
-    if let Some(schema) = schema {
-        out.insert("$schema".into(), schema);
-    }
-    out.insert("type".into(), json!("object"));
-    out.insert(
-        "properties".into(),
-        json!({
-            "items": {"type": "array", "items": Value::Object(response)},
-            "truncated": {"type": "boolean", "description": "The stream had more messages than the tool collects."}
-        }),
-    );
-    out.insert("required".into(), json!(["items", "truncated"]));
-    if let Some(defs) = defs {
-        out.insert("$defs".into(), defs);
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn input_schema_is_an_object() {
-        assert_eq!(
-            input_schema("not json"),
-            *json!({"type": "object"}).as_object().unwrap()
-        );
-        assert_eq!(
-            input_schema("{}"),
-            *json!({"type": "object"}).as_object().unwrap()
-        );
-        let kept = r#"{"type":"object","properties":{"name":{"type":"string"}}}"#;
-        assert_eq!(
-            Value::Object(input_schema(kept)),
-            serde_json::from_str::<Value>(kept).unwrap()
-        );
-    }
-
-    #[test]
-    fn stream_schema_wraps_items_and_hoists_defs() {
-        let response = parse_object(
-            r##"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"a":{"$ref":"#/$defs/x.A"}},"$defs":{"x.A":{"type":"object"}}}"##,
-        )
-        .unwrap();
-        let out = Value::Object(stream_schema(response).unwrap());
-        assert_eq!(out["type"], "object");
-        assert_eq!(
-            out["properties"]["items"]["items"]["properties"]["a"]["$ref"],
-            "#/$defs/x.A"
-        );
-        assert!(out["properties"]["items"]["items"].get("$defs").is_none());
-        assert_eq!(out["$defs"]["x.A"]["type"], "object");
-        let recursive =
-            parse_object(r##"{"type":"object","properties":{"self":{"$ref":"#"}}}"##).unwrap();
-        assert!(stream_schema(recursive).is_none());
     }
 }

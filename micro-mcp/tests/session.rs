@@ -2,18 +2,15 @@
 //! an in-memory pipe, with services on a memory registry. Checks the
 //! handshake, `tools/list`, `tools/call` (a result, an error result, a
 //! stream with progress) and `notifications/tools/list_changed` when a
-//! service starts.
+//! service starts and when it stops.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use examples::{Greeter, SERVICE};
+use common::World;
+use examples::SERVICE;
 use micro_mcp::{McpOptions, McpServer};
-use micro_runtime::registry::Registry;
-use micro_runtime::registry::memory::MemoryRegistry;
-use micro_runtime::transport::Transport;
-use micro_runtime::transport::memory::MemoryTransport;
-use micro_runtime::{Client, Service};
 use rmcp::model::{
     CallToolRequestParams, NumberOrString, ProgressNotificationParam, ProgressToken,
     RequestMetaObject,
@@ -49,34 +46,31 @@ impl ClientHandler for Listener {
     }
 }
 
-async fn start(
-    registry: &Arc<dyn Registry>,
-    transport: &Arc<dyn Transport>,
-    name: &str,
-) -> Service {
-    let service = Service::builder()
-        .name(name)
-        .version("1.0.0")
-        .registry(registry.clone())
-        .transport(transport.clone())
-        .build()
-        .unwrap();
-    service.handle(Greeter::default()).unwrap();
-    service.start().await.unwrap();
-    service
+/// Waits (at most `LIMIT`) for `notifications/tools/list_changed`.
+async fn hear_list_changed(heard: &mut mpsc::UnboundedReceiver<Heard>) {
+    loop {
+        match tokio::time::timeout(LIMIT, heard.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Heard::ListChanged => return,
+            Heard::Progress(_) => {}
+        }
+    }
+}
+
+/// The names of the tools the session lists now.
+async fn tool_names(session: &rmcp::service::RunningService<RoleClient, Listener>) -> Vec<String> {
+    let tools = session.list_all_tools().await.unwrap();
+    tools.iter().map(|t| t.name.to_string()).collect()
 }
 
 #[tokio::test]
 async fn a_session_lists_calls_and_hears_of_changes() {
-    let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
-    let transport: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
-    let _greeter = start(&registry, &transport, SERVICE).await;
-    let client = Client::builder()
-        .registry(registry.clone())
-        .transport(transport.clone())
-        .build()
-        .unwrap();
-    let server = McpServer::new(client, McpOptions::default());
+    let world = World::new();
+    let _greeter = world.greeter_named(SERVICE).await;
+    let server = McpServer::new(world.client(), McpOptions::default());
 
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let serving = tokio::spawn(async move {
@@ -96,6 +90,8 @@ async fn a_session_lists_calls_and_hears_of_changes() {
     assert_eq!(
         names,
         [
+            "com_example_srv_greeter_Greeter_Chat",
+            "com_example_srv_greeter_Greeter_Collect",
             "com_example_srv_greeter_Greeter_Hello",
             "com_example_srv_greeter_Greeter_HelloStream"
         ]
@@ -156,25 +152,17 @@ async fn a_session_lists_calls_and_hears_of_changes() {
         .unwrap_err();
     assert!(unknown.to_string().contains("nope"), "{unknown}");
 
-    // A service that starts: the client hears of it, then lists its tools.
-    let _other = start(&registry, &transport, "com.example.srv.other").await;
-    loop {
-        match tokio::time::timeout(LIMIT, heard.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            Heard::ListChanged => break,
-            Heard::Progress(_) => {}
-        }
-    }
-    let tools = session.list_all_tools().await.unwrap();
-    assert_eq!(
-        tools.len(),
-        4,
-        "{:?}",
-        tools.iter().map(|t| &t.name).collect::<Vec<_>>()
-    );
+    // A service that starts: the client hears of it, then lists its tools;
+    // one that stops: the client hears of it, and its tools are gone.
+    let other = world.greeter_named("com.example.srv.other").await;
+    hear_list_changed(&mut heard).await;
+    let other_tools = |names: &[String]| names.iter().filter(|n| n.contains("_other_")).count();
+    let names = tool_names(&session).await;
+    assert_eq!((names.len(), other_tools(&names)), (8, 4), "{names:?}");
+    other.stop().await.unwrap();
+    hear_list_changed(&mut heard).await;
+    let names = tool_names(&session).await;
+    assert_eq!((names.len(), other_tools(&names)), (4, 0), "{names:?}");
 
     session.cancel().await.unwrap();
     tokio::time::timeout(LIMIT, serving).await.unwrap().unwrap();

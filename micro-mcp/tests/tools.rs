@@ -1,76 +1,22 @@
 //! The tools of in-process services (memory registry and transport): names,
-//! schemas, annotations, calls, errors, streams, and a service that starts
-//! later.
+//! schemas, annotations, calls, errors, streams both ways, and a service
+//! that starts later.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use examples::{Greeter, SERVICE, describe_pb};
+use common::World;
+use examples::SERVICE;
 use micro_mcp::{Filter, McpOptions, McpServer};
 use micro_runtime::debug::Describer;
-use micro_runtime::registry::Registry;
-use micro_runtime::registry::memory::MemoryRegistry;
-use micro_runtime::transport::Transport;
-use micro_runtime::transport::memory::MemoryTransport;
-use micro_runtime::{Client, Context, Result, Service};
 use serde_json::{Value, json};
 
 const HELLO: &str = "com_example_srv_greeter_Greeter_Hello";
 const STREAM: &str = "com_example_srv_greeter_Greeter_HelloStream";
+const COLLECT: &str = "com_example_srv_greeter_Greeter_Collect";
+const CHAT: &str = "com_example_srv_greeter_Greeter_Chat";
 const ECHO: &str = "com_example_srv_greeter_Mirror_Echo";
-
-/// Answers its input.
-struct Mirror;
-
-#[micro_runtime::service]
-impl describe_pb::Mirror for Mirror {
-    async fn echo(&self, _ctx: Context, request: describe_pb::Thing) -> Result<describe_pb::Thing> {
-        Ok(request)
-    }
-}
-
-struct World {
-    registry: Arc<dyn Registry>,
-    transport: Arc<dyn Transport>,
-}
-
-impl World {
-    fn new() -> Self {
-        Self {
-            registry: Arc::new(MemoryRegistry::new()),
-            transport: Arc::new(MemoryTransport::new()),
-        }
-    }
-
-    async fn service(&self, name: &str, handle: impl FnOnce(&Service)) -> Service {
-        let service = Service::builder()
-            .name(name)
-            .version("1.0.0")
-            .registry(self.registry.clone())
-            .transport(self.transport.clone())
-            .build()
-            .unwrap();
-        handle(&service);
-        service.start().await.unwrap();
-        service
-    }
-
-    async fn greeter(&self) -> Service {
-        self.service(SERVICE, |s| {
-            s.handle(Greeter::default()).unwrap();
-            s.handle(Mirror).unwrap();
-        })
-        .await
-    }
-
-    fn client(&self) -> Client {
-        Client::builder()
-            .registry(self.registry.clone())
-            .transport(self.transport.clone())
-            .build()
-            .unwrap()
-    }
-}
 
 fn tool_json(tools: &[rmcp::model::Tool], name: &str) -> Value {
     let tool = tools.iter().find(|t| t.name == name).unwrap_or_else(|| {
@@ -89,17 +35,8 @@ async fn endpoints_are_tools_with_schemas_and_hints() {
     let server = McpServer::new(world.client(), McpOptions::default());
     let listing = server.list().await.unwrap();
     let names: Vec<&str> = listing.tools.iter().map(|t| &*t.name).collect();
-    assert_eq!(
-        names,
-        [HELLO, STREAM, ECHO],
-        "client and bidi streams are not tools"
-    );
-    let left: Vec<&str> = listing
-        .left_out
-        .iter()
-        .map(|(_, e, _)| e.as_str())
-        .collect();
-    assert_eq!(left, ["Greeter.Collect", "Greeter.Chat"]);
+    assert_eq!(names, [CHAT, COLLECT, HELLO, STREAM, ECHO]);
+    assert!(listing.left_out.is_empty(), "{:?}", listing.left_out);
 
     let hello = tool_json(&listing.tools, HELLO);
     assert_eq!(hello["inputSchema"]["type"], "object");
@@ -193,6 +130,71 @@ async fn calls_answer_results_and_errors() {
 }
 
 #[tokio::test]
+async fn client_and_bidi_streams_take_an_array_of_messages() {
+    let world = World::new();
+    let _greeter = world.greeter().await;
+    let server = McpServer::new(world.client(), McpOptions::default().max_stream_items(2));
+    let listing = server.list().await.unwrap();
+    let collect = tool_json(&listing.tools, COLLECT);
+    assert_eq!(collect["inputSchema"]["required"], json!(["messages"]));
+    assert_eq!(
+        collect["inputSchema"]["properties"]["messages"]["items"]["properties"]["name"]["type"],
+        "string"
+    );
+    assert_eq!(
+        collect["outputSchema"]["properties"]["greeting"]["type"],
+        "string"
+    );
+    assert!(
+        collect["description"]
+            .as_str()
+            .unwrap()
+            .contains("`messages` holds the requests")
+    );
+
+    let args = |v: Value| v.as_object().cloned();
+    let names = json!({"messages": [{"name": "A"}, {"name": "B"}, {"name": "C"}]});
+    let collected = server.call(COLLECT, args(names.clone())).await.unwrap();
+    assert_eq!(
+        collected.structured_content,
+        Some(json!({"greeting": "Hello A, B, C"}))
+    );
+    let none = server
+        .call(COLLECT, args(json!({"messages": []})))
+        .await
+        .unwrap();
+    assert_eq!(none.structured_content, Some(json!({"greeting": "Hello "})));
+
+    // Answered one by one, cut at the limit (2) without waiting for the rest.
+    let chat = server.call(CHAT, args(names)).await.unwrap();
+    assert_eq!(
+        chat.structured_content,
+        Some(
+            json!({"items": [{"greeting": "Hello A"}, {"greeting": "Hello B"}], "truncated": true})
+        )
+    );
+    let many: Vec<Value> = (0..500).map(|i| json!({"name": format!("n{i}")})).collect();
+    let chat = server
+        .call(CHAT, args(json!({ "messages": many })))
+        .await
+        .unwrap();
+    assert_eq!(chat.structured_content.unwrap()["truncated"], true);
+
+    // Arguments of the wrong shape, or a message the codec refuses: error results.
+    for wrong in [
+        json!({}),
+        json!({"messages": {"name": "A"}}),
+        json!({"messages": [], "other": 1}),
+        json!({"messages": [{"name": 5}]}),
+    ] {
+        let result = server.call(COLLECT, args(wrong.clone())).await.unwrap();
+        assert_eq!(result.is_error, Some(true), "{wrong}");
+        let text = &result.content[0].as_text().unwrap().text;
+        assert!(text.contains("(400)"), "{wrong}: {text}");
+    }
+}
+
+#[tokio::test]
 async fn filters_choose_services_and_tools() {
     let world = World::new();
     let _greeter = world.greeter().await;
@@ -202,7 +204,7 @@ async fn filters_choose_services_and_tools() {
         .await
         .unwrap();
     let names: Vec<&str> = listing.tools.iter().map(|t| &*t.name).collect();
-    assert_eq!(names, [HELLO]);
+    assert_eq!(names, [CHAT, COLLECT, HELLO]);
     let none = McpOptions::default().services(Filter::parse(["org.*"]));
     assert!(
         McpServer::new(world.client(), none)
@@ -219,12 +221,8 @@ async fn a_service_started_later_becomes_tools() {
     let world = World::new();
     let _greeter = world.greeter().await;
     let server = McpServer::new(world.client(), McpOptions::default());
-    assert_eq!(server.list().await.unwrap().tools.len(), 3);
-    let _other = world
-        .service("com.example.srv.other", |s| {
-            s.handle(Greeter::default()).unwrap()
-        })
-        .await;
+    assert_eq!(server.list().await.unwrap().tools.len(), 5);
+    let _other = world.greeter_named("com.example.srv.other").await;
     // Called by name before the watch told: listed anew.
     let hello = "com_example_srv_other_Greeter_Hello";
     let args = json!({"name": "Bo"}).as_object().cloned();
@@ -232,7 +230,7 @@ async fn a_service_started_later_becomes_tools() {
     assert_eq!(ok.structured_content, Some(json!({"greeting": "Hello Bo"})));
     // And the list shows it once the registry watch has told.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while server.list().await.unwrap().tools.len() != 5 {
+    while server.list().await.unwrap().tools.len() != 9 {
         assert!(
             Instant::now() < deadline,
             "the new service's tools never showed"

@@ -4,15 +4,16 @@
 //! `served <n> calls` when it stops. Configuration comes from the
 //! `MICRO_*` environment; `GREETER_VERSION` sets the version (default
 //! 1.0.0), `GREETER_NAME` the service name (default
-//! `com.example.srv.greeter`) and `GREETER_DELAY_MS` makes every call take
-//! that long.
+//! `com.example.srv.greeter`), `GREETER_DELAY_MS` makes every call take
+//! that long and `GREETER_MIRROR=1` serves the `Mirror` handler too (the
+//! describe test proto's, with every shape of message).
 
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use examples::{Greeter, SERVICE};
+use examples::{Greeter, Mirror, SERVICE};
 use micro_runtime::wrapper::{HandlerNext, HandlerRequest, handler_fn};
 use micro_runtime::{Result, Service};
 
@@ -49,6 +50,9 @@ async fn run() -> Result<()> {
         }))
         .build()?;
     service.handle(Greeter::with_delay(delay))?;
+    if std::env::var("GREETER_MIRROR").as_deref() == Ok("1") {
+        service.handle(Mirror)?;
+    }
     // Installed before registering: SIGTERM from then on stops gracefully.
     let signal = micro_runtime::shutdown_signal();
     service.start().await?;

@@ -19,7 +19,7 @@ pub struct McpArgs {
 pub enum McpCommand {
     /// Serves the tools over MCP: stdio, or Streamable HTTP at /mcp with `--address`.
     Serve(McpServeArgs),
-    /// Lists the tools with their schemas (and the endpoints left out).
+    /// Lists the tools with their schemas (and the services left out, with why).
     List(McpFlags),
     /// Calls one tool with JSON arguments, as an agent would.
     Call(McpCallArgs),
@@ -35,7 +35,7 @@ pub struct McpFlags {
     /// (repeatable, comma separated); `Debug.*` is always left out.
     #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
     pub tools: Vec<String>,
-    /// How many messages a server-streaming tool collects.
+    /// How many messages a tool collects from a stream of responses.
     #[arg(long, default_value_t = 100)]
     pub max_stream_items: usize,
     /// The deadline of each call, e.g. `5s`.

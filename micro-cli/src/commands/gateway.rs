@@ -3,18 +3,13 @@
 //! turns flags into options.
 
 use std::io::Write;
-use std::time::Duration;
 
-use futures_util::FutureExt;
 use micro_gateway::GatewayOptions;
 
+use super::drain::{self, DRAIN};
 use crate::args::GatewayArgs;
 use crate::failure::{Failure, Outcome};
 use crate::session::Session;
-
-/// How long requests in flight may take to finish after the signal
-/// (a second signal stops at once).
-const DRAIN: Duration = Duration::from_secs(10);
 
 pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
     let options = options(args.clone());
@@ -28,10 +23,7 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
     if args.mcp {
         router = router.merge(mcp_router(session, &args, address)?);
     }
-    let signal = micro_runtime::shutdown_signal().shared();
-    // Polled once, the signal handlers are installed before anyone can
-    // read the line below and send SIGTERM.
-    let _ = signal.clone().now_or_never();
+    let signal = drain::signal();
     if session.out.json() {
         println!(
             "{}",
@@ -43,16 +35,11 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
     let _ = std::io::stdout().flush();
 
     let served = micro_gateway::serve(listener, router, signal.clone());
-    let gave_up = async {
-        signal.await;
-        tokio::select! {
-            _ = tokio::time::sleep(DRAIN) => {}
-            _ = micro_runtime::shutdown_signal() => {}
+    match drain::bounded(served, signal, DRAIN).await {
+        Some(served) => {
+            served.map_err(|e| Failure::local(format!("the gateway on {address} failed: {e}")))
         }
-    };
-    tokio::select! {
-        served = served => served.map_err(|e| Failure::local(format!("the gateway on {address} failed: {e}"))),
-        _ = gave_up => {
+        None => {
             eprintln!("micro: stopped with requests still in flight");
             Ok(())
         }

@@ -1,11 +1,13 @@
 //! `micro mcp serve | list | call`: the services as MCP tools (micro-mcp).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use micro_mcp::{Filter, HttpOptions, McpOptions, McpServer};
 use micro_runtime::Error;
 use serde_json::{Value, json};
 
+use super::drain::{self, DRAIN};
 use super::input::argument_or_stdin;
 use crate::args::{McpArgs, McpCallArgs, McpCommand, McpFlags, McpServeArgs};
 use crate::failure::{Failure, Outcome};
@@ -67,16 +69,33 @@ async fn serve(session: &Session, args: McpServeArgs) -> Outcome {
         // Names other than localhost only with a token, or when asked.
         any_host: open.is_some(),
     };
-    let router = micro_mcp::router_with(server, options);
+    let signal = drain::signal();
     let url = format!("http://{bound}/mcp");
     if session.out.json() {
         session.out.print_json(&json!({ "listening": url }))?;
     } else {
         session.out.line(&format!("mcp listening on {url}"))?;
     }
-    micro_mcp::serve_http(listener, router, std::future::pending())
+    let served = micro_mcp::serve_http(listener, server, options, signal.clone(), DRAIN);
+    // micro-mcp drains for DRAIN; a little more before giving up on it.
+    let stopped = drain::bounded(served, signal, DRAIN + Duration::from_secs(2))
         .await
-        .map_err(|e| Failure::local(format!("serving on {bound}: {e}")))
+        .transpose()
+        .map_err(|e| Failure::local(format!("serving on {bound}: {e}")))?;
+    match stopped {
+        Some(stopped) if stopped.cut_short == 0 => Ok(()),
+        Some(stopped) => {
+            eprintln!(
+                "micro: stopped with {} requests still in flight",
+                stopped.cut_short
+            );
+            Ok(())
+        }
+        None => {
+            eprintln!("micro: stopped with requests still in flight");
+            Ok(())
+        }
+    }
 }
 
 async fn list(session: &Session, flags: &McpFlags) -> Outcome {

@@ -3,6 +3,7 @@
 mod call;
 mod completions;
 mod describe;
+mod drain;
 mod dynamic;
 mod gateway;
 mod health;

@@ -178,3 +178,21 @@ fn an_unknown_message_has_no_schema() {
     let fds = prost_types::FileDescriptorSet::default();
     assert!(SchemaIndex::new(&fds).schema("no.Such").is_none());
 }
+
+#[test]
+fn proto2_required_fields_are_required() {
+    let mut compiler = protox::Compiler::new(["../proto"]).unwrap();
+    compiler.include_source_info(true);
+    compiler.open_file("required_test.proto").unwrap();
+    let fds = compiler.file_descriptor_set();
+    let schema = SchemaIndex::new(&fds).schema("required.v1.Order").unwrap();
+    assert_eq!(schema["required"], json!(["orderId", "lines"]));
+    assert_eq!(
+        schema["properties"]["lines"],
+        json!({"$ref": "#/$defs/required.v1.Order.Line", "description": "The first line."})
+    );
+    assert_eq!(
+        schema["$defs"]["required.v1.Order.Line"]["required"],
+        json!(["sku"])
+    );
+}
