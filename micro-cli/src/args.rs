@@ -93,6 +93,9 @@ pub enum Command {
     /// Serves services over HTTP/JSON (`/api/...`, `/rpc`, `/openapi.json`)
     /// until Ctrl-C or SIGTERM.
     Gateway(GatewayArgs),
+    /// Serves the web dashboard alone (with the `/api/...` routes it calls
+    /// through) until Ctrl-C or SIGTERM; the same flags as `gateway`.
+    Web(GatewayArgs),
     /// Creates a new service crate that builds and whose test passes.
     New(NewArgs),
     /// Serves the services as MCP tools for AI agents (stdio or Streamable HTTP).
@@ -265,6 +268,9 @@ pub struct GatewayArgs {
     /// for any; repeatable). Other web pages get 403. Default: none.
     #[arg(long, value_name = "ORIGIN")]
     pub cors_origin: Vec<String>,
+    /// Do not serve the web dashboard at `/`.
+    #[arg(long)]
+    pub no_dashboard: bool,
 }
 
 /// `micro new`.
@@ -417,7 +423,7 @@ impl Command {
     /// True for commands that stop themselves on Ctrl-C and SIGTERM
     /// (gracefully, exit code 0) instead of being interrupted.
     pub fn stops_on_signal(&self) -> bool {
-        matches!(self, Command::Gateway(_))
+        matches!(self, Command::Gateway(_) | Command::Web(_))
     }
 }
 

@@ -6,7 +6,10 @@
 //!   in, the service's JSON response out;
 //! - `POST /rpc` with `{"service", "endpoint", "request", "address"?}`;
 //! - `GET /openapi.json`: OpenAPI 3.1 from the services' `Debug.Describe`;
-//! - `GET /health`: `{"status":"ok"}`.
+//! - `GET /health`: `{"status":"ok"}`;
+//! - `GET /`: the web dashboard (services, their endpoints and schemas, a
+//!   call form for each, events), unless
+//!   [`GatewayOptions::dashboard`] turns it off.
 //!
 //! Every route but `/health` can want a bearer token
 //! ([`GatewayOptions::auth_token`]); web pages of origins not trusted
@@ -46,6 +49,7 @@ mod access;
 mod auth;
 mod catalog;
 mod components;
+mod dashboard;
 mod failure;
 mod gateway;
 mod headers;
@@ -69,10 +73,23 @@ pub use options::GatewayOptions;
 /// runtime; requests must be served on a tokio runtime.
 pub fn router(client: Client, options: GatewayOptions) -> Router {
     let wrapped = options.clone();
-    layers::wrap(
-        routes::router(gateway::Gateway::new(client, options)),
-        &wrapped,
-    )
+    let gateway = gateway::Gateway::new(client, options);
+    let mut routes = routes::router(gateway.clone());
+    if wrapped.dashboard {
+        routes = routes.merge(dashboard::routes(gateway));
+    }
+    layers::wrap(routes, &wrapped)
+}
+
+/// The web dashboard alone (`micro web`): its pages and API, the
+/// `/api/...` routes it calls services through, and `/health`; no `/rpc`
+/// nor `/openapi.json`. The same guards as [`router`].
+pub fn dashboard_router(client: Client, options: GatewayOptions) -> Router {
+    let options = options.dashboard(true);
+    let wrapped = options.clone();
+    let gateway = gateway::Gateway::new(client, options);
+    let routes = routes::calls_only(gateway.clone()).merge(dashboard::routes(gateway));
+    layers::wrap(routes, &wrapped)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the

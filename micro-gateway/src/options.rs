@@ -33,6 +33,7 @@ pub struct GatewayOptions {
     pub(crate) token: Option<Token>,
     pub(crate) insecure: bool,
     pub(crate) origins: Origins,
+    pub(crate) dashboard: bool,
 }
 
 impl Default for GatewayOptions {
@@ -46,6 +47,7 @@ impl Default for GatewayOptions {
             token: None,
             insecure: false,
             origins: Origins::default(),
+            dashboard: true,
         }
     }
 }
@@ -153,6 +155,13 @@ impl GatewayOptions {
     {
         let origins: Vec<S> = origins.into_iter().collect();
         self.origins = Origins::new(origins.iter().map(AsRef::as_ref));
+        self
+    }
+
+    /// Serves the web dashboard at `/` (its pages, its API under
+    /// `/dashboard/`, and `/login` when there is a token). Default: true.
+    pub fn dashboard(mut self, dashboard: bool) -> Self {
+        self.dashboard = dashboard;
         self
     }
 

@@ -1,6 +1,6 @@
-//! `micro gateway`: micro-gateway's router on an address, until Ctrl-C or
-//! SIGTERM. All the gateway's behaviour lives in micro-gateway; this only
-//! turns flags into options.
+//! `micro gateway` (and `micro web`, the dashboard alone): micro-gateway's
+//! router on an address, until Ctrl-C or SIGTERM. All the gateway's
+//! behaviour lives in micro-gateway; this only turns flags into options.
 
 use std::io::Write;
 use std::time::Duration;
@@ -16,7 +16,21 @@ use crate::session::Session;
 /// (a second signal stops at once).
 const DRAIN: Duration = Duration::from_secs(10);
 
-pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
+/// What to serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serve {
+    /// Every route, and the dashboard unless `--no-dashboard`.
+    Gateway,
+    /// The dashboard and the routes it calls through (`micro web`).
+    Dashboard,
+}
+
+pub(crate) async fn run(session: &Session, args: GatewayArgs, serve: Serve) -> Outcome {
+    if serve == Serve::Dashboard && (args.mcp || args.no_dashboard) {
+        return Err(Failure::bad_request(
+            "micro web serves the dashboard: --mcp and --no-dashboard are for micro gateway",
+        ));
+    }
     let options = options(args.clone());
     // Refused (an open address without a token) before anything is bound
     // or discovered.
@@ -24,7 +38,14 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
     let address = listener
         .local_addr()
         .map_err(|e| Failure::local(format!("cannot listen on {}: {e}", args.address)))?;
-    let mut router = micro_gateway::router(session.client()?.clone(), options);
+    let client = session.client()?.clone();
+    let (mut router, what) = match serve {
+        Serve::Gateway => (micro_gateway::router(client, options), "gateway"),
+        Serve::Dashboard => (
+            micro_gateway::dashboard_router(client, options),
+            "web dashboard",
+        ),
+    };
     if args.mcp {
         router = router.merge(mcp_router(session, &args, address)?);
     }
@@ -38,7 +59,7 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
             serde_json::json!({ "listening": format!("http://{address}") })
         );
     } else {
-        println!("gateway listening on http://{address}");
+        println!("{what} listening on http://{address}");
     }
     let _ = std::io::stdout().flush();
 
@@ -84,7 +105,8 @@ fn options(args: GatewayArgs) -> GatewayOptions {
         .timeout(args.timeout)
         .allow(args.allow)
         .insecure(args.insecure)
-        .cors_origins(&args.cors_origin);
+        .cors_origins(&args.cors_origin)
+        .dashboard(!args.no_dashboard);
     if let Some(namespace) = args.namespace {
         options = options.namespace(namespace);
     }
