@@ -305,6 +305,7 @@ fn the_dashboard_lists_describes_and_calls_services_live() {
             .await;
         let status = b.wait_text("#call-status", "200", |t| t.contains("200")).await;
         assert!(status.contains(" ms"), "the latency is shown: {status}");
+        b.click("details.copy summary").await;
         let micro = b.wait_text("#copy-micro", "a micro call", |t| !t.is_empty()).await;
         assert_eq!(
             micro,
