@@ -289,10 +289,11 @@ fn the_dashboard_lists_describes_and_calls_services_live() {
         // Its page: both nodes, the endpoints with their kinds.
         b.click(&format!("a[href='/services/{SERVICE}']")).await;
         b.wait_text("#node-count", "2 nodes", |t| t == "2").await;
-        let page = b.wait_text("main", "the endpoints", |t| {
-            t.contains("Greeter.HelloStream") && t.contains("Says hello to one person.")
-        })
-        .await;
+        let page = b
+            .wait_text("main", "the endpoints", |t| {
+                t.contains("Greeter.HelloStream") && t.contains("Says hello to one person.")
+            })
+            .await;
         for node in &nodes {
             assert!(page.contains(&node.address), "{} in {page}", node.address);
         }
@@ -303,10 +304,14 @@ fn the_dashboard_lists_describes_and_calls_services_live() {
         b.click("#call-send").await;
         b.wait_text("#call-output", "the greeting", |t| t.contains("Hello John"))
             .await;
-        let status = b.wait_text("#call-status", "200", |t| t.contains("200")).await;
+        let status = b
+            .wait_text("#call-status", "200", |t| t.contains("200"))
+            .await;
         assert!(status.contains(" ms"), "the latency is shown: {status}");
         b.click("details.copy summary").await;
-        let micro = b.wait_text("#copy-micro", "a micro call", |t| !t.is_empty()).await;
+        let micro = b
+            .wait_text("#copy-micro", "a micro call", |t| !t.is_empty())
+            .await;
         assert_eq!(
             micro,
             format!("micro call {SERVICE} Greeter.Hello '{{\"name\":\"John\"}}'")
@@ -322,10 +327,14 @@ fn the_dashboard_lists_describes_and_calls_services_live() {
         b.click("button[data-call='Greeter.HelloStream']").await;
         b.fill("#request-fields input[name='name']", "Ann").await;
         b.click("#call-send").await;
-        b.wait_text("#call-status", "the end of the stream", |t| t.starts_with("Done"))
-            .await;
+        b.wait_text("#call-status", "the end of the stream", |t| {
+            t.starts_with("Done")
+        })
+        .await;
         b.wait_count("#call-messages li", 3).await;
-        let messages = b.wait_text("#call-messages", "greetings", |t| t.contains("Ann")).await;
+        let messages = b
+            .wait_text("#call-messages", "greetings", |t| t.contains("Ann"))
+            .await;
         assert_eq!(messages.matches("Hello Ann").count(), 3, "{messages}");
         b.screenshot("stream").await;
 
@@ -334,9 +343,16 @@ fn the_dashboard_lists_describes_and_calls_services_live() {
         b.fill("#call-endpoint", "Greeter.Nope").await;
         b.fill("#request-raw", "{}").await;
         b.click("#call-send").await;
-        let status = b.wait_text("#call-status", "404", |t| t.contains("404")).await;
-        assert!(status.contains("Greeter.Nope"), "the detail names it: {status}");
-        let output = b.wait_text("#call-output", "the error", |t| t.contains("detail")).await;
+        let status = b
+            .wait_text("#call-status", "404", |t| t.contains("404"))
+            .await;
+        assert!(
+            status.contains("Greeter.Nope"),
+            "the detail names it: {status}"
+        );
+        let output = b
+            .wait_text("#call-output", "the error", |t| t.contains("detail"))
+            .await;
         assert!(output.contains("\"code\": 404"), "{output}");
         b.screenshot("not-found").await;
 
@@ -403,11 +419,14 @@ fn a_browser_signs_in_with_the_token_and_calls() {
             .goto(&format!("{base}/services/{SERVICE}"))
             .await
             .unwrap();
-        b.wait_text("h1", "the sign-in page", |t| t == "Sign in").await;
+        b.wait_text("h1", "the sign-in page", |t| t == "Sign in")
+            .await;
         b.fill("#token", "not-the-token").await;
         b.click("form.login button[type='submit']").await;
-        b.wait_text(".alert", "the refusal", |t| t.contains("not the gateway's token"))
-            .await;
+        b.wait_text(".alert", "the refusal", |t| {
+            t.contains("not the gateway's token")
+        })
+        .await;
         b.fill("#token", TOKEN).await;
         b.click("form.login button[type='submit']").await;
         // Back where it was going, and calls work with the cookie.
@@ -416,8 +435,10 @@ fn a_browser_signs_in_with_the_token_and_calls() {
         b.click("button[data-call='Greeter.Hello']").await;
         b.fill("#request-fields input[name='name']", "Token").await;
         b.click("#call-send").await;
-        b.wait_text("#call-output", "the greeting", |t| t.contains("Hello Token"))
-            .await;
+        b.wait_text("#call-output", "the greeting", |t| {
+            t.contains("Hello Token")
+        })
+        .await;
         // The cookie is out of scripts' reach.
         let cookies = b
             .client
@@ -428,7 +449,8 @@ fn a_browser_signs_in_with_the_token_and_calls() {
         b.screenshot("signed-in").await;
         // Signing out: the next page load asks again.
         b.click("form.signout button").await;
-        b.wait_text("h1", "the sign-in page", |t| t == "Sign in").await;
+        b.wait_text("h1", "the sign-in page", |t| t == "Sign in")
+            .await;
         browser.close().await;
     });
 }

@@ -262,18 +262,12 @@ mod tests {
 
     #[test]
     fn own_pages_on_any_host_with_a_token() {
-        let page = headers(&[
-            ("origin", "https://gw.example"),
-            ("host", "gw.example"),
-        ]);
+        let page = headers(&[("origin", "https://gw.example"), ("host", "gw.example")]);
         let mut origins = Origins::default();
         assert!(!origins.allows(&page));
         origins.own_pages = true;
         assert!(origins.allows(&page));
-        let other = headers(&[
-            ("origin", "https://evil.example"),
-            ("host", "gw.example"),
-        ]);
+        let other = headers(&[("origin", "https://evil.example"), ("host", "gw.example")]);
         assert!(!origins.allows(&other));
     }
 

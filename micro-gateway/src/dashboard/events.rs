@@ -14,10 +14,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::{self, Stream};
+use micro_runtime::Error;
 use micro_runtime::broker::{
     Broker, Delivery, HEADER_CONTENT_TYPE, Message, SubscribeOptions, Subscription, Unsubscribe,
 };
-use micro_runtime::Error;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 

@@ -113,10 +113,7 @@ pub(super) async fn logout() -> Response {
 
 /// A page load without the token: to the sign-in page with `next`.
 pub(super) fn redirect_to_sign_in(uri: &Uri) -> Response {
-    let back = uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
+    let back = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
     Redirect::to(&format!("{PATH}?next={next}")).into_response()
 }
@@ -144,7 +141,13 @@ mod tests {
     #[test]
     fn next_stays_on_this_site() {
         assert_eq!(local_path("/services/a?b=1"), "/services/a?b=1");
-        for outside in ["//evil.example", "https://evil.example", "evil", "/\\evil", ""] {
+        for outside in [
+            "//evil.example",
+            "https://evil.example",
+            "evil",
+            "/\\evil",
+            "",
+        ] {
             assert_eq!(local_path(outside), "/", "{outside}");
         }
     }

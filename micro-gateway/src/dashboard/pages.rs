@@ -108,7 +108,14 @@ pub(super) async fn service(
     Path(name): Path<String>,
 ) -> Response {
     let gateway = &dashboard.gateway;
-    match service::view(&gateway.client, &gateway.describer, &dashboard.health, &name).await {
+    match service::view(
+        &gateway.client,
+        &gateway.describer,
+        &dashboard.health,
+        &name,
+    )
+    .await
+    {
         Ok(service) => {
             let data = ScriptData {
                 service: &service.name,

@@ -119,15 +119,17 @@ pub(crate) async fn view(
             let mut subscriptions = BTreeMap::new();
             for description in described.iter().rev() {
                 for e in &description.endpoints {
-                    endpoints.entry(e.name.clone()).or_insert_with(|| EndpointView {
-                        name: e.name.clone(),
-                        kind: e.kind.clone(),
-                        docs: e.docs.clone(),
-                        request_type: e.request_type.clone(),
-                        response_type: e.response_type.clone(),
-                        request_schema: json(&e.request_schema),
-                        response_schema: json(&e.response_schema),
-                    });
+                    endpoints
+                        .entry(e.name.clone())
+                        .or_insert_with(|| EndpointView {
+                            name: e.name.clone(),
+                            kind: e.kind.clone(),
+                            docs: e.docs.clone(),
+                            request_type: e.request_type.clone(),
+                            response_type: e.response_type.clone(),
+                            request_schema: json(&e.request_schema),
+                            response_schema: json(&e.response_schema),
+                        });
                 }
                 for s in &description.subscriptions {
                     subscriptions

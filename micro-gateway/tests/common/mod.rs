@@ -180,6 +180,7 @@ pub struct Gateway {
 pub struct Answer {
     pub status: u16,
     pub content_type: String,
+    pub headers: hyper::HeaderMap,
     pub body: Bytes,
 }
 
@@ -231,10 +232,12 @@ impl Gateway {
                 .get("content-type")
                 .map(|v| v.to_str().unwrap().to_owned())
                 .unwrap_or_default();
+            let headers = response.headers().clone();
             let body = response.into_body().collect().await.unwrap().to_bytes();
             Answer {
                 status,
                 content_type,
+                headers,
                 body,
             }
         };
