@@ -135,7 +135,7 @@ fn deliveries(subscription: Subscription) -> impl Stream<Item = Result<Event, In
     // A first event, so the page knows the subscription is open.
     let opened = Event::default()
         .event("subscribed")
-        .data(subscription.topic().to_owned());
+        .data(subscription.topic());
     let opened = stream::once(async move { Ok(opened) });
     let messages = stream::unfold(
         (subscription, guard),
