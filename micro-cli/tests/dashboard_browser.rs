@@ -228,8 +228,10 @@ impl Browser {
         input.send_keys(text).await.expect("typing");
     }
 
+    /// Ends the session; the screenshots stay, the browser profile goes.
     async fn close(self) {
         let _ = self.client.close().await;
+        let _ = std::fs::remove_dir_all(self.dir.join("profile"));
     }
 }
 

@@ -37,6 +37,7 @@
 //!
 #![doc = include_str!("../docs/resolution.md")]
 #![doc = include_str!("../docs/streaming.md")]
+#![doc = include_str!("../docs/dashboard.md")]
 #![forbid(unsafe_code)]
 
 use std::future::Future;

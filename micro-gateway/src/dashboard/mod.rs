@@ -6,7 +6,8 @@
 //! the script are embedded too, so the dashboard works without internet.
 //! Calls go through the gateway's own routes (`/api/...`: JSON, Server-Sent
 //! Events, WebSocket), so the browser gets exactly what curl gets. See
-//! `docs/dashboard.md` for the pages and how a browser signs in.
+//! the crate docs' "The web dashboard" for the pages and how a browser
+//! signs in.
 
 use std::sync::Arc;
 
