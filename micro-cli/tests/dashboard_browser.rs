@@ -449,6 +449,33 @@ fn a_browser_signs_in_with_the_token_and_calls() {
             .unwrap();
         assert_eq!(cookies, json!(""));
         b.screenshot("signed-in").await;
+
+        // Events: a live tail of a topic sees what the page publishes.
+        b.click("nav a[href='/events']").await;
+        b.fill("#tail-topic", "dash.events").await;
+        b.click("#tail-start").await;
+        b.wait_text("#tail-status", "the subscription", |t| t.starts_with("Listening"))
+            .await;
+        b.fill("#publish-topic", "dash.events").await;
+        b.fill("#publish-message", r#"{"seq": 7}"#).await;
+        // The subscription reaches the registry a moment after it opens:
+        // publish until the tail shows the message (every wait bounded).
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            b.click("#publish button[type='submit']").await;
+            b.wait_text("#publish-result", "the answer", |t| t.contains("Published"))
+                .await;
+            let tail = b.client.find(Locator::Css("#tail-messages")).await.unwrap();
+            let shown = tail.text().await.unwrap_or_default();
+            if shown.contains("\"seq\": 7") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the tail never showed the message");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        b.screenshot("events").await;
+        b.click("#tail-stop").await;
+        b.wait_text("#tail-status", "the end", |t| t.starts_with("Stopped")).await;
         // Signing out: the next page load asks again.
         b.click("form.signout button").await;
         b.wait_text("h1", "the sign-in page", |t| t == "Sign in")
