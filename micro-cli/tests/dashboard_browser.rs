@@ -454,8 +454,10 @@ fn a_browser_signs_in_with_the_token_and_calls() {
         b.click("nav a[href='/events']").await;
         b.fill("#tail-topic", "dash.events").await;
         b.click("#tail-start").await;
-        b.wait_text("#tail-status", "the subscription", |t| t.starts_with("Listening"))
-            .await;
+        b.wait_text("#tail-status", "the subscription", |t| {
+            t.starts_with("Listening")
+        })
+        .await;
         b.fill("#publish-topic", "dash.events").await;
         b.fill("#publish-message", r#"{"seq": 7}"#).await;
         // The subscription reaches the registry a moment after it opens:
@@ -470,12 +472,16 @@ fn a_browser_signs_in_with_the_token_and_calls() {
             if shown.contains("\"seq\": 7") {
                 break;
             }
-            assert!(Instant::now() < deadline, "the tail never showed the message");
+            assert!(
+                Instant::now() < deadline,
+                "the tail never showed the message"
+            );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         b.screenshot("events").await;
         b.click("#tail-stop").await;
-        b.wait_text("#tail-status", "the end", |t| t.starts_with("Stopped")).await;
+        b.wait_text("#tail-status", "the end", |t| t.starts_with("Stopped"))
+            .await;
         // Signing out: the next page load asks again.
         b.click("form.signout button").await;
         b.wait_text("h1", "the sign-in page", |t| t == "Sign in")

@@ -38,7 +38,7 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs, serve: Serve) -> O
     let address = listener
         .local_addr()
         .map_err(|e| Failure::local(format!("cannot listen on {}: {e}", args.address)))?;
-    let client = session.client()?.clone();
+    let client = client_with_broker(session, args.insecure)?;
     let (mut router, what) = match serve {
         Serve::Gateway => (micro_gateway::router(client, options), "gateway"),
         Serve::Dashboard => (
@@ -78,6 +78,20 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs, serve: Serve) -> O
             Ok(())
         }
     }
+}
+
+/// The session's client with a broker, for the dashboard's events page
+/// (publish and live tail); the HTTP broker listens on loopback unless
+/// `insecure`.
+fn client_with_broker(session: &Session, insecure: bool) -> Outcome<micro_runtime::Client> {
+    let client = session.client()?;
+    Ok(micro_runtime::Client::builder()
+        .registry(client.registry().clone())
+        .transport(micro_runtime::defaults::transport_from_env()?)
+        .selector(micro_runtime::defaults::selector_from_env()?)
+        .options(client.options().clone())
+        .broker(session.broker(Some(insecure))?)
+        .build()?)
 }
 
 /// micro-mcp's Streamable HTTP endpoint at /mcp, behind the gateway's token.
