@@ -93,6 +93,9 @@ pub enum Command {
     /// Serves services over HTTP/JSON (`/api/...`, `/rpc`, `/openapi.json`)
     /// until Ctrl-C or SIGTERM.
     Gateway(GatewayArgs),
+    /// Serves the web dashboard alone (with the `/api/...` routes it calls
+    /// through) until Ctrl-C or SIGTERM; the same flags as `gateway`.
+    Web(GatewayArgs),
     /// Creates a new service crate that builds and whose test passes.
     New(NewArgs),
     /// Serves the services as MCP tools for AI agents (stdio or Streamable HTTP).
@@ -279,6 +282,9 @@ pub struct GatewayArgs {
     /// limit.
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_concurrent: usize,
+    /// Do not serve the web dashboard at `/`.
+    #[arg(long)]
+    pub no_dashboard: bool,
 }
 
 /// `micro new`.
@@ -432,7 +438,7 @@ impl Command {
     /// (gracefully, exit code 0) instead of being interrupted.
     pub fn stops_on_signal(&self) -> bool {
         match self {
-            Command::Gateway(_) => true,
+            Command::Gateway(_) | Command::Web(_) => true,
             Command::Mcp(mcp) => {
                 matches!(&mcp.command, McpCommand::Serve(serve) if serve.address.is_some())
             }

@@ -24,10 +24,17 @@ use crate::{auth, host, origin};
 pub(crate) fn wrap(routes: Router, options: &GatewayOptions) -> Router {
     let mut router = routes;
     if let Some(token) = options.token.clone() {
-        router = router.layer(middleware::from_fn_with_state(token, auth::require_token));
+        let guard = auth::Guard {
+            token,
+            dashboard: options.dashboard,
+        };
+        router = router.layer(middleware::from_fn_with_state(guard, auth::require_token));
     }
+    let mut origins = options.origins.clone();
+    // With a token, the dashboard's pages may call it on any host name.
+    origins.own_pages = options.token.is_some();
     router = router.layer(middleware::from_fn_with_state(
-        Arc::new(options.origins.clone()),
+        Arc::new(origins),
         origin::reject_other_sites,
     ));
     if options.token.is_none() && !options.insecure {

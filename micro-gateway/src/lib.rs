@@ -9,6 +9,9 @@
 //! - `GET /health`: `{"status":"ok"}`;
 //! - `/web/{service}/...`: web apps (nodes with metadata `web`),
 //!   reverse-proxied, WebSockets included; `GET /web` lists them.
+//! - `GET /`: the web dashboard (services, their endpoints and schemas, a
+//!   call form for each, events), unless
+//!   [`GatewayOptions::dashboard`] turns it off.
 //!
 //! Every route but `/health` can want a bearer token
 //! ([`GatewayOptions::auth_token`]); web pages of origins not trusted
@@ -41,6 +44,7 @@
 #![doc = include_str!("../docs/streaming.md")]
 #![doc = include_str!("../docs/limits.md")]
 #![doc = include_str!("../docs/web.md")]
+#![doc = include_str!("../docs/dashboard.md")]
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -53,6 +57,7 @@ mod access;
 mod auth;
 mod catalog;
 mod components;
+mod dashboard;
 mod failure;
 mod gateway;
 mod headers;
@@ -79,10 +84,23 @@ pub use options::GatewayOptions;
 /// runtime; requests must be served on a tokio runtime.
 pub fn router(client: Client, options: GatewayOptions) -> Router {
     let wrapped = options.clone();
-    layers::wrap(
-        routes::router(gateway::Gateway::new(client, options)),
-        &wrapped,
-    )
+    let gateway = gateway::Gateway::new(client, options);
+    let mut routes = routes::router(gateway.clone());
+    if wrapped.dashboard {
+        routes = routes.merge(dashboard::routes(gateway));
+    }
+    layers::wrap(routes, &wrapped)
+}
+
+/// The web dashboard alone (`micro web`): its pages and API, the
+/// `/api/...` routes it calls services through, and `/health`; no `/rpc`
+/// nor `/openapi.json`. The same guards as [`router`].
+pub fn dashboard_router(client: Client, options: GatewayOptions) -> Router {
+    let options = options.dashboard(true);
+    let wrapped = options.clone();
+    let gateway = gateway::Gateway::new(client, options);
+    let routes = routes::calls_only(gateway.clone()).merge(dashboard::routes(gateway));
+    layers::wrap(routes, &wrapped)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the

@@ -37,6 +37,7 @@ pub struct GatewayOptions {
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) trust_forwarded: bool,
     pub(crate) max_concurrent: usize,
+    pub(crate) dashboard: bool,
 }
 
 /// The default limit on calls in flight per service.
@@ -56,6 +57,7 @@ impl Default for GatewayOptions {
             rate_limit: None,
             trust_forwarded: false,
             max_concurrent: MAX_CONCURRENT,
+            dashboard: true,
         }
     }
 }
@@ -191,6 +193,13 @@ impl GatewayOptions {
     /// answers 503 at once, never waits. 0: no limit. Default 256.
     pub fn max_concurrent(mut self, max: usize) -> Self {
         self.max_concurrent = max;
+        self
+    }
+
+    /// Serves the web dashboard at `/` (its pages, its API under
+    /// `/dashboard/`, and `/login` when there is a token). Default: true.
+    pub fn dashboard(mut self, dashboard: bool) -> Self {
+        self.dashboard = dashboard;
         self
     }
 

@@ -26,6 +26,9 @@ use crate::failure::Failure;
 pub(crate) struct Origins {
     /// Normalised: lower case, no trailing `/`.
     list: Vec<String>,
+    /// The gateway's own pages on any host may call it (set when it wants
+    /// a token: a page of another site cannot present it).
+    pub(crate) own_pages: bool,
 }
 
 impl Origins {
@@ -33,6 +36,7 @@ impl Origins {
     pub(crate) fn new<'a>(origins: impl IntoIterator<Item = &'a str>) -> Self {
         Self {
             list: origins.into_iter().map(normalise).collect(),
+            own_pages: false,
         }
     }
 
@@ -88,7 +92,10 @@ impl Origins {
             return false;
         };
         let origin = normalise(origin);
-        self.any() || self.list.contains(&origin) || same_loopback_origin(&origin, headers)
+        self.any()
+            || self.list.contains(&origin)
+            || same_loopback_origin(&origin, headers)
+            || (self.own_pages && same_origin(&origin, headers))
     }
 
     /// The CORS layer for these origins: preflights answered, the
@@ -148,6 +155,19 @@ fn same_loopback_origin(origin: &str, headers: &HeaderMap) -> bool {
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A page the gateway itself served, on whatever host: `Origin` is
+/// `http://` or `https://` + `Host`.
+fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let host = host.to_ascii_lowercase();
+    origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        == Some(host.as_str())
 }
 
 /// Answers 403 to a request from a web page of an origin not trusted.
@@ -238,6 +258,17 @@ mod tests {
             ("host", "localhost:8080"),
         ]);
         assert!(!none.allows(&other));
+    }
+
+    #[test]
+    fn own_pages_on_any_host_with_a_token() {
+        let page = headers(&[("origin", "https://gw.example"), ("host", "gw.example")]);
+        let mut origins = Origins::default();
+        assert!(!origins.allows(&page));
+        origins.own_pages = true;
+        assert!(origins.allows(&page));
+        let other = headers(&[("origin", "https://evil.example"), ("host", "gw.example")]);
+        assert!(!origins.allows(&other));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! `micro gateway`: micro-gateway's router on an address, until Ctrl-C or
-//! SIGTERM. All the gateway's behaviour lives in micro-gateway; this only
-//! turns flags into options.
+//! `micro gateway` (and `micro web`, the dashboard alone): micro-gateway's
+//! router on an address, until Ctrl-C or SIGTERM. All the gateway's
+//! behaviour lives in micro-gateway; this only turns flags into options.
 
 use std::io::Write;
 
@@ -11,7 +11,21 @@ use crate::args::GatewayArgs;
 use crate::failure::{Failure, Outcome};
 use crate::session::Session;
 
-pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
+/// What to serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serve {
+    /// Every route, and the dashboard unless `--no-dashboard`.
+    Gateway,
+    /// The dashboard and the routes it calls through (`micro web`).
+    Dashboard,
+}
+
+pub(crate) async fn run(session: &Session, args: GatewayArgs, serve: Serve) -> Outcome {
+    if serve == Serve::Dashboard && (args.mcp || args.no_dashboard) {
+        return Err(Failure::bad_request(
+            "micro web serves the dashboard: --mcp and --no-dashboard are for micro gateway",
+        ));
+    }
     let options = options(args.clone());
     // Refused (an open address without a token) before anything is bound
     // or discovered.
@@ -19,7 +33,14 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
     let address = listener
         .local_addr()
         .map_err(|e| Failure::local(format!("cannot listen on {}: {e}", args.address)))?;
-    let mut router = micro_gateway::router(session.client()?.clone(), options);
+    let client = client_with_broker(session, args.insecure)?;
+    let (mut router, what) = match serve {
+        Serve::Gateway => (micro_gateway::router(client, options), "gateway"),
+        Serve::Dashboard => (
+            micro_gateway::dashboard_router(client, options),
+            "web dashboard",
+        ),
+    };
     if args.mcp {
         router = router.merge(mcp_router(session, &args, address)?);
     }
@@ -30,7 +51,7 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
             serde_json::json!({ "listening": format!("http://{address}") })
         );
     } else {
-        println!("gateway listening on http://{address}");
+        println!("{what} listening on http://{address}");
     }
     let _ = std::io::stdout().flush();
 
@@ -44,6 +65,20 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs) -> Outcome {
             Ok(())
         }
     }
+}
+
+/// The session's client with a broker, for the dashboard's events page
+/// (publish and live tail); the HTTP broker listens on loopback unless
+/// `insecure`.
+fn client_with_broker(session: &Session, insecure: bool) -> Outcome<micro_runtime::Client> {
+    let client = session.client()?;
+    Ok(micro_runtime::Client::builder()
+        .registry(client.registry().clone())
+        .transport(micro_runtime::defaults::transport_from_env()?)
+        .selector(micro_runtime::defaults::selector_from_env()?)
+        .options(client.options().clone())
+        .broker(session.broker(Some(insecure))?)
+        .build()?)
 }
 
 /// micro-mcp's Streamable HTTP endpoint at /mcp, behind the gateway's token.
@@ -73,7 +108,8 @@ fn options(args: GatewayArgs) -> GatewayOptions {
         .insecure(args.insecure)
         .cors_origins(&args.cors_origin)
         .trust_forwarded(args.trust_forwarded)
-        .max_concurrent(args.max_concurrent);
+        .max_concurrent(args.max_concurrent)
+        .dashboard(!args.no_dashboard);
     if let Some(namespace) = args.namespace {
         options = options.namespace(namespace);
     }

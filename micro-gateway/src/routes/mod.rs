@@ -20,10 +20,8 @@ mod web;
 /// Every route, sharing `gateway`.
 pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.options.max_body;
-    Router::new()
-        .route("/api/{*path}", get(api::call).post(api::call))
+    calls()
         .route("/rpc", post(rpc::call))
-        .route("/health", get(health::get))
         .route("/openapi.json", get(openapi::get))
         .route("/web", get(web::list))
         .route("/web/", get(web::list))
@@ -31,6 +29,22 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)
+}
+
+/// Only what the dashboard calls services through (`/api/...`) and
+/// `/health`: the routes of `micro web`.
+pub(crate) fn calls_only(gateway: Arc<Gateway>) -> Router {
+    let limit = gateway.options.max_body;
+    calls()
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(gateway)
+}
+
+fn calls() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/api/{*path}", get(api::call).post(api::call))
+        .route("/health", get(health::get))
 }
 
 async fn not_found(uri: axum::http::Uri) -> Failure {
