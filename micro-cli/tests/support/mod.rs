@@ -9,6 +9,8 @@
 #[path = "../../../examples/tests/common/processes.rs"]
 mod processes;
 
+pub mod gateway;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
