@@ -63,8 +63,21 @@ impl Reply {
 
 /// `curl` inside `ns`: `method url` with `headers` and `body`.
 pub fn curl(ns: &Netns, method: &str, url: &str, headers: &[&str], body: Option<&str>) -> Reply {
+    curl_with(ns, &[], method, url, headers, body)
+}
+
+/// [`curl`] with more of curl's options first (e.g. `-N`).
+pub fn curl_with(
+    ns: &Netns,
+    options: &[&str],
+    method: &str,
+    url: &str,
+    headers: &[&str],
+    body: Option<&str>,
+) -> Reply {
     let mut cmd = ns.command("curl");
-    cmd.args(["--silent", "--show-error", "--max-time", "20", "--include"])
+    cmd.args(options)
+        .args(["--silent", "--show-error", "--max-time", "20", "--include"])
         .args(["--request", method, "--write-out", "\n%{http_code}"]);
     for header in headers {
         cmd.args(["--header", header]);

@@ -88,6 +88,27 @@ pub fn etcd_address() -> Option<String> {
     }
 }
 
+/// The python of the venv `.ci/run` makes with the packages of
+/// `.ci/requirements.txt` (`MICRO_TEST_PYTHON`), or `None` (and a printed
+/// line) when the test is skipped; required with
+/// `MICRO_TEST_REQUIRE_BACKENDS=1`.
+pub fn python() -> Option<String> {
+    match std::env::var("MICRO_TEST_PYTHON") {
+        Ok(python) if !python.is_empty() => Some(python),
+        _ => {
+            assert!(
+                std::env::var("MICRO_TEST_REQUIRE_BACKENDS").as_deref() != Ok("1"),
+                "MICRO_TEST_PYTHON is not set, and MICRO_TEST_REQUIRE_BACKENDS=1"
+            );
+            println!(
+                "skipped: MICRO_TEST_PYTHON is not set (the venv's python with \
+                 .ci/requirements.txt, see .ci/run)"
+            );
+            None
+        }
+    }
+}
+
 /// Something no other test (nor an earlier run) uses: `what-<pid>-<n>-<time>`.
 pub fn unique(what: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
