@@ -75,11 +75,11 @@ pub(crate) async fn call(
     let (tx, mut rx) = open(gateway, &target, &options).await?;
     tokio::spawn(feed(tx, requests));
     if target.kind.server_streaming() {
-        return Ok(if wants_events(&incoming.headers) {
-            responses::events(rx)
+        return if wants_events(&incoming.headers) {
+            responses::events(rx).await
         } else {
-            responses::json_lines(rx)
-        });
+            responses::json_lines(rx).await
+        };
     }
     // A client stream: its one response.
     match rx.recv().await? {
