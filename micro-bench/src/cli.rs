@@ -28,6 +28,9 @@ pub enum Command {
     /// broker against raw async-nats (needs the `nats` feature).
     #[cfg(feature = "nats")]
     Pubsub(crate::pubsub::PubsubArgs),
+    /// Measures micro-gateway with wrk: HTTP/JSON through the gateway to
+    /// the greeter against a bare axum handler.
+    Gateway(crate::gateway::GatewayArgs),
 }
 
 /// Flags of `rpc`.
@@ -124,7 +127,8 @@ pub struct ServeArgs {
     pub exit_on_stdin_eof: bool,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+/// A duration such as `2s` or `500ms`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     micro_runtime::parse_duration(text).ok_or_else(|| format!("not a duration: {text}"))
 }
 

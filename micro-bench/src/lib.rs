@@ -2,6 +2,9 @@
 //! protocol ("raw"), tonic, tarpc and volo-grpc, with client and server in
 //! separate processes on loopback.
 //!
+//! `micro-bench gateway` measures micro-gateway with wrk against a bare
+//! axum handler ([`gateway`]).
+//!
 //! The binary (`micro-bench rpc`) re-executes itself as the server of each
 //! system (`micro-bench serve <system> --port 0`), drives it with the
 //! workloads of [`workload`], and prints the table of [`report`].
@@ -9,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod gateway;
 pub mod load;
 pub mod payload;
 pub mod proc;

@@ -1,5 +1,6 @@
-//! `micro-bench rpc`: the benchmark; `micro-bench serve <system>`: one
-//! system's server (what `rpc` starts as its server process).
+//! `micro-bench rpc`, `pubsub`, `gateway`: the benchmarks; `micro-bench
+//! serve <system>`: one system's server (what `rpc` and `gateway` start as
+//! their server process).
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve(args)),
         #[cfg(feature = "nats")]
         Command::Pubsub(args) => runtime.block_on(pubsub(args)),
+        Command::Gateway(args) => runtime.block_on(gateway(args)),
     }
 }
 
@@ -68,6 +70,16 @@ async fn pubsub(args: micro_bench::pubsub::PubsubArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("micro-bench pubsub: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn gateway(args: micro_bench::gateway::GatewayArgs) -> ExitCode {
+    match micro_bench::gateway::run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("micro-bench gateway: {err:#}");
             ExitCode::FAILURE
         }
     }

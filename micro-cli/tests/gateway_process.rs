@@ -5,141 +5,15 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
-use serde_json::{Value, json};
-use support::{Netns, Proc, greeter_server};
+use serde_json::json;
+use support::gateway::{curl, gateway, gateway_command, greeter, stop, stop_with};
+use support::{LIMIT, MICRO, Netns, Proc, no_panic};
 
-/// The `micro` binary under test.
-const MICRO: &str = env!("CARGO_BIN_EXE_micro");
-/// The longest any one step may take.
-const LIMIT: Duration = Duration::from_secs(30);
 /// A token for the tests.
 const TOKEN: &str = "gw-process-t0ken";
-
-/// `micro gateway ARGS` as the user runs it: no logs, nothing from the
-/// test's environment.
-fn gateway_command(mut cmd: Command, args: &[&str]) -> Command {
-    cmd.arg("gateway")
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("MICRO_GATEWAY_ADDRESS")
-        .env_remove("MICRO_GATEWAY_TOKEN")
-        .env_remove("MICRO_GATEWAY_RATE_LIMIT")
-        .env_remove("MICRO_OUTPUT")
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::null());
-    cmd
-}
-
-/// A started greeter-server of `version`, registered and serving.
-fn greeter(ns: &Netns, version: &str) -> Proc {
-    let mut cmd = ns.command(greeter_server().to_str().unwrap());
-    cmd.env("GREETER_VERSION", version).stdin(Stdio::null());
-    let proc = Proc::spawn(&format!("greeter-server {version}"), cmd);
-    proc.wait_line("listening on ", LIMIT);
-    proc
-}
-
-/// A started `micro gateway` in `ns` and its base URL (from the line it
-/// prints once bound).
-fn gateway(ns: &Netns, args: &[&str], env: &[(&str, &str)]) -> (Proc, String) {
-    let mut cmd = gateway_command(ns.command(MICRO), args);
-    // Round robin: the calls below reach both nodes.
-    cmd.env("MICRO_SELECTOR", "roundrobin");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let proc = Proc::spawn("micro gateway", cmd);
-    let line = proc.wait_line("gateway listening on http://", LIMIT);
-    let base = line.trim_start_matches("gateway listening on ").to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
-    assert!(!base.ends_with(":0"), "the bound port is printed: {line}");
-    (proc, base)
-}
-
-/// An HTTP answer.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: String,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
-    }
-}
-
-/// `curl` inside `ns`: `method url` with `headers` and `body`.
-fn curl(ns: &Netns, method: &str, url: &str, headers: &[&str], body: Option<&str>) -> Reply {
-    curl_with(ns.command("curl"), method, url, headers, body)
-}
-
-/// `cmd` (a curl command) run for `method url` with `headers` and `body`.
-fn curl_with(
-    mut cmd: Command,
-    method: &str,
-    url: &str,
-    headers: &[&str],
-    body: Option<&str>,
-) -> Reply {
-    cmd.args(["--silent", "--show-error", "--max-time", "20", "--include"])
-        .args(["--request", method, "--write-out", "\n%{http_code}"]);
-    for header in headers {
-        cmd.args(["--header", header]);
-    }
-    if let Some(body) = body {
-        cmd.args(["--header", "Content-Type: application/json", "--data", body]);
-    }
-    let output = cmd
-        .arg(url)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running curl");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "curl {method} {url}: {}\n{text}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let (rest, code) = text.rsplit_once('\n').expect("the status line curl writes");
-    let (headers, body) = rest
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {rest:?}"));
-    Reply {
-        status: code.trim().parse().expect("an HTTP status"),
-        headers: headers.to_ascii_lowercase(),
-        body: body.to_owned(),
-    }
-}
-
-/// SIGTERM; asserts a graceful exit (0) and returns the last lines.
-fn stop(proc: Proc) -> Vec<String> {
-    stop_with(proc, "TERM")
-}
-
-/// `signal`; asserts a graceful exit (0) and returns the last lines.
-fn stop_with(mut proc: Proc, signal: &str) -> Vec<String> {
-    proc.signal(signal);
-    let status = proc.wait_exit(LIMIT);
-    assert!(
-        status.success(),
-        "{} exited with {status}:\n{}",
-        proc.name,
-        proc.stderr()
-    );
-    proc.rest()
-}
-
-/// Asserts `stderr` shows no panic and no backtrace.
-fn no_panic(stderr: &str) {
-    for bad in ["panicked", "backtrace", "RUST_BACKTRACE"] {
-        assert!(!stderr.contains(bad), "{bad:?} on stderr:\n{stderr}");
-    }
-}
 
 #[test]
 fn calls_through_the_gateway_reach_both_nodes_over_mdns() {
@@ -337,7 +211,8 @@ fn an_open_address_without_a_token_is_refused_before_binding() {
 #[test]
 fn the_rate_limit_answers_429_with_retry_after() {
     // /health counts too, so no service is needed: loopback, memory registry.
-    let mut cmd = gateway_command(Command::new(MICRO), &["--address", "127.0.0.1:0"]);
+    let ns = Netns::new();
+    let mut cmd = gateway_command(ns.command(MICRO), &["--address", "127.0.0.1:0"]);
     cmd.env("MICRO_REGISTRY", "memory")
         .env("MICRO_GATEWAY_RATE_LIMIT", "2/m");
     let gateway = Proc::spawn("micro gateway", cmd);
@@ -345,10 +220,10 @@ fn the_rate_limit_answers_429_with_retry_after() {
     let base = line.trim_start_matches("gateway listening on ").to_owned();
     let health = format!("{base}/health");
     for _ in 0..2 {
-        let reply = curl_with(Command::new("curl"), "GET", &health, &[], None);
+        let reply = curl(&ns, "GET", &health, &[], None);
         assert_eq!(reply.status, 200, "{reply:?}");
     }
-    let reply = curl_with(Command::new("curl"), "GET", &health, &[], None);
+    let reply = curl(&ns, "GET", &health, &[], None);
     assert_eq!(reply.status, 429, "{reply:?}");
     let error = reply.json();
     assert_eq!(error["code"], 429, "{error}");

@@ -12,7 +12,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{LIMIT, MICRO, Place, Proc};
+use support::{LIMIT, MICRO, Place, Proc, python};
 
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -22,22 +22,6 @@ const SCRIPT: &str = concat!(
 const EXPECTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../micro-mcp/tests/expected");
 /// How long the Python client may take for its whole run.
 const CLIENT_LIMIT: Duration = Duration::from_secs(60);
-
-/// The python of the venv with `mcp`, or `None` (and a printed line) when
-/// the test is skipped.
-fn python() -> Option<String> {
-    match std::env::var("MICRO_TEST_PYTHON") {
-        Ok(python) if !python.is_empty() => Some(python),
-        _ => {
-            assert!(
-                std::env::var("MICRO_TEST_REQUIRE_BACKENDS").as_deref() != Ok("1"),
-                "MICRO_TEST_PYTHON is not set, and MICRO_TEST_REQUIRE_BACKENDS=1"
-            );
-            println!("skipped: MICRO_TEST_PYTHON is not set (a python with `mcp`, see .ci/run)");
-            None
-        }
-    }
-}
 
 /// Starts a greeter-server named `name` and waits until it serves.
 fn greeter(place: &Place, name: &str) -> support::Greeter {

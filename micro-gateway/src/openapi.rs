@@ -17,9 +17,17 @@ const ERRORS: &[(&str, &str)] = &[
     ("403", "The endpoint is not served through the gateway."),
     ("404", "No such service or endpoint."),
     ("413", "The request body is over the gateway's limit."),
+    (
+        "429",
+        "Too many requests from this client; retry after `Retry-After` seconds.",
+    ),
     ("503", "No node of the service is available."),
     ("504", "The deadline passed (error code 408)."),
 ];
+
+/// What the `Timeout` header accepts: up to nine digits, a fraction, a
+/// unit (seconds without one); anything else answers 400.
+const TIMEOUT_PATTERN: &str = "^[0-9]{1,9}(\\.[0-9]+)?(ns|us|µs|ms|s|m|h)?$";
 
 /// The document for `services` (one description per service: its newest
 /// version), leaving out what `access` denies. `undescribed` names services
@@ -115,7 +123,7 @@ pub(crate) fn document(
                     "required": false,
                     "description": "The call's deadline, e.g. 5s or 500ms \
                                     (also X-Micro-Timeout, grpc-timeout).",
-                    "schema": {"type": "string"}
+                    "schema": {"type": "string", "pattern": TIMEOUT_PATTERN}
                 }
             }
         }
@@ -213,15 +221,17 @@ fn rpc(components: &mut Components) -> Value {
         "RpcRequest",
         json!({
             "type": "object",
-            "required": ["service", "endpoint"],
+            "required": ["service"],
+            "oneOf": [{"required": ["endpoint"]}, {"required": ["method"]}],
             "additionalProperties": false,
             "properties": {
                 "service": {"type": "string", "description": "A service name, full or short."},
                 "endpoint": {"type": "string", "description": "E.g. Greeter.Hello."},
-                "method": {"type": "string", "description": "Same as endpoint."},
+                "method": {"type": "string", "description": "Same as endpoint (one of the two)."},
                 "request": {
-                    "description": "The request: an object, or JSON text of one.",
-                    "type": ["object", "string", "null"]
+                    "description": "The request (none: {}). JSON text of an object \
+                                    is taken too, as go-micro's API took it.",
+                    "type": ["object", "null"]
                 },
                 "address": {"type": "string", "description": "Call this node, without discovery."}
             }

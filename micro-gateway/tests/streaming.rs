@@ -263,6 +263,32 @@ async fn an_error_mid_stream_ends_it_with_the_error() {
     gateway.stop().await;
 }
 
+#[tokio::test]
+async fn an_error_before_the_first_response_answers_with_its_status() {
+    let (_world, _services, gateway, _) = setup().await;
+    let path = format!("/api/{TICKER}/Ticker.Ticks");
+    for accept in ["text/event-stream", "application/x-ndjson"] {
+        // A request the service cannot decode: 400, as a unary call.
+        let answer = stream(
+            &gateway,
+            "POST",
+            &path,
+            &[("accept", accept)],
+            r#"{"count":"x"}"#,
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{}", answer.body);
+        assert_eq!(answer.content_type, "application/json");
+        let error = json(&answer.body);
+        assert_eq!(error["code"], 400, "{error}");
+        assert!(
+            error["detail"].as_str().unwrap().contains("Ticks"),
+            "{error}"
+        );
+    }
+    gateway.stop().await;
+}
+
 /// The next frame that is not a ping or pong.
 async fn next<S>(socket: &mut S) -> Message
 where

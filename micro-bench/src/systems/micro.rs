@@ -124,30 +124,14 @@ pub struct Client {
 
 impl Client {
     /// Registers `address` as a node of the service in a fresh memory
-    /// registry and builds a client (with one passthrough wrapper) on it.
+    /// registry ([`registry`]) and builds a client (with one passthrough
+    /// wrapper) on it.
     ///
     /// # Errors
     ///
     /// When the registry or the client refuses.
     pub async fn connect(address: &str) -> Result<Client> {
-        let registry = Arc::new(MemoryRegistry::new());
-        let node = registry::Node {
-            id: format!("{SERVICE}-bench"),
-            address: address.to_owned(),
-            metadata: BTreeMap::from([
-                ("transport".to_owned(), "tcp".to_owned()),
-                ("protocol".to_owned(), "micro".to_owned()),
-            ]),
-        };
-        let record = registry::Service {
-            name: SERVICE.to_owned(),
-            version: "1.0.0".to_owned(),
-            nodes: vec![node],
-            ..Default::default()
-        };
-        registry
-            .register(&record, Duration::from_secs(24 * 3600))
-            .await?;
+        let registry = registry(address).await?;
         let client = micro_runtime::Client::builder()
             .registry(registry)
             .transport(Arc::new(TcpTransport::default()))
@@ -208,6 +192,42 @@ impl Client {
     pub fn open_connections(&self) -> usize {
         self.client.open_connections()
     }
+}
+
+/// A fresh memory registry in which the bench server at `address` is the
+/// one node of [`SERVICE`], advertising `Greeter.Hello` as a unary endpoint
+/// (what the gateway routes by), as its own registration would.
+///
+/// # Errors
+///
+/// When the registry refuses.
+pub async fn registry(address: &str) -> Result<Arc<MemoryRegistry>> {
+    let registry = Arc::new(MemoryRegistry::new());
+    let node = registry::Node {
+        id: format!("{SERVICE}-bench"),
+        address: address.to_owned(),
+        metadata: BTreeMap::from([
+            ("transport".to_owned(), "tcp".to_owned()),
+            ("protocol".to_owned(), "micro".to_owned()),
+        ]),
+    };
+    let hello = registry::Endpoint {
+        name: "Greeter.Hello".to_owned(),
+        request: "greeter.v1.Request".to_owned(),
+        response: "greeter.v1.Response".to_owned(),
+        metadata: BTreeMap::from([("stream".to_owned(), "unary".to_owned())]),
+    };
+    let record = registry::Service {
+        name: SERVICE.to_owned(),
+        version: "1.0.0".to_owned(),
+        nodes: vec![node],
+        endpoints: vec![hello],
+        ..Default::default()
+    };
+    registry
+        .register(&record, Duration::from_secs(24 * 3600))
+        .await?;
+    Ok(registry)
 }
 
 /// Checks a greeting's length.

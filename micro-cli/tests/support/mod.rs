@@ -9,6 +9,8 @@
 #[path = "../../../examples/tests/common/processes.rs"]
 mod processes;
 
+pub mod gateway;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -81,6 +83,27 @@ pub fn etcd_address() -> Option<String> {
                 "MICRO_TEST_ETCD is not set and MICRO_TEST_REQUIRE_BACKENDS=1"
             );
             println!("skipped: MICRO_TEST_ETCD not set");
+            None
+        }
+    }
+}
+
+/// The python of the venv `.ci/run` makes with the packages of
+/// `.ci/requirements.txt` (`MICRO_TEST_PYTHON`), or `None` (and a printed
+/// line) when the test is skipped; required with
+/// `MICRO_TEST_REQUIRE_BACKENDS=1`.
+pub fn python() -> Option<String> {
+    match std::env::var("MICRO_TEST_PYTHON") {
+        Ok(python) if !python.is_empty() => Some(python),
+        _ => {
+            assert!(
+                std::env::var("MICRO_TEST_REQUIRE_BACKENDS").as_deref() != Ok("1"),
+                "MICRO_TEST_PYTHON is not set, and MICRO_TEST_REQUIRE_BACKENDS=1"
+            );
+            println!(
+                "skipped: MICRO_TEST_PYTHON is not set (the venv's python with \
+                 .ci/requirements.txt, see .ci/run)"
+            );
             None
         }
     }

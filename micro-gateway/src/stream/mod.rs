@@ -83,11 +83,12 @@ pub(crate) async fn call(
     let (tx, mut rx) = open(gateway, &target, &options).await?;
     tokio::spawn(feed(tx, requests));
     if target.kind.server_streaming() {
-        return Ok(slot.hold(if wants_events(&incoming.headers) {
-            responses::events(rx)
+        let response = if wants_events(&incoming.headers) {
+            responses::events(rx).await
         } else {
-            responses::json_lines(rx)
-        }));
+            responses::json_lines(rx).await
+        }?;
+        return Ok(slot.hold(response));
     }
     // A client stream: its one response.
     match rx.recv().await? {
