@@ -1,12 +1,11 @@
 //! `micro health [SERVICE]`: `Debug.Health` of every node, one line each
 //! with its latency; exit code 1 when any node is unhealthy or unreachable.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::join_all;
-use micro_runtime::debug::{HEALTH, HealthRequest};
-use micro_runtime::{CallOptions, Client, Error};
+use micro_runtime::debug::probe_health;
+use micro_runtime::{Client, Error};
 use serde::Serialize;
 
 use super::target::service_name;
@@ -92,24 +91,9 @@ async fn check(
     address: &str,
     timeout: Duration,
 ) -> Check {
-    let options = CallOptions::new()
-        .address(address)
-        .timeout(timeout)
-        .retries(0);
-    let started = Instant::now();
-    let result = client
-        .call(&Arc::from(service), &HEALTH, &HealthRequest {}, &options)
-        .await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let (status, healthy, error) = match result {
-        Ok(answer) if answer.status == "ok" => ("ok".to_owned(), true, None),
-        Ok(answer) => (answer.status, false, None),
-        Err(err) => (
-            format!("{} ({})", err.status().to_ascii_lowercase(), err.code()),
-            false,
-            Some(err),
-        ),
-    };
+    let answer = probe_health(client, service, address, timeout).await;
+    let (status, healthy, error) = (answer.status, answer.healthy, answer.error);
+    let latency_ms = answer.latency.as_secs_f64() * 1000.0;
     Check {
         service: service.to_owned(),
         version: version.to_owned(),

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use micro_runtime::debug::{HEALTH, HealthRequest};
-use micro_runtime::{CallOptions, Client};
+use micro_runtime::Client;
+use micro_runtime::debug::probe_health;
 use serde::Serialize;
 
 /// How long an answer is reused.
@@ -69,25 +69,10 @@ impl HealthCache {
 
 /// Calls `Debug.Health` on the node at `address`, once, without retries.
 async fn ask(client: &Client, service: &str, address: &str) -> NodeHealth {
-    let options = CallOptions::new()
-        .address(address)
-        .timeout(TIMEOUT)
-        .retries(0);
-    let started = Instant::now();
-    let answer = client
-        .call(&Arc::from(service), &HEALTH, &HealthRequest {}, &options)
-        .await;
-    let latency_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
-    let (healthy, status) = match answer {
-        Ok(answer) => (answer.status == "ok", answer.status),
-        Err(err) => (
-            false,
-            format!("{} ({})", err.status().to_ascii_lowercase(), err.code()),
-        ),
-    };
+    let answer = probe_health(client, service, address, TIMEOUT).await;
     NodeHealth {
-        healthy,
-        status,
-        latency_ms,
+        healthy: answer.healthy,
+        status: answer.status,
+        latency_ms: (answer.latency.as_secs_f64() * 10_000.0).round() / 10.0,
     }
 }

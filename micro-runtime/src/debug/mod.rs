@@ -9,6 +9,7 @@
 mod describe;
 mod describer;
 mod health;
+mod probe;
 mod wire;
 
 pub(crate) use describe::describe;
@@ -18,6 +19,7 @@ pub use describe::{
 };
 pub use describer::Describer;
 pub use health::{HEALTH, HealthRequest, HealthResponse};
+pub use probe::{NodeHealth, probe_health};
 
 use crate::server::{Handler, HandlerBuilder};
 
