@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use micro_runtime::{Context, Receiver, Result, Sender};
 
+mod world;
+
+pub use world::World;
+
 /// Code generated from `proto/greeter.proto`.
 #[allow(missing_docs, clippy::all)]
 pub mod pb {

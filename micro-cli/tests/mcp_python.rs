@@ -48,18 +48,23 @@ fn serve_http(place: &Place, token: &str, env: &[(&str, &str)]) -> (Proc, String
     (server, url)
 }
 
-/// Runs the Python client (already started in `place`) to its end, starting
-/// the second service when it asks.
-fn drive(place: &Place, mut client: Proc) {
-    client.wait_line("WAITING_FOR_SECOND", CLIENT_LIMIT);
-    let _other = greeter(place, "com.example.srv.other");
-    client.wait_line("OK", CLIENT_LIMIT);
+/// Waits for the Python client's exit and asserts it succeeded.
+fn succeeds(mut client: Proc) {
     let status = client.wait_exit(LIMIT);
     assert!(
         status.success(),
         "the Python client failed: {status}; stderr:\n{}",
         client.stderr()
     );
+}
+
+/// Runs the Python client (already started in `place`) to its end, starting
+/// the second service when it asks.
+fn drive(place: &Place, client: Proc) {
+    client.wait_line("WAITING_FOR_SECOND", CLIENT_LIMIT);
+    let _other = greeter(place, "com.example.srv.other");
+    client.wait_line("OK", CLIENT_LIMIT);
+    succeeds(client);
 }
 
 #[test]
@@ -150,12 +155,7 @@ fn python_sdk_through_the_gateway() {
     let url = format!("{}/mcp", line.rsplit(' ').next().unwrap());
     let mut cmd = place.command(&python);
     cmd.args([SCRIPT, "http", &url, "gw-t0ken"]);
-    let mut client = Proc::spawn("python (gateway)", cmd);
+    let client = Proc::spawn("python (gateway)", cmd);
     client.wait_line("OK", CLIENT_LIMIT);
-    let status = client.wait_exit(LIMIT);
-    assert!(
-        status.success(),
-        "the Python client failed: {status}; stderr:\n{}",
-        client.stderr()
-    );
+    succeeds(client);
 }

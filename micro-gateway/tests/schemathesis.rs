@@ -50,7 +50,7 @@ async fn schemathesis_finds_no_server_error_and_no_nonconforming_answer() {
     let _greeter = world
         .service(SERVICE, |s| {
             s.handle(Greeter::default()).unwrap();
-            s.handle(common::Mirror).unwrap();
+            s.handle(examples::Mirror).unwrap();
         })
         .await;
     let gateway = world.gateway(GatewayOptions::new()).await;

@@ -501,10 +501,10 @@ async fn over_tcp_the_same_streams_and_cancellation() {
     use micro_runtime::registry::memory::MemoryRegistry;
     use micro_runtime::transport::tcp::{TcpOptions, TcpTransport};
 
-    let world = World {
+    let world = World(examples::World {
         registry: Arc::new(MemoryRegistry::new()),
         transport: Arc::new(TcpTransport::new(TcpOptions::default())),
-    };
+    });
     let ended = Arc::new(Notify::new());
     let mut services = Vec::new();
     for name in [examples::SERVICE, TICKER] {

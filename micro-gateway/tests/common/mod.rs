@@ -4,21 +4,16 @@
 #![allow(dead_code, missing_docs, unreachable_pub)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use examples::{Greeter, SERVICE, describe_pb};
+use examples::{Greeter, Mirror, SERVICE};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use micro_gateway::GatewayOptions;
-use micro_runtime::registry::Registry;
-use micro_runtime::registry::memory::MemoryRegistry;
-use micro_runtime::transport::Transport;
-use micro_runtime::transport::memory::MemoryTransport;
-use micro_runtime::{Client, Context, Error, Result, Service};
+use micro_runtime::{Context, Error, Result, Service};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -82,43 +77,22 @@ impl Echo {
     }
 }
 
-/// Echoes every `Thing` (its schema has nested and recursive messages).
-pub struct Mirror;
-
-#[micro_runtime::service]
-impl describe_pb::Mirror for Mirror {
-    async fn echo(&self, _ctx: Context, request: describe_pb::Thing) -> Result<describe_pb::Thing> {
-        Ok(request)
-    }
-}
-
-/// The registry and transport every service and gateway of a test shares.
+/// The examples' in-process world, with the services and gateways these
+/// tests use.
 #[derive(Clone)]
-pub struct World {
-    pub registry: Arc<dyn Registry>,
-    pub transport: Arc<dyn Transport>,
+pub struct World(pub examples::World);
+
+impl std::ops::Deref for World {
+    type Target = examples::World;
+
+    fn deref(&self) -> &examples::World {
+        &self.0
+    }
 }
 
 impl World {
     pub fn new() -> Self {
-        Self {
-            registry: Arc::new(MemoryRegistry::new()),
-            transport: Arc::new(MemoryTransport::new()),
-        }
-    }
-
-    /// A started service `name` at version 1.0.0 serving what `handle` adds.
-    pub async fn service(&self, name: &str, handle: impl FnOnce(&Service)) -> Service {
-        let service = Service::builder()
-            .name(name)
-            .version("1.0.0")
-            .registry(self.registry.clone())
-            .transport(self.transport.clone())
-            .build()
-            .unwrap();
-        handle(&service);
-        service.start().await.unwrap();
-        service
+        Self(examples::World::new())
     }
 
     /// The greeter (with `Mirror`), its slow and versioned twins, and echo.
@@ -138,15 +112,6 @@ impl World {
             self.service(ECHO_SERVICE, |s| s.handle(Echo).unwrap())
                 .await,
         ]
-    }
-
-    /// A client of this world.
-    pub fn client(&self) -> Client {
-        Client::builder()
-            .registry(self.registry.clone())
-            .transport(self.transport.clone())
-            .build()
-            .unwrap()
     }
 
     /// A gateway with `options` on 127.0.0.1:0.

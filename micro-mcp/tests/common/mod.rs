@@ -3,42 +3,25 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use examples::{Greeter, Mirror, SERVICE};
-use micro_runtime::registry::Registry;
-use micro_runtime::registry::memory::MemoryRegistry;
-use micro_runtime::transport::Transport;
-use micro_runtime::transport::memory::MemoryTransport;
-use micro_runtime::{Client, Service};
+use micro_runtime::Service;
 use serde_json::Value;
 
-/// A registry and a transport that services and clients share.
-pub struct World {
-    pub registry: Arc<dyn Registry>,
-    pub transport: Arc<dyn Transport>,
+/// The examples' in-process world, with the greeters these tests use.
+pub struct World(examples::World);
+
+impl std::ops::Deref for World {
+    type Target = examples::World;
+
+    fn deref(&self) -> &examples::World {
+        &self.0
+    }
 }
 
 impl World {
     pub fn new() -> Self {
-        Self {
-            registry: Arc::new(MemoryRegistry::new()),
-            transport: Arc::new(MemoryTransport::new()),
-        }
-    }
-
-    /// A started service named `name`, with the handlers `handle` adds.
-    pub async fn service(&self, name: &str, handle: impl FnOnce(&Service)) -> Service {
-        let service = Service::builder()
-            .name(name)
-            .version("1.0.0")
-            .registry(self.registry.clone())
-            .transport(self.transport.clone())
-            .build()
-            .unwrap();
-        handle(&service);
-        service.start().await.unwrap();
-        service
+        Self(examples::World::new())
     }
 
     /// A greeter named `name` (the greeter's handler only).
@@ -54,14 +37,6 @@ impl World {
             s.handle(Mirror).unwrap();
         })
         .await
-    }
-
-    pub fn client(&self) -> Client {
-        Client::builder()
-            .registry(self.registry.clone())
-            .transport(self.transport.clone())
-            .build()
-            .unwrap()
     }
 }
 
