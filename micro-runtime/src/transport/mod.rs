@@ -7,6 +7,7 @@
 
 mod advertise;
 mod connection;
+pub mod grpc;
 mod head;
 mod in_flight;
 pub mod memory;

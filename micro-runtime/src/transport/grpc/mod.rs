@@ -1,0 +1,14 @@
+//! gRPC over HTTP/2 beside the native protocol: what the gRPC server (the
+//! TCP listener's HTTP/2 side) and the gRPC client transport share: status
+//! codes mapped to micro's error codes and back, `grpc-timeout` values and
+//! the length-prefixed message framing. The mapping table is in
+//! `docs/grpc.md`.
+
+mod message;
+mod status;
+mod timeout;
+
+pub(crate) use message::{MessageDecoder, encode_message};
+pub use status::{ERROR_HEADER, code_from_grpc, grpc_from_code};
+pub(crate) use status::{ErrorTrailers, error_from_status};
+pub(crate) use timeout::{format_timeout, parse_timeout};
