@@ -5,6 +5,7 @@
 //! `docs/grpc.md`.
 
 mod message;
+pub(crate) mod server;
 mod status;
 mod timeout;
 
