@@ -481,6 +481,7 @@ impl Listener for TcpListener {
 
     async fn shutdown(&self, grace: Duration) {
         let state = &self.state;
+        let deadline = tokio::time::Instant::now() + grace;
         state.draining.store(true, Ordering::Release);
         // New connections are refused from here on.
         self.accept.abort();
@@ -505,6 +506,9 @@ impl Listener for TcpListener {
             conn.abort_all();
             conn.wire.close();
         }
+        // HTTP/2 connections close by themselves once their last response
+        // is out; those still open at the deadline are dropped.
+        let _ = tokio::time::timeout_at(deadline, state.grpc.connections_closed()).await;
         state.grpc.set_phase(Phase::Closed);
     }
 }

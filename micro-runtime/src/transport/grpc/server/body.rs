@@ -12,8 +12,8 @@ use hyper::header::HeaderValue;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::transport::StreamItem;
 use crate::transport::grpc::{ERROR_HEADER, ErrorTrailers, MessageDecoder, encode_message};
+use crate::transport::{InFlightGuard, StreamItem};
 use crate::{Error, Result};
 
 /// The trailers (or trailers-only headers) ending a call with `result`.
@@ -39,20 +39,23 @@ pub(crate) fn trailers(result: &Result<()>) -> HeaderMap {
 
 /// A response body: one message, or a stream of them fed by the call's
 /// tasks, then the trailers. Dropping it (the client reset the stream or
-/// went away) aborts those tasks, which drops the handler's future.
+/// went away) aborts those tasks, which drops the handler's future. The
+/// call counts as in flight until its trailers are out (so a graceful
+/// shutdown does not close the connection under them).
 pub(crate) enum ResponseBody {
     /// Trailers-only responses carry everything in their headers.
     Empty,
-    /// A unary or client-streaming answer: its message, then trailers.
+    /// A unary answer: its message, then trailers.
     Once {
         message: Option<Bytes>,
         trailers: Option<HeaderMap>,
+        guard: Option<InFlightGuard>,
     },
-    /// A server-streaming answer.
+    /// A streaming answer.
     Stream {
         rx: mpsc::Receiver<StreamItem>,
         tasks: Vec<AbortHandle>,
-        done: bool,
+        guard: Option<InFlightGuard>,
     },
 }
 
@@ -76,25 +79,32 @@ impl Body for ResponseBody {
     ) -> Poll<Option<std::result::Result<Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
             ResponseBody::Empty => Poll::Ready(None),
-            ResponseBody::Once { message, trailers } => Poll::Ready(
+            ResponseBody::Once {
+                message,
+                trailers,
+                guard,
+            } => Poll::Ready(
                 match message.take() {
                     Some(message) => Some(Frame::data(encode_message(&message))),
-                    None => trailers.take().map(Frame::trailers),
+                    None => {
+                        *guard = None;
+                        trailers.take().map(Frame::trailers)
+                    }
                 }
                 .map(Ok),
             ),
-            ResponseBody::Stream { rx, done, .. } => {
-                if *done {
+            ResponseBody::Stream { rx, guard, .. } => {
+                if guard.is_none() {
                     return Poll::Ready(None);
                 }
                 let frame = match std::task::ready!(rx.poll_recv(cx)) {
                     Some(StreamItem::Message(body)) => Frame::data(encode_message(&body)),
                     Some(StreamItem::End(result)) => {
-                        *done = true;
+                        *guard = None;
                         Frame::trailers(trailers(&result))
                     }
                     None => {
-                        *done = true;
+                        *guard = None;
                         Frame::trailers(trailers(&Err(Error::internal(
                             "the call ended without a status",
                         ))))
@@ -108,8 +118,10 @@ impl Body for ResponseBody {
     fn is_end_stream(&self) -> bool {
         match self {
             ResponseBody::Empty => true,
-            ResponseBody::Once { message, trailers } => message.is_none() && trailers.is_none(),
-            ResponseBody::Stream { done, .. } => *done,
+            ResponseBody::Once {
+                message, trailers, ..
+            } => message.is_none() && trailers.is_none(),
+            ResponseBody::Stream { guard, .. } => guard.is_none(),
         }
     }
 }

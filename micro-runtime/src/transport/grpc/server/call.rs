@@ -89,7 +89,7 @@ pub(super) async fn handle(
     };
     let body = request.into_body();
     if prepared.kind == CallKind::Unary {
-        unary(server, prepared, body).await
+        unary(server, prepared, body, guard).await
     } else {
         stream(server, prepared, body, guard)
     }
@@ -176,6 +176,7 @@ async fn unary(
     server: Arc<GrpcServer>,
     prepared: Prepared,
     body: Incoming,
+    guard: InFlightGuard,
 ) -> Response<ResponseBody> {
     let Prepared {
         target,
@@ -205,6 +206,7 @@ async fn unary(
         Ok(message) => ok(ResponseBody::Once {
             message: Some(message),
             trailers: Some(trailers(&Ok(()))),
+            guard: Some(guard),
         }),
         Err(err) => trailers_only(&err),
     }
@@ -239,12 +241,11 @@ fn stream(
             Ok(None) => reply.finish(Ok(())),
             Err(err) => reply.finish(Err(err)),
         }
-        drop(guard);
     });
     ok(ResponseBody::Stream {
         rx: down_rx,
         tasks: vec![pumping.abort_handle(), running.abort_handle()],
-        done: false,
+        guard: Some(guard),
     })
 }
 

@@ -54,6 +54,8 @@ pub(crate) struct GrpcServer {
     dispatcher: Arc<dyn Dispatcher>,
     options: TcpOptions,
     in_flight: InFlight,
+    /// Open HTTP/2 connections (a drain waits for them to close).
+    connections: InFlight,
     phase: watch::Sender<Phase>,
     catalog: OnceCell<Arc<Catalog>>,
 }
@@ -70,6 +72,7 @@ impl GrpcServer {
             dispatcher,
             options,
             in_flight,
+            connections: InFlight::default(),
             phase: watch::Sender::new(Phase::Serving),
             catalog: OnceCell::new(),
         }
@@ -79,6 +82,13 @@ impl GrpcServer {
     /// drops the connections and the calls on them).
     pub(crate) fn set_phase(&self, phase: Phase) {
         self.phase.send_replace(phase);
+    }
+
+    /// Resolves once every HTTP/2 connection closed: after
+    /// [`Phase::Draining`], each closes by itself once its calls are done
+    /// (and their responses sent).
+    pub(crate) async fn connections_closed(&self) {
+        self.connections.wait_idle().await;
     }
 
     fn phase(&self) -> Phase {
@@ -122,6 +132,7 @@ impl GrpcServer {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let _open = self.connections.enter();
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
