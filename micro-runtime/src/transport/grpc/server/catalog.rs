@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use prost::Message;
 use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet};
 
-use crate::debug::ServiceDescription;
+use super::debug_pb::ServiceDescription;
 use crate::transport::Dispatcher;
 
 /// The files of the descriptor sets a node describes, indexed.
@@ -185,9 +185,9 @@ mod tests {
     use prost_types::{MethodDescriptorProto, ServiceDescriptorProto};
 
     use super::*;
-    use crate::debug::DescriptorSet;
     use crate::endpoint::CallKind;
     use crate::transport::IncomingCall;
+    use crate::transport::grpc::server::debug_pb::DescriptorSet;
 
     struct Serves(&'static str);
 
@@ -250,7 +250,6 @@ mod tests {
                 package: "pkg.v1".into(),
                 file_descriptor_set: set.encode_to_vec(),
             }],
-            ..Default::default()
         };
         let catalog = Catalog::new(&description, &Serves("Svc.Do"));
         assert_eq!(catalog.services().collect::<Vec<_>>(), ["pkg.v1.Svc"]);

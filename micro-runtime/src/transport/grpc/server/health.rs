@@ -7,9 +7,9 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use prost::Message;
 
+use super::debug_pb::{HEALTH, HealthResponse};
 use super::health_pb::{HealthCheckRequest, HealthCheckResponse, ServingStatus};
 use super::{GrpcServer, Phase};
-use crate::debug::{HEALTH, HealthResponse};
 use crate::endpoint::CallKind;
 use crate::transport::{IncomingBody, IncomingCall, RequestHead};
 use crate::{Error, Metadata, Result};
@@ -48,7 +48,7 @@ async fn status(server: &GrpcServer, metadata: &Metadata) -> ServingStatus {
     let Some(service) = server.dispatcher.service() else {
         return ServingStatus::Unknown;
     };
-    let mut head = RequestHead::new(service.to_owned(), HEALTH.descriptor.name, CallKind::Unary);
+    let mut head = RequestHead::new(service.to_owned(), HEALTH, CallKind::Unary);
     head.metadata = metadata.clone();
     let answer = server.dispatcher.dispatch(IncomingCall {
         head,

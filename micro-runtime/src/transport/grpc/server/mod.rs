@@ -5,6 +5,7 @@
 mod body;
 mod call;
 mod catalog;
+mod debug_pb;
 mod health;
 mod health_pb;
 mod metadata;
@@ -25,8 +26,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OnceCell, watch};
 
 use self::catalog::Catalog;
+use self::debug_pb::{DESCRIBE, ServiceDescription};
 pub(crate) use self::rewind::Rewind;
-use crate::debug::{DESCRIBE, ServiceDescription};
 use crate::endpoint::CallKind;
 use crate::transport::tcp::TcpOptions;
 use crate::transport::{Dispatcher, InFlight, IncomingBody, IncomingCall, RequestHead};
@@ -104,11 +105,7 @@ impl GrpcServer {
                     .dispatcher
                     .service()
                     .ok_or_else(|| Error::new(501, "this listener serves no named service"))?;
-                let mut head = RequestHead::new(
-                    service.to_owned(),
-                    DESCRIBE.descriptor.name,
-                    CallKind::Unary,
-                );
+                let mut head = RequestHead::new(service.to_owned(), DESCRIBE, CallKind::Unary);
                 head.metadata = metadata.clone();
                 let body = self
                     .dispatcher
