@@ -44,7 +44,7 @@ pub(crate) fn serve(
 }
 
 fn error(code: i32, message: String) -> ResponseKind {
-    ResponseKind::ErrorResponse(ErrorResponse {
+    ResponseKind::Error(ErrorResponse {
         error_code: code,
         error_message: message,
     })
@@ -52,7 +52,7 @@ fn error(code: i32, message: String) -> ResponseKind {
 
 fn files(catalog: &Catalog, name: Option<&str>, what: impl FnOnce() -> String) -> ResponseKind {
     match name.and_then(|name| catalog.file_with_imports(name)) {
-        Some(files) => ResponseKind::FileDescriptorResponse(FileDescriptorResponse {
+        Some(files) => ResponseKind::FileDescriptor(FileDescriptorResponse {
             file_descriptor_proto: files,
         }),
         None => error(NOT_FOUND, format!("{} not found", what())),
@@ -69,7 +69,7 @@ pub(crate) fn answer(
             let mut names: Vec<String> = catalog.services().map(str::to_owned).collect();
             names.push(HEALTH_SERVICE.to_owned());
             names.extend(REFLECTION_SERVICES.iter().map(|s| (*s).to_owned()));
-            ResponseKind::ListServicesResponse(ListServiceResponse {
+            ResponseKind::ListServices(ListServiceResponse {
                 service: names
                     .into_iter()
                     .map(|name| ServiceResponse { name })
@@ -96,12 +96,10 @@ pub(crate) fn answer(
         ),
         Some(RequestKind::AllExtensionNumbersOfType(message)) => {
             match catalog.extension_numbers(message) {
-                Some(numbers) => {
-                    ResponseKind::AllExtensionNumbersResponse(ExtensionNumberResponse {
-                        base_type_name: message.trim_start_matches('.').to_owned(),
-                        extension_number: numbers,
-                    })
-                }
+                Some(numbers) => ResponseKind::AllExtensionNumbers(ExtensionNumberResponse {
+                    base_type_name: message.trim_start_matches('.').to_owned(),
+                    extension_number: numbers,
+                }),
                 None => error(NOT_FOUND, format!("type {message} not found")),
             }
         }

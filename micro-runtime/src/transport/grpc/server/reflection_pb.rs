@@ -55,13 +55,13 @@ pub(crate) struct ServerReflectionResponse {
 #[derive(Clone, PartialEq, prost::Oneof)]
 pub(crate) enum ResponseKind {
     #[prost(message, tag = "4")]
-    FileDescriptorResponse(FileDescriptorResponse),
+    FileDescriptor(FileDescriptorResponse),
     #[prost(message, tag = "5")]
-    AllExtensionNumbersResponse(ExtensionNumberResponse),
+    AllExtensionNumbers(ExtensionNumberResponse),
     #[prost(message, tag = "6")]
-    ListServicesResponse(ListServiceResponse),
+    ListServices(ListServiceResponse),
     #[prost(message, tag = "7")]
-    ErrorResponse(ErrorResponse),
+    Error(ErrorResponse),
 }
 
 /// `FileDescriptorResponse`: serialized `FileDescriptorProto`s.
