@@ -313,7 +313,13 @@ async fn a_handler_wrapper_sees_the_metadata_of_a_grpc_call() {
                 metadata.get("trace-bin").map(str::to_owned),
                 req.context().deadline().is_some(),
             ));
-            async move { next.run(req).await }
+            let refuse = metadata.get("x-tenant").is_none();
+            async move {
+                if refuse {
+                    return Err(micro_runtime::Error::unauthorized("x-tenant is required"));
+                }
+                next.run(req).await
+            }
         }))
         .build()
         .unwrap();
@@ -350,6 +356,33 @@ async fn a_handler_wrapper_sees_the_metadata_of_a_grpc_call() {
             true
         )),
         "{calls:?}"
+    );
+
+    // Health is dispatched like any call: the wrapper's refusal is the
+    // answer, not NOT_SERVING.
+    let check = |tenant: Option<&str>| {
+        let mut grpc = grpc.clone();
+        let mut request = Request::new(HealthCheckRequest::default());
+        if let Some(tenant) = tenant {
+            request
+                .metadata_mut()
+                .insert("x-tenant", tenant.parse().unwrap());
+        }
+        async move {
+            grpc.ready().await.unwrap();
+            grpc.unary(
+                request,
+                path("/grpc.health.v1.Health/Check"),
+                ProstCodec::<HealthCheckRequest, HealthCheckResponse>::default(),
+            )
+            .await
+        }
+    };
+    let refused = check(None).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    assert_eq!(
+        check(Some("acme")).await.unwrap().into_inner().status,
+        SERVING
     );
     service.stop().await.unwrap();
 }

@@ -40,13 +40,19 @@ async fn known(server: &GrpcServer, service: &str, metadata: &Metadata) -> bool 
     }
 }
 
-/// SERVING while the listener serves and `Debug.Health` says `ok`.
-async fn status(server: &GrpcServer, metadata: &Metadata) -> ServingStatus {
+/// SERVING while the listener serves and `Debug.Health` says `ok`,
+/// NOT_SERVING when it fails on the server's side.
+///
+/// # Errors
+///
+/// A refusal of the caller (a 4xx, e.g. a handler wrapper asking for
+/// credentials) is the caller's error, not the node's health.
+async fn status(server: &GrpcServer, metadata: &Metadata) -> Result<ServingStatus> {
     if server.phase() != Phase::Serving {
-        return ServingStatus::NotServing;
+        return Ok(ServingStatus::NotServing);
     }
     let Some(service) = server.dispatcher.service() else {
-        return ServingStatus::Unknown;
+        return Ok(ServingStatus::Unknown);
     };
     let mut head = RequestHead::new(service.to_owned(), HEALTH, CallKind::Unary);
     head.metadata = metadata.clone();
@@ -54,13 +60,14 @@ async fn status(server: &GrpcServer, metadata: &Metadata) -> ServingStatus {
         head,
         body: IncomingBody::Unary(Bytes::new()),
     });
-    match answer.await {
+    Ok(match answer.await {
         Ok(Some(body)) => match HealthResponse::decode(&body[..]) {
             Ok(health) if health.status == "ok" => ServingStatus::Serving,
             _ => ServingStatus::NotServing,
         },
+        Err(err) if (400..500).contains(&err.code()) && err.code() != 408 => return Err(err),
         _ => ServingStatus::NotServing,
-    }
+    })
 }
 
 /// `Check`: the status now; NOT_FOUND for a service not served here.
@@ -80,7 +87,7 @@ pub(crate) fn check(
                 request.service
             )));
         }
-        Ok(Some(encode(status(&server, &metadata).await)))
+        Ok(Some(encode(status(&server, &metadata).await?)))
     })
 }
 
@@ -104,7 +111,7 @@ pub(crate) fn watch(
         drop(rx);
         let mut phase = server.phase.subscribe();
         let last = if known(&server, &request.service, &metadata).await {
-            status(&server, &metadata).await
+            status(&server, &metadata).await?
         } else {
             ServingStatus::ServiceUnknown
         };
