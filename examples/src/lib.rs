@@ -33,12 +33,45 @@ pub mod describe_pb {
 /// Echoes every `Thing` of `proto/describe_test.proto`: a handler whose
 /// messages have every shape a JSON Schema can take (nested, repeated,
 /// enums, maps, oneofs, recursion, well-known types).
+///
+/// For tests of other transports and languages, a `display_name` starting
+/// with `mirror:` is a command rather than data:
+///
+/// * `mirror:fail:<code>` fails with that error code (detail `mirror asked to fail`);
+/// * `mirror:sleep:<ms>` answers after that many milliseconds;
+/// * `mirror:metadata` answers with `tags` set to the call's metadata, as
+///   sorted `key=value` lines.
 #[derive(Debug, Default)]
 pub struct Mirror;
 
 #[micro_runtime::service]
 impl describe_pb::Mirror for Mirror {
-    async fn echo(&self, _ctx: Context, request: describe_pb::Thing) -> Result<describe_pb::Thing> {
+    async fn echo(
+        &self,
+        ctx: Context,
+        mut request: describe_pb::Thing,
+    ) -> Result<describe_pb::Thing> {
+        let command = request
+            .display_name
+            .strip_prefix("mirror:")
+            .unwrap_or_default();
+        if let Some(code) = command.strip_prefix("fail:") {
+            let code = code.parse().unwrap_or(500);
+            return Err(micro_runtime::Error::new(code, "mirror asked to fail"));
+        }
+        if let Some(ms) = command.strip_prefix("sleep:") {
+            let ms = ms.parse().unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if command == "metadata" {
+            let mut pairs: Vec<String> = ctx
+                .metadata()
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            pairs.sort();
+            request.tags = pairs;
+        }
         Ok(request)
     }
 }

@@ -23,6 +23,42 @@ pub fn server(ns: &Netns, name: &str, env: &[(&str, &str)]) -> Proc {
     proc
 }
 
+/// Starts a greeter-server on 127.0.0.1 with the memory registry (no
+/// discovery: callers use its address), `env` on top; returns it and its
+/// address once it serves.
+pub fn direct_server(env: &[(&str, &str)]) -> (Proc, String) {
+    let mut cmd = std::process::Command::new(SERVER);
+    cmd.env("MICRO_REGISTRY", "memory")
+        .env("MICRO_SERVER_ADDRESS", "127.0.0.1:0")
+        .env("RUST_LOG", "micro_runtime=warn")
+        .envs(env.iter().copied());
+    let server = Proc::spawn("greeter-server", cmd);
+    let line = server.wait_line("listening on ", Duration::from_secs(20));
+    let address = line.trim_start_matches("listening on ").to_owned();
+    (server, address)
+}
+
+/// The python of the venv `.ci/run` makes with the packages of
+/// `.ci/requirements.txt` (`MICRO_TEST_PYTHON`), or `None` (and a printed
+/// line) when the test is skipped; required with
+/// `MICRO_TEST_REQUIRE_BACKENDS=1`.
+pub fn python() -> Option<String> {
+    match std::env::var("MICRO_TEST_PYTHON") {
+        Ok(python) if !python.is_empty() => Some(python),
+        _ => {
+            assert!(
+                std::env::var("MICRO_TEST_REQUIRE_BACKENDS").as_deref() != Ok("1"),
+                "MICRO_TEST_PYTHON is not set, and MICRO_TEST_REQUIRE_BACKENDS=1"
+            );
+            println!(
+                "skipped: MICRO_TEST_PYTHON is not set (the venv's python with \
+                 .ci/requirements.txt, see .ci/run)"
+            );
+            None
+        }
+    }
+}
+
 /// Stops a server with SIGTERM and returns how many calls it served.
 pub fn stop_server(mut proc: Proc) -> u64 {
     proc.signal("TERM");

@@ -55,6 +55,14 @@ impl Router {
 }
 
 impl Dispatcher for Router {
+    fn service(&self) -> Option<&str> {
+        Some(&self.service)
+    }
+
+    fn kind(&self, endpoint: &str) -> Option<CallKind> {
+        self.endpoints.get(endpoint).map(|e| e.descriptor.kind)
+    }
+
     fn dispatch(&self, call: IncomingCall) -> BoxFuture<'static, Result<Option<Bytes>>> {
         let IncomingCall { head, body } = call;
         if *head.service != *self.service {

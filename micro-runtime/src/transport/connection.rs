@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 
 use super::RequestHead;
 use super::stream::{Canceller, RawReceiver, RawSender};
+use crate::endpoint::CallKind;
 use crate::error::Origin;
 use crate::{Error, Result};
 
@@ -132,6 +133,21 @@ pub trait Dispatcher: Send + Sync + 'static {
     /// Handles one call. `Ok(Some(body))` is the response message (unary and
     /// client-streaming calls), `Ok(None)` a stream that ended normally.
     fn dispatch(&self, call: IncomingCall) -> BoxFuture<'static, Result<Option<Bytes>>>;
+
+    /// The service this dispatcher serves, when it serves one: callers that
+    /// do not name it (gRPC names a proto service and a method) are routed
+    /// to it. `None` by default.
+    fn service(&self) -> Option<&str> {
+        None
+    }
+
+    /// The kind of `endpoint` (e.g. `Greeter.Hello`), `None` when it does not
+    /// serve it: a caller that does not say whether it streams (gRPC) is
+    /// served with the body the endpoint expects. `None` by default.
+    fn kind(&self, endpoint: &str) -> Option<CallKind> {
+        let _ = endpoint;
+        None
+    }
 }
 
 /// A listening server endpoint of a transport.

@@ -19,7 +19,7 @@ pub use connection::{
     Connection, Dispatcher, IncomingBody, IncomingCall, Listener, ResponseFuture, Transport,
 };
 pub use head::RequestHead;
-pub(crate) use in_flight::InFlight;
+pub(crate) use in_flight::{InFlight, InFlightGuard};
 pub(crate) use stream::{
     Canceller, FrameSink, InboundBudget, LOCAL_STREAM_WINDOW, RemoteStream, StreamItem, channel,
 };

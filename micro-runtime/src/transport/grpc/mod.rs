@@ -1,10 +1,12 @@
 //! gRPC over HTTP/2 beside the native protocol: what the gRPC server (the
 //! TCP listener's HTTP/2 side) and the gRPC client transport share: status
 //! codes mapped to micro's error codes and back, `grpc-timeout` values and
-//! the length-prefixed message framing. The mapping table is in
-//! `docs/grpc.md`.
+//! the length-prefixed message framing; and the gRPC server. What follows
+//! is `docs/grpc.md` in the repository.
+#![doc = include_str!("../../../../docs/grpc.md")]
 
 mod message;
+pub(crate) mod server;
 mod status;
 mod timeout;
 

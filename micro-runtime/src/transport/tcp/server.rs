@@ -17,6 +17,7 @@ use super::frame::{self, Kind, Parsed, ProtocolError, flags};
 use super::wire::{self, Backlog, Wire};
 use super::{TcpOptions, head};
 use crate::log::Throttled;
+use crate::transport::grpc::server::{GrpcServer, H2_PREFACE, H2_PREFACE_START, Phase, Rewind};
 use crate::transport::{
     Dispatcher, FrameSink, InFlight, InboundBudget, IncomingBody, IncomingCall, Listener,
     RemoteStream, StreamItem,
@@ -32,6 +33,8 @@ pub(crate) struct TcpListener {
 
 struct ListenerState {
     dispatcher: Arc<dyn Dispatcher>,
+    /// The gRPC side: connections that open with HTTP/2's preface.
+    grpc: Arc<GrpcServer>,
     options: TcpOptions,
     draining: AtomicBool,
     in_flight: InFlight,
@@ -96,11 +99,17 @@ pub(crate) async fn listen(
         .local_addr()
         .map_err(|err| Error::internal(format!("listener address: {err}")))?;
     let options_max_connections = options.max_connections as usize;
+    let in_flight = InFlight::default();
     let state = Arc::new(ListenerState {
+        grpc: Arc::new(GrpcServer::new(
+            dispatcher.clone(),
+            options.clone(),
+            in_flight.clone(),
+        )),
         dispatcher,
         options,
         draining: AtomicBool::new(false),
-        in_flight: InFlight::default(),
+        in_flight,
         connections: Mutex::default(),
         next_conn: AtomicU64::new(1),
         slots: Arc::new(Semaphore::new(options_max_connections)),
@@ -143,24 +152,60 @@ async fn accept_loop(socket: TokioListener, state: Arc<ListenerState>) {
     }
 }
 
-async fn serve(mut stream: TcpStream, peer: String, state: Arc<ListenerState>) {
-    let _ = stream.set_nodelay(true);
-    let mut preface = [0u8; frame::PREFACE.len()];
-    let preface_timeout = state.options.preface_timeout;
-    match tokio::time::timeout(preface_timeout, stream.read_exact(&mut preface)).await {
-        Ok(Ok(_)) if &preface == frame::PREFACE => {}
-        Ok(Ok(_)) => {
+/// What a new connection speaks, told by its first bytes.
+enum Preface {
+    /// The native protocol (`MICRO/1\n`).
+    Micro,
+    /// HTTP/2 (gRPC): the whole client preface, to replay to hyper.
+    Http2(Bytes),
+}
+
+/// Reads the preface of a new connection; `None` (logged) when it is
+/// neither ours nor HTTP/2's, or does not come in time.
+async fn read_preface(stream: &mut TcpStream, peer: &str, limit: Duration) -> Option<Preface> {
+    let read = async {
+        let mut start = [0u8; frame::PREFACE.len()];
+        stream.read_exact(&mut start).await?;
+        if &start == frame::PREFACE {
+            return Ok(Some(Preface::Micro));
+        }
+        if !start.starts_with(H2_PREFACE_START) {
+            return Ok(None);
+        }
+        let mut preface = [0u8; H2_PREFACE.len()];
+        preface[..start.len()].copy_from_slice(&start);
+        stream.read_exact(&mut preface[start.len()..]).await?;
+        Ok::<_, std::io::Error>(
+            (&preface == H2_PREFACE).then(|| Preface::Http2(Bytes::copy_from_slice(&preface))),
+        )
+    };
+    match tokio::time::timeout(limit, read).await {
+        Ok(Ok(Some(preface))) => Some(preface),
+        Ok(Ok(None)) => {
             tracing::warn!(peer = %peer, "closing connection: not a micro client (bad preface)");
-            return;
+            None
         }
         Ok(Err(err)) => {
             tracing::debug!(peer = %peer, error = %err, "connection closed before its preface");
-            return;
+            None
         }
         Err(_) => {
-            tracing::warn!(peer = %peer, "closing connection: no preface within {preface_timeout:?}");
+            tracing::warn!(peer = %peer, "closing connection: no preface within {limit:?}");
+            None
+        }
+    }
+}
+
+async fn serve(mut stream: TcpStream, peer: String, state: Arc<ListenerState>) {
+    let _ = stream.set_nodelay(true);
+    match read_preface(&mut stream, &peer, state.options.preface_timeout).await {
+        Some(Preface::Micro) => {}
+        Some(Preface::Http2(preface)) => {
+            let io = Rewind::new(preface, stream);
+            state.grpc.clone().serve(io, peer).await;
             return;
         }
+        None => return,
     }
     let (read, write) = stream.into_split();
     let wire = Wire::new(state.options.clone(), peer);
@@ -436,9 +481,12 @@ impl Listener for TcpListener {
 
     async fn shutdown(&self, grace: Duration) {
         let state = &self.state;
+        let deadline = tokio::time::Instant::now() + grace;
         state.draining.store(true, Ordering::Release);
         // New connections are refused from here on.
         self.accept.abort();
+        // HTTP/2 connections send GOAWAY and let their calls finish.
+        state.grpc.set_phase(Phase::Draining);
         let connections = state.live_connections();
         for conn in &connections {
             conn.wire
@@ -458,6 +506,10 @@ impl Listener for TcpListener {
             conn.abort_all();
             conn.wire.close();
         }
+        // HTTP/2 connections close by themselves once their last response
+        // is out; those still open at the deadline are dropped.
+        let _ = tokio::time::timeout_at(deadline, state.grpc.connections_closed()).await;
+        state.grpc.set_phase(Phase::Closed);
     }
 }
 
