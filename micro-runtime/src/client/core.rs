@@ -3,6 +3,7 @@
 //! send, learn from the outcome ([`probe`](super::probe)), and decide
 //! whether to retry ([`attempts`](super::attempts)).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -83,6 +84,7 @@ impl Core {
         let head = RequestHead {
             service: req.service.clone(),
             endpoint: req.endpoint.clone(),
+            package: Cow::Borrowed(req.package),
             content_type: req.content_type,
             timeout: req.ctx.remaining(),
             metadata: req.ctx.metadata().clone(),

@@ -233,6 +233,7 @@ impl Client {
         ClientRequest {
             service,
             endpoint,
+            package: "",
             kind,
             content_type,
             ctx,
@@ -356,7 +357,7 @@ impl Client {
             options,
             Some(d.timeout.unwrap_or(self.core.options.request_timeout)),
         );
-        let req = self.request(
+        let mut req = self.request(
             service.clone(),
             Cow::Borrowed(d.name),
             CallKind::Unary,
@@ -366,6 +367,7 @@ impl Client {
             d.idempotent,
             ClientBody::Unary(body),
         );
+        req.package = d.package;
         match self.run(req).await? {
             ClientResponse::Unary(body) => endpoint.response.decode(content_type, body),
             ClientResponse::Stream { .. } => Err(Error::internal("unary call returned a stream")),
@@ -381,7 +383,7 @@ impl Client {
         let d = &endpoint.descriptor;
         let content_type = pick_content_type(endpoint, options)?;
         let ctx = self.context(options, d.timeout);
-        let req = self.request(
+        let mut req = self.request(
             service.clone(),
             Cow::Borrowed(d.name),
             d.kind,
@@ -391,6 +393,7 @@ impl Client {
             d.idempotent,
             ClientBody::Stream,
         );
+        req.package = d.package;
         let (tx, rx) = self.open(req).await?;
         Ok((
             Sender::new(tx, endpoint.request, content_type, true),
