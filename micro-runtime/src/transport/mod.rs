@@ -23,4 +23,10 @@ pub(crate) use in_flight::InFlight;
 pub(crate) use stream::{
     Canceller, FrameSink, InboundBudget, LOCAL_STREAM_WINDOW, RemoteStream, StreamItem, channel,
 };
+
+/// The node metadata key listing the protocols a node answers, comma
+/// separated: `micro` (the native protocol) and `grpc`. A client calls a
+/// node over gRPC when it lists `grpc` and not `micro`.
+pub const PROTOCOLS_METADATA: &str = "protocols";
+
 pub use stream::{DEFAULT_STREAM_WINDOW, MESSAGE_OVERHEAD, RawReceiver, RawSender};
