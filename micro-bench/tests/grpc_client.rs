@@ -89,7 +89,10 @@ impl Greeter for TestGreeter {
     ) -> Result<Response<Responses>, Status> {
         let name = request.into_inner().name;
         if name == "midway" {
-            let items = vec![Ok(greeting("first")), Err(Status::aborted("stopped midway"))];
+            let items = vec![
+                Ok(greeting("first")),
+                Err(Status::aborted("stopped midway")),
+            ];
             return Ok(Response::new(Box::pin(stream::iter(items))));
         }
         let items = (1..=3).map(move |i| Ok(greeting(&format!("{name} #{i}"))));
@@ -168,7 +171,10 @@ async fn all_four_kinds(greeter: &pb::GreeterClient) {
     for name in ["A", "B", "C"] {
         collect.send(request(name)).await.unwrap();
     }
-    assert_eq!(collect.close_and_recv().await.unwrap().greeting, "Hello A, B, C");
+    assert_eq!(
+        collect.close_and_recv().await.unwrap().greeting,
+        "Hello A, B, C"
+    );
 
     let mut chat = greeter.chat().await.unwrap();
     for name in ["X", "Y"] {
@@ -187,7 +193,10 @@ async fn by_address_all_four_kinds_and_metadata() {
     all_four_kinds(&greeter).await;
 
     let rsp = greeter
-        .hello_with(request("meta"), CallOptions::new().metadata("x-trace", "t-42"))
+        .hello_with(
+            request("meta"),
+            CallOptions::new().metadata("x-trace", "t-42"),
+        )
         .await
         .unwrap();
     assert_eq!(rsp.greeting, "Hello t-42");
@@ -208,12 +217,18 @@ async fn grpc_statuses_become_micro_codes() {
 
     // An error after a message: the message, then the status.
     let mut stream = greeter.hello_stream(request("midway")).await.unwrap();
-    assert_eq!(stream.recv().await.unwrap().unwrap().greeting, "Hello first");
+    assert_eq!(
+        stream.recv().await.unwrap().unwrap().greeting,
+        "Hello first"
+    );
     let err = stream.recv().await.unwrap_err();
     assert_eq!((err.code(), err.detail()), (409, "stopped midway"));
 
     // The connection still serves.
-    assert_eq!(greeter.hello(request("again")).await.unwrap().greeting, "Hello again");
+    assert_eq!(
+        greeter.hello(request("again")).await.unwrap().greeting,
+        "Hello again"
+    );
 }
 
 #[tokio::test]
@@ -232,7 +247,10 @@ async fn a_deadline_is_408_and_cancels_the_handler() {
         .await
         .expect("the tonic handler was not cancelled")
         .unwrap();
-    assert_eq!(greeter.hello(request("after")).await.unwrap().greeting, "Hello after");
+    assert_eq!(
+        greeter.hello(request("after")).await.unwrap().greeting,
+        "Hello after"
+    );
 }
 
 #[tokio::test]

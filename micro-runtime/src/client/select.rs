@@ -5,8 +5,8 @@ use std::sync::Arc;
 use super::core::Core;
 use super::wrapper::ClientRequest;
 use crate::error::Origin;
-use crate::transport::PROTOCOLS_METADATA;
 use crate::selector::{NodeFilter, NodeInfo, ServiceNodes};
+use crate::transport::PROTOCOLS_METADATA;
 use crate::{Error, Result};
 
 /// Where one attempt goes.

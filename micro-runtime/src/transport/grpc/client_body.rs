@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 
 use super::client_conn::too_large;
 use super::encode_message;
-use crate::transport::StreamItem;
 use crate::Error;
+use crate::transport::StreamItem;
 
 /// A request body hyper sends as DATA frames.
 pub(crate) enum RequestBody {

@@ -81,9 +81,7 @@ impl ResponseReader {
             let frame = match self.body.frame().await {
                 Some(frame) => frame.map_err(from_hyper)?,
                 None => {
-                    return Err(Error::internal(
-                        "gRPC response ended without grpc-status",
-                    ));
+                    return Err(Error::internal("gRPC response ended without grpc-status"));
                 }
             };
             let frame = match frame.into_data() {
@@ -124,12 +122,12 @@ fn status_of(headers: &HeaderMap) -> Option<Result<()>> {
 /// maps it (a proxy or a server that does not speak gRPC answered).
 fn from_http_status(status: StatusCode) -> Error {
     let grpc = match status.as_u16() {
-        400 => 13,              // INTERNAL
-        401 => 16,              // UNAUTHENTICATED
-        403 => 7,               // PERMISSION_DENIED
-        404 => 12,              // UNIMPLEMENTED
+        400 => 13,             // INTERNAL
+        401 => 16,             // UNAUTHENTICATED
+        403 => 7,              // PERMISSION_DENIED
+        404 => 12,             // UNIMPLEMENTED
         429 | 502..=504 => 14, // UNAVAILABLE
-        _ => 2,                 // UNKNOWN
+        _ => 2,                // UNKNOWN
     };
     Error::new(
         code_from_grpc(grpc),
@@ -162,7 +160,8 @@ pub(super) fn from_hyper(err: hyper::Error) -> Error {
         source = cause.source();
     }
     if err.is_canceled() {
-        return Error::unavailable(format!("gRPC call not sent: {err}")).with_origin(Origin::NotSent);
+        return Error::unavailable(format!("gRPC call not sent: {err}"))
+            .with_origin(Origin::NotSent);
     }
     Error::unavailable(format!("gRPC call failed: {err}")).with_origin(Origin::Transport)
 }
@@ -174,7 +173,10 @@ mod tests {
 
     #[test]
     fn http_statuses_map_as_grpc_says() {
-        assert_eq!(from_http_status(StatusCode::SERVICE_UNAVAILABLE).code(), 503);
+        assert_eq!(
+            from_http_status(StatusCode::SERVICE_UNAVAILABLE).code(),
+            503
+        );
         assert_eq!(from_http_status(StatusCode::NOT_FOUND).code(), 404);
         assert_eq!(from_http_status(StatusCode::UNAUTHORIZED).code(), 401);
         assert_eq!(from_http_status(StatusCode::BAD_REQUEST).code(), 500);
