@@ -1,9 +1,10 @@
 //! Transports: how calls travel between a client and a server.
 //!
 //! A [`Transport`] dials [`Connection`]s and listens with a [`Dispatcher`].
-//! Every connection multiplexes many calls. Two transports are built in:
+//! Every connection multiplexes many calls. Three transports are built in:
 //! `tcp`, the native protocol (default, see [`tcp`] for the frame layout),
-//! and `memory`, for one process and tests.
+//! `memory`, for one process and tests, and `grpc`, whose client calls
+//! gRPC servers over HTTP/2 ([`grpc::GrpcTransport`]).
 
 mod advertise;
 mod connection;
