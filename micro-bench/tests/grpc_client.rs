@@ -296,3 +296,37 @@ async fn a_registered_grpc_only_node_is_called_over_grpc() {
     let err = greeter.hello(request("status:5")).await.unwrap_err();
     assert_eq!(err.code(), 404, "{err}");
 }
+
+#[tokio::test]
+async fn oversized_messages_and_bad_metadata_are_refused_and_the_connection_serves_on() {
+    let (address, _cancellations) = tonic_server().await;
+    let client = Client::builder()
+        .registry(Arc::new(MemoryRegistry::new()))
+        .transport(Arc::new(GrpcTransport::new(GrpcOptions {
+            max_message: 1024,
+        })))
+        .build()
+        .unwrap();
+    let greeter = pb::GreeterClient::new("tonic.greeter", client)
+        .with_options(CallOptions::new().address(&address).retries(0));
+
+    // A request over the limit is refused before it is sent.
+    let err = greeter.hello(request(&"x".repeat(2000))).await.unwrap_err();
+    assert_eq!(err.code(), 413, "{err}");
+    // A response over the limit (the greeting adds "Hello ").
+    let err = greeter.hello(request(&"y".repeat(1020))).await.unwrap_err();
+    assert_eq!(err.code(), 413, "{err}");
+    // Metadata that is no HTTP/2 header.
+    let err = greeter
+        .hello_with(
+            request("meta"),
+            CallOptions::new().metadata("x-trace", "two\nlines"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 400, "{err}");
+    assert!(err.detail().contains("x-trace"), "{err}");
+
+    let rsp = greeter.hello(request(&"z".repeat(900))).await.unwrap();
+    assert_eq!(rsp.greeting.len(), 906);
+}
