@@ -14,6 +14,7 @@ use futures_util::{Stream, StreamExt, stream};
 use micro_bench::pb;
 use micro_bench::tonic_pb;
 use micro_bench::tonic_pb::greeter_server::{Greeter, GreeterServer};
+use micro_runtime::codec::ContentType;
 use micro_runtime::registry::memory::MemoryRegistry;
 use micro_runtime::registry::{Node, Registry, Service};
 use micro_runtime::transport::PROTOCOLS_METADATA;
@@ -137,14 +138,18 @@ async fn tonic_server() -> (String, mpsc::UnboundedReceiver<()>) {
     (address, cancellations)
 }
 
-/// A client whose every call goes over gRPC, to `address`.
-fn grpc_client_to(address: &str) -> pb::GreeterClient {
-    let client = Client::builder()
+/// A client whose every call goes over gRPC.
+fn grpc_client() -> Client {
+    Client::builder()
         .registry(Arc::new(MemoryRegistry::new()))
         .transport(Arc::new(GrpcTransport::new(GrpcOptions::default())))
         .build()
-        .unwrap();
-    pb::GreeterClient::new("tonic.greeter", client)
+        .unwrap()
+}
+
+/// A typed stub whose every call goes over gRPC, to `address`.
+fn grpc_client_to(address: &str) -> pb::GreeterClient {
+    pb::GreeterClient::new("tonic.greeter", grpc_client())
         .with_options(CallOptions::new().address(address).retries(0))
 }
 
@@ -200,6 +205,35 @@ async fn by_address_all_four_kinds_and_metadata() {
         .await
         .unwrap();
     assert_eq!(rsp.greeting, "Hello t-42");
+
+    // By name, without a descriptor: the endpoint named in full gives the
+    // gRPC path; the short name alone has no package, which tonic refuses.
+    let client = grpc_client();
+    let options = CallOptions::new().address(&address).retries(0);
+    let body = prost::Message::encode_to_vec(&request("Raw"));
+    let rsp = client
+        .call_raw(
+            "tonic.greeter",
+            "greeter.v1.Greeter.Hello",
+            ContentType::Protobuf,
+            body.clone().into(),
+            &options,
+        )
+        .await
+        .unwrap();
+    let rsp: pb::Response = prost::Message::decode(rsp).unwrap();
+    assert_eq!(rsp.greeting, "Hello Raw");
+    let err = client
+        .call_raw(
+            "tonic.greeter",
+            "Greeter.Hello",
+            ContentType::Protobuf,
+            body.into(),
+            &options,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 404, "UNIMPLEMENTED: {err}");
 }
 
 #[tokio::test]
