@@ -126,6 +126,20 @@ async fn the_server_answers_what_grpc_libraries_would_not_send() {
     assert_eq!(slow.grpc_status(), Some("4"));
     assert_eq!(slow.micro_error()["code"], 408);
 
+    // Proto3 JSON messages (what micro's gRPC client sends for a JSON call).
+    let json = send(
+        &address,
+        Method::POST,
+        echo,
+        &[("content-type", "application/grpc+json")],
+        framed(br#"{"displayName":"in json"}"#),
+    )
+    .await;
+    assert_eq!(json.grpc_status(), Some("0"));
+    assert_eq!(json.headers["content-type"], "application/grpc+json");
+    let answer: serde_json::Value = serde_json::from_slice(&json.data[5..]).unwrap();
+    assert_eq!(answer["displayName"], "in json");
+
     let hello = framed(&pb::Request { name: "x".into() }.encode_to_vec());
     let path = "/greeter.v1.Greeter/Hello";
     let wrong_type = send(

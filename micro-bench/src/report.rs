@@ -154,7 +154,7 @@ impl Report {
         for run in &self.systems {
             let _ = writeln!(
                 out,
-                "  {:<6} {}  (anon {})",
+                "  {:<11} {}  (anon {})",
                 run.system.name(),
                 format_kib(run.idle_rss_kib),
                 format_kib(run.idle_anon_kib)

@@ -58,7 +58,7 @@ async fn run_system(
 ) -> anyhow::Result<()> {
     eprintln!("== {system}: starting its server process");
     let server = tokio::task::spawn_blocking(move || {
-        ServerProcess::start(system.name(), SERVER_START_TIMEOUT)
+        ServerProcess::start(system.server().name(), SERVER_START_TIMEOUT)
     })
     .await??;
     eprintln!("== {system}: pid {} on {}", server.pid(), server.address());
@@ -77,7 +77,12 @@ async fn run_system(
     report.settings.peak_reset_per_cell &= server.reset_peak();
 
     for workload in args.workloads() {
-        let concurrencies = if workload.is_stream() {
+        if system.is_crossing() && workload != Workload::Small {
+            continue;
+        }
+        let concurrencies = if system.is_crossing() {
+            crossing_concurrencies(&args.concurrency())
+        } else if workload.is_stream() {
             if !system.streams() {
                 eprintln!("   {system} {}: n/a (cannot stream)", workload.label());
                 continue;
@@ -96,6 +101,16 @@ async fn run_system(
         }
     }
     Ok(())
+}
+
+/// A crossing is measured at c=64 when that is asked for, else at every
+/// concurrency asked for.
+fn crossing_concurrencies(asked: &[usize]) -> Vec<usize> {
+    if asked.contains(&64) {
+        vec![64]
+    } else {
+        asked.to_vec()
+    }
 }
 
 fn server_alive(server: &ServerProcess) -> bool {

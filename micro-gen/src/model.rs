@@ -217,6 +217,10 @@ pub(crate) fn doc_attrs(docs: &[String]) -> TokenStream {
 pub(crate) fn descriptor(def: &ServiceDef, method: &Method) -> TokenStream {
     let rt = &def.runtime;
     let name = def.endpoint_name(method);
+    let package = match &def.schemas {
+        Schemas::Package(package) => package.as_str(),
+        Schemas::Probe => "",
+    };
     let rust_name = method.ident.to_string();
     let request = &method.request_name;
     let response = &method.response_name;
@@ -230,6 +234,7 @@ pub(crate) fn descriptor(def: &ServiceDef, method: &Method) -> TokenStream {
     quote! {
         #rt::endpoint::EndpointDescriptor {
             name: #name,
+            package: #package,
             method: #rust_name,
             request_type: #request,
             response_type: #response,

@@ -12,6 +12,7 @@ use crate::registry::mdns::MdnsRegistry;
 use crate::registry::memory::MemoryRegistry;
 use crate::selector::{self, Selector};
 use crate::transport::Transport;
+use crate::transport::grpc::{GrpcOptions, GrpcTransport};
 use crate::transport::memory::MemoryTransport;
 use crate::transport::tcp::{TcpOptions, TcpTransport};
 use crate::{Error, Result, config};
@@ -156,7 +157,8 @@ impl Client {
     }
 }
 
-/// The transport named by `MICRO_TRANSPORT` (default `tcp`).
+/// The transport named by `MICRO_TRANSPORT` (default `tcp`; `grpc` calls
+/// every node over gRPC, e.g. a plain gRPC server by address).
 ///
 /// # Errors
 ///
@@ -166,8 +168,9 @@ pub fn transport_from_env() -> Result<Arc<dyn Transport>> {
     match name.as_str() {
         "tcp" => Ok(Arc::new(TcpTransport::new(TcpOptions::from_env()?))),
         "memory" => Ok(Arc::new(MemoryTransport::global())),
+        "grpc" => Ok(Arc::new(GrpcTransport::new(GrpcOptions::from_env()?))),
         other => Err(Error::bad_request(format!(
-            "unknown transport {other:?} (known: tcp, memory)"
+            "unknown transport {other:?} (known: tcp, memory, grpc)"
         ))),
     }
 }

@@ -69,6 +69,9 @@ impl CallKind {
 pub struct EndpointDescriptor {
     /// The endpoint name on the wire: `<Service>.<Method>`, e.g. `Greeter.Hello`.
     pub name: &'static str,
+    /// The proto package of the service, e.g. `greeter.v1` (empty for
+    /// code-first services): gRPC calls it at `/<package>.<Service>/<Method>`.
+    pub package: &'static str,
     /// The Rust method name of the handler, e.g. `hello`.
     pub method: &'static str,
     /// Fully-qualified request type, e.g. `greeter.v1.Request`.
@@ -90,6 +93,7 @@ impl EndpointDescriptor {
     pub const fn new(name: &'static str, method: &'static str, kind: CallKind) -> Self {
         Self {
             name,
+            package: "",
             method,
             request_type: "",
             response_type: "",

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use micro_runtime::registry::memory::MemoryRegistry;
 use micro_runtime::registry::{self, Registry as _};
+use micro_runtime::transport::PROTOCOLS_METADATA;
 use micro_runtime::transport::tcp::TcpTransport;
 use micro_runtime::wrapper::{
     ClientNext, ClientRequest, HandlerNext, HandlerRequest, client_fn, handler_fn,
@@ -131,7 +132,22 @@ impl Client {
     ///
     /// When the registry or the client refuses.
     pub async fn connect(address: &str) -> Result<Client> {
-        let registry = registry(address).await?;
+        Self::connect_to(registry(address).await?)
+    }
+
+    /// Like [`Client::connect`] for a gRPC server (tonic's): the node is
+    /// registered with `protocols=grpc` only, so the client calls it with
+    /// its gRPC transport, chosen by that metadata.
+    ///
+    /// # Errors
+    ///
+    /// When the registry or the client refuses.
+    pub async fn connect_grpc(address: &str) -> Result<Client> {
+        let metadata = BTreeMap::from([(PROTOCOLS_METADATA.to_owned(), "grpc".to_owned())]);
+        Self::connect_to(registry_with(address, metadata).await?)
+    }
+
+    fn connect_to(registry: Arc<MemoryRegistry>) -> Result<Client> {
         let client = micro_runtime::Client::builder()
             .registry(registry)
             .transport(Arc::new(TcpTransport::default()))
@@ -202,14 +218,27 @@ impl Client {
 ///
 /// When the registry refuses.
 pub async fn registry(address: &str) -> Result<Arc<MemoryRegistry>> {
+    let metadata = BTreeMap::from([
+        ("transport".to_owned(), "tcp".to_owned()),
+        ("protocol".to_owned(), "micro".to_owned()),
+    ]);
+    registry_with(address, metadata).await
+}
+
+/// Like [`registry`], the node carrying `metadata`.
+///
+/// # Errors
+///
+/// When the registry refuses.
+pub async fn registry_with(
+    address: &str,
+    metadata: BTreeMap<String, String>,
+) -> Result<Arc<MemoryRegistry>> {
     let registry = Arc::new(MemoryRegistry::new());
     let node = registry::Node {
         id: format!("{SERVICE}-bench"),
         address: address.to_owned(),
-        metadata: BTreeMap::from([
-            ("transport".to_owned(), "tcp".to_owned()),
-            ("protocol".to_owned(), "micro".to_owned()),
-        ]),
+        metadata,
     };
     let hello = registry::Endpoint {
         name: "Greeter.Hello".to_owned(),

@@ -1,5 +1,8 @@
 //! The systems measured, each a server and a client: [`raw`] (the limit),
-//! [`micro`], [`tonic`], [`tarpc`] and [`volo`] (volo-grpc).
+//! [`micro`], [`tonic`], [`tarpc`] and [`volo`] (volo-grpc); and two
+//! crossings over gRPC: tonic's client against micro's server
+//! (`tonic-micro`) and micro's client against tonic's server
+//! (`micro-tonic`).
 
 pub mod micro;
 pub mod raw;
@@ -26,16 +29,28 @@ pub enum System {
     Tarpc,
     /// volo-grpc 0.12 (gRPC over HTTP/2).
     Volo,
+    /// tonic's client calling micro's server over gRPC (micro's TCP port
+    /// answers gRPC beside the native protocol).
+    #[value(name = "tonic-micro")]
+    #[serde(rename = "tonic-micro")]
+    TonicMicro,
+    /// micro's client calling tonic's server: the node is registered with
+    /// `protocols=grpc`, so micro's client picks its gRPC transport.
+    #[value(name = "micro-tonic")]
+    #[serde(rename = "micro-tonic")]
+    MicroTonic,
 }
 
 impl System {
     /// Every system, in the order they are measured and printed.
-    pub const ALL: [System; 5] = [
+    pub const ALL: [System; 7] = [
         System::Raw,
         System::Micro,
         System::Tonic,
         System::Tarpc,
         System::Volo,
+        System::TonicMicro,
+        System::MicroTonic,
     ];
 
     /// Its name on the command line and in the table.
@@ -46,7 +61,25 @@ impl System {
             System::Tonic => "tonic",
             System::Tarpc => "tarpc",
             System::Volo => "volo",
+            System::TonicMicro => "tonic-micro",
+            System::MicroTonic => "micro-tonic",
         }
+    }
+
+    /// The system whose server process it calls.
+    pub fn server(self) -> System {
+        match self {
+            System::TonicMicro => System::Micro,
+            System::MicroTonic => System::Tonic,
+            other => other,
+        }
+    }
+
+    /// A client of one system calling another's server: measured on small
+    /// unary calls only (at c=64 when it is among the concurrencies), and
+    /// its failure does not fail the run.
+    pub fn is_crossing(self) -> bool {
+        self.server() != self
     }
 
     /// Whether it can stream responses.
@@ -70,8 +103,8 @@ impl std::fmt::Display for System {
 pub async fn serve(system: System, port: u16, ready: impl FnOnce(&str)) -> anyhow::Result<()> {
     match system {
         System::Raw => raw::serve(port, ready).await?,
-        System::Micro => micro::serve(port, ready).await?,
-        System::Tonic => tonic::serve(port, ready).await?,
+        System::Micro | System::TonicMicro => micro::serve(port, ready).await?,
+        System::Tonic | System::MicroTonic => tonic::serve(port, ready).await?,
         System::Tarpc => tarpc::serve(port, ready).await?,
         System::Volo => volo::serve(port, ready).await?,
     }
@@ -107,7 +140,8 @@ pub enum Client {
 impl Client {
     /// Connects to the `system` server at `address`, for `concurrency`
     /// calls in flight: raw and tarpc open [`pool_connections`], micro's
-    /// pool opens what it opens, tonic one channel, volo its own client.
+    /// pool opens what it opens, tonic one channel, volo its own client;
+    /// `micro-tonic` is micro's client, `tonic-micro` tonic's.
     ///
     /// # Errors
     ///
@@ -121,7 +155,10 @@ impl Client {
         Ok(match system {
             System::Raw => Client::Raw(raw::Client::connect(address, connections).await?),
             System::Micro => Client::Micro(micro::Client::connect(address).await?),
-            System::Tonic => Client::Tonic(tonic::Client::connect(address).await?),
+            System::Tonic | System::TonicMicro => {
+                Client::Tonic(tonic::Client::connect(address).await?)
+            }
+            System::MicroTonic => Client::Micro(micro::Client::connect_grpc(address).await?),
             System::Tarpc => Client::Tarpc(tarpc::Client::connect(address, connections).await?),
             System::Volo => Client::Volo(volo::Client::connect(address).await?),
         })

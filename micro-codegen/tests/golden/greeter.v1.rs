@@ -118,6 +118,7 @@ impl GreeterClient {
     pub const ENDPOINTS: &'static [::micro_runtime::endpoint::EndpointDescriptor] = &[
         ::micro_runtime::endpoint::EndpointDescriptor {
             name: "Greeter.Hello",
+            package: "greeter.v1",
             method: "hello",
             request_type: "greeter.v1.Request",
             response_type: "greeter.v1.Response",
@@ -128,6 +129,7 @@ impl GreeterClient {
         },
         ::micro_runtime::endpoint::EndpointDescriptor {
             name: "Greeter.HelloStream",
+            package: "greeter.v1",
             method: "hello_stream",
             request_type: "greeter.v1.Request",
             response_type: "greeter.v1.Response",
@@ -138,6 +140,7 @@ impl GreeterClient {
         },
         ::micro_runtime::endpoint::EndpointDescriptor {
             name: "Greeter.Collect",
+            package: "greeter.v1",
             method: "collect",
             request_type: "greeter.v1.Request",
             response_type: "greeter.v1.Response",
@@ -148,6 +151,7 @@ impl GreeterClient {
         },
         ::micro_runtime::endpoint::EndpointDescriptor {
             name: "Greeter.Chat",
+            package: "greeter.v1",
             method: "chat",
             request_type: "greeter.v1.Request",
             response_type: "greeter.v1.Response",

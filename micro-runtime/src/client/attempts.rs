@@ -107,6 +107,7 @@ mod tests {
         ClientRequest {
             service: "svc".into(),
             endpoint: "Svc.Do".into(),
+            package: "",
             kind: CallKind::Unary,
             content_type: ContentType::Protobuf,
             ctx: Context::new(),

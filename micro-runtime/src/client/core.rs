@@ -3,6 +3,7 @@
 //! send, learn from the outcome ([`probe`](super::probe)), and decide
 //! whether to retry ([`attempts`](super::attempts)).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,6 +24,9 @@ pub(crate) struct Core {
     pub(crate) cache: RegistryCache,
     pub(crate) selector: Arc<dyn Selector>,
     pub(crate) pool: Pool,
+    /// Connections to nodes that speak gRPC only (`None` when `pool`'s
+    /// transport is gRPC already).
+    pub(crate) grpc: Option<Pool>,
     pub(crate) options: ClientOptions,
     pub(crate) budget: RetryBudget,
 }
@@ -67,10 +71,10 @@ impl Core {
     ) -> Result<ClientResponse> {
         let target = self.select(req, attempts.tried()).await?;
         let Some((node, nodes)) = target.node else {
-            return self.send(req, &target.address).await;
+            return self.send(req, &target.address, target.grpc).await;
         };
         let call = node.stats.start();
-        let result = self.send(req, &target.address).await;
+        let result = self.send(req, &target.address, target.grpc).await;
         self.learn(call, &result, &node, &nodes);
         if result.is_err() {
             attempts.failed_on(&node, &req.endpoint);
@@ -78,11 +82,25 @@ impl Core {
         result
     }
 
-    async fn send(&self, req: &ClientRequest, address: &Arc<str>) -> Result<ClientResponse> {
-        let conn = self.pool.get(address).await?;
+    /// The pool for a node: gRPC's for one that speaks only gRPC.
+    pub(super) fn pool_for(&self, grpc: bool) -> &Pool {
+        match (&self.grpc, grpc) {
+            (Some(pool), true) => pool,
+            _ => &self.pool,
+        }
+    }
+
+    async fn send(
+        &self,
+        req: &ClientRequest,
+        address: &Arc<str>,
+        grpc: bool,
+    ) -> Result<ClientResponse> {
+        let conn = self.pool_for(grpc).get(address).await?;
         let head = RequestHead {
             service: req.service.clone(),
             endpoint: req.endpoint.clone(),
+            package: Cow::Borrowed(req.package),
             content_type: req.content_type,
             timeout: req.ctx.remaining(),
             metadata: req.ctx.metadata().clone(),

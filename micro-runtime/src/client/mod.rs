@@ -34,6 +34,7 @@ use crate::endpoint::{CallKind, TypedEndpoint};
 use crate::registry::Registry;
 use crate::selector::{CacheOptions, LeastLoaded, RegistryCache, Selector};
 use crate::streaming::{BidiStream, ClientStreaming, Receiver, Sender};
+use crate::transport::grpc::GrpcTransport;
 use crate::transport::{RawReceiver, RawSender, Transport};
 use crate::{Context, Error, Result};
 use wrapper::{ClientBody, ClientRequest, ClientResponse, ClientWrapper};
@@ -77,6 +78,7 @@ impl std::fmt::Debug for Client {
 pub struct ClientBuilder {
     registry: Option<Arc<dyn Registry>>,
     transport: Option<Arc<dyn Transport>>,
+    grpc: Option<Arc<dyn Transport>>,
     selector: Option<Arc<dyn Selector>>,
     options: ClientOptions,
     cache: CacheOptions,
@@ -94,6 +96,14 @@ impl ClientBuilder {
     /// The transport to call over.
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);
+        self
+    }
+
+    /// The transport for nodes that speak gRPC only (their `protocols`
+    /// metadata lists `grpc`, not `micro`): by default a
+    /// [`GrpcTransport`] with default options.
+    pub fn grpc_transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.grpc = Some(transport);
         self
     }
 
@@ -151,6 +161,12 @@ impl ClientBuilder {
         let core = Core {
             cache: RegistryCache::new(registry, self.cache),
             selector: self.selector.unwrap_or_else(|| Arc::new(LeastLoaded)),
+            grpc: (transport.name() != "grpc").then(|| {
+                let grpc = self
+                    .grpc
+                    .unwrap_or_else(|| Arc::new(GrpcTransport::default()));
+                Pool::new(grpc, self.options.pool.clone())
+            }),
             pool: Pool::new(transport, self.options.pool.clone()),
             budget: RetryBudget::new(self.options.retry_budget, 1.0),
             options: self.options,
@@ -171,6 +187,7 @@ impl Client {
         ClientBuilder {
             registry: None,
             transport: None,
+            grpc: None,
             selector: None,
             options: ClientOptions::default(),
             cache: CacheOptions::default(),
@@ -197,6 +214,7 @@ impl Client {
     /// Connections open now (all nodes).
     pub fn open_connections(&self) -> usize {
         self.core.pool.open_connections()
+            + self.core.grpc.as_ref().map_or(0, Pool::open_connections)
     }
 
     /// The context a call starts with: the current one (inherited from the
@@ -233,6 +251,7 @@ impl Client {
         ClientRequest {
             service,
             endpoint,
+            package: "",
             kind,
             content_type,
             ctx,
@@ -356,7 +375,7 @@ impl Client {
             options,
             Some(d.timeout.unwrap_or(self.core.options.request_timeout)),
         );
-        let req = self.request(
+        let mut req = self.request(
             service.clone(),
             Cow::Borrowed(d.name),
             CallKind::Unary,
@@ -366,6 +385,7 @@ impl Client {
             d.idempotent,
             ClientBody::Unary(body),
         );
+        req.package = d.package;
         match self.run(req).await? {
             ClientResponse::Unary(body) => endpoint.response.decode(content_type, body),
             ClientResponse::Stream { .. } => Err(Error::internal("unary call returned a stream")),
@@ -381,7 +401,7 @@ impl Client {
         let d = &endpoint.descriptor;
         let content_type = pick_content_type(endpoint, options)?;
         let ctx = self.context(options, d.timeout);
-        let req = self.request(
+        let mut req = self.request(
             service.clone(),
             Cow::Borrowed(d.name),
             d.kind,
@@ -391,6 +411,7 @@ impl Client {
             d.idempotent,
             ClientBody::Stream,
         );
+        req.package = d.package;
         let (tx, rx) = self.open(req).await?;
         Ok((
             Sender::new(tx, endpoint.request, content_type, true),

@@ -49,6 +49,8 @@ impl std::fmt::Debug for ClientResponse {
 pub struct ClientRequest {
     pub(crate) service: Arc<str>,
     pub(crate) endpoint: Cow<'static, str>,
+    /// The proto package when a typed stub knows it (see [`RequestHead`](crate::transport::RequestHead)).
+    pub(crate) package: &'static str,
     pub(crate) kind: CallKind,
     pub(crate) content_type: ContentType,
     pub(crate) ctx: Context,

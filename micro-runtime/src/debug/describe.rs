@@ -122,6 +122,7 @@ pub struct DescriptorSet {
 pub const DESCRIBE: TypedEndpoint<DescribeRequest, ServiceDescription> = TypedEndpoint {
     descriptor: EndpointDescriptor {
         name: "Debug.Describe",
+        package: "micro.debug",
         method: "describe",
         request_type: "micro.debug.DescribeRequest",
         response_type: "micro.debug.ServiceDescription",

@@ -21,6 +21,7 @@ pub struct HealthResponse {
 pub const HEALTH: TypedEndpoint<HealthRequest, HealthResponse> = TypedEndpoint {
     descriptor: EndpointDescriptor {
         name: "Debug.Health",
+        package: "micro.debug",
         method: "health",
         request_type: "micro.debug.HealthRequest",
         response_type: "micro.debug.HealthResponse",

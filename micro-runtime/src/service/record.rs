@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::endpoint::{CallKind, EndpointDescriptor};
 use crate::registry::Endpoint;
+use crate::transport::PROTOCOLS_METADATA;
 
 /// The registry form of an endpoint descriptor.
 pub(crate) fn endpoint(d: &EndpointDescriptor) -> Endpoint {
@@ -28,12 +29,19 @@ pub(crate) fn endpoint(d: &EndpointDescriptor) -> Endpoint {
     }
 }
 
-/// Node metadata every node carries.
+/// Node metadata every node carries. `protocols` lists what the listener
+/// answers: the TCP listener (of the `tcp` and `grpc` transports) speaks the
+/// native protocol and gRPC on one port.
 pub(crate) fn node_metadata(transport: &str, registry: &str) -> BTreeMap<String, String> {
+    let protocols = match transport {
+        "tcp" | "grpc" => "micro,grpc",
+        _ => "micro",
+    };
     [
         ("transport", transport),
         ("registry", registry),
         ("protocol", "micro"),
+        (PROTOCOLS_METADATA, protocols),
         ("server", "micro-rs"),
         ("runtime_version", env!("CARGO_PKG_VERSION")),
     ]

@@ -14,6 +14,10 @@ pub struct RequestHead {
     pub service: Arc<str>,
     /// Endpoint name, e.g. `Greeter.Hello`.
     pub endpoint: Cow<'static, str>,
+    /// The proto package of the endpoint's service, e.g. `greeter.v1`, when
+    /// the caller knows it (typed stubs do; empty otherwise): the gRPC
+    /// transport calls `/<package>.<Service>/<Method>`.
+    pub package: Cow<'static, str>,
     /// Codec of every message of the call (both directions).
     pub content_type: ContentType,
     /// Time the caller still waits, relative so that clocks need not agree.
@@ -34,6 +38,7 @@ impl RequestHead {
         Self {
             service: service.into(),
             endpoint: endpoint.into(),
+            package: Cow::Borrowed(""),
             content_type: ContentType::Protobuf,
             timeout: None,
             metadata: Metadata::new(),

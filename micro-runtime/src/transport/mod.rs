@@ -1,9 +1,10 @@
 //! Transports: how calls travel between a client and a server.
 //!
 //! A [`Transport`] dials [`Connection`]s and listens with a [`Dispatcher`].
-//! Every connection multiplexes many calls. Two transports are built in:
+//! Every connection multiplexes many calls. Three transports are built in:
 //! `tcp`, the native protocol (default, see [`tcp`] for the frame layout),
-//! and `memory`, for one process and tests.
+//! `memory`, for one process and tests, and `grpc`, whose client calls
+//! gRPC servers over HTTP/2 ([`grpc::GrpcTransport`]).
 
 mod advertise;
 mod connection;
@@ -23,4 +24,10 @@ pub(crate) use in_flight::{InFlight, InFlightGuard};
 pub(crate) use stream::{
     Canceller, FrameSink, InboundBudget, LOCAL_STREAM_WINDOW, RemoteStream, StreamItem, channel,
 };
+
+/// The node metadata key listing the protocols a node answers, comma
+/// separated: `micro` (the native protocol) and `grpc`. A client calls a
+/// node over gRPC when it lists `grpc` and not `micro`.
+pub const PROTOCOLS_METADATA: &str = "protocols";
+
 pub use stream::{DEFAULT_STREAM_WINDOW, MESSAGE_OVERHEAD, RawReceiver, RawSender};

@@ -5,11 +5,16 @@
 //! is `docs/grpc.md` in the repository.
 #![doc = include_str!("../../../../docs/grpc.md")]
 
+mod client;
+mod client_body;
+mod client_conn;
+mod client_response;
 mod message;
 pub(crate) mod server;
 mod status;
 mod timeout;
 
+pub use client::{GrpcOptions, GrpcTransport};
 pub(crate) use message::{MessageDecoder, encode_message};
 pub use status::{ERROR_HEADER, code_from_grpc, grpc_from_code};
 pub(crate) use status::{ErrorTrailers, error_from_status};

@@ -64,7 +64,7 @@ mod tests {
     fn formats_in_eight_digits_rounding_up() {
         assert_eq!(format_timeout(Duration::from_nanos(1500)), "1500n");
         assert_eq!(format_timeout(Duration::from_millis(250)), "250000u");
-        assert_eq!(format_timeout(Duration::from_secs(30)), "30000m");
+        assert_eq!(format_timeout(Duration::from_secs(30)), "30000000u");
         assert_eq!(format_timeout(Duration::from_nanos(100_000_001)), "100001u");
         for timeout in [Duration::from_millis(1), Duration::from_secs(86_400 * 400)] {
             let back = parse_timeout(&format_timeout(timeout)).unwrap();

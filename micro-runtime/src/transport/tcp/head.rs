@@ -164,6 +164,7 @@ pub(crate) fn decode(payload: &mut Bytes, limits: HeadLimits) -> Result<RequestH
     Ok(RequestHead {
         service: service.into(),
         endpoint: Cow::Owned(endpoint),
+        package: Cow::Borrowed(""),
         content_type,
         timeout,
         metadata: Metadata::from_unsorted(entries),

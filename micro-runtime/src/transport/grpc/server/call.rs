@@ -77,26 +77,41 @@ pub(super) async fn handle(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if !matches!(content_type, "application/grpc" | "application/grpc+proto") {
-        return refused(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "content-type must be application/grpc or application/grpc+proto",
-        );
-    }
-    let prepared = match prepare(&server, &request).await {
+    let codec = match content_type {
+        "application/grpc" | "application/grpc+proto" => ContentType::Protobuf,
+        "application/grpc+json" => ContentType::Json,
+        _ => {
+            return refused(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content-type must be application/grpc, application/grpc+proto or application/grpc+json",
+            );
+        }
+    };
+    let prepared = match prepare(&server, &request, codec).await {
         Ok(prepared) => prepared,
         Err(err) => return trailers_only(&err),
     };
     let body = request.into_body();
-    if prepared.kind == CallKind::Unary {
+    let mut response = if prepared.kind == CallKind::Unary {
         unary(server, prepared, body, guard).await
     } else {
         stream(server, prepared, body, guard)
+    };
+    if codec == ContentType::Json {
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc+json"),
+        );
     }
+    response
 }
 
 /// Reads the request's head: route, metadata, deadline, encoding.
-async fn prepare(server: &Arc<GrpcServer>, request: &Request<Incoming>) -> Result<Prepared> {
+async fn prepare(
+    server: &Arc<GrpcServer>,
+    request: &Request<Incoming>,
+    codec: ContentType,
+) -> Result<Prepared> {
     let path = request.uri().path();
     let route = route(path).ok_or_else(|| unimplemented(format!("no gRPC method at {path:?}")))?;
     let headers = request.headers();
@@ -152,10 +167,12 @@ async fn prepare(server: &Arc<GrpcServer>, request: &Request<Incoming>) -> Resul
                     )));
                 }
             }
+            let package = service.rsplit_once('.').map_or("", |(package, _)| package);
             let head = RequestHead {
                 service: name.into(),
                 endpoint: endpoint.into(),
-                content_type: ContentType::Protobuf,
+                package: package.to_owned().into(),
+                content_type: codec,
                 timeout,
                 metadata,
                 kind,

@@ -1,0 +1,107 @@
+//! The gRPC client transport: calls plain gRPC servers (and micro servers,
+//! whose TCP listener answers gRPC too) over HTTP/2 without TLS (h2c with
+//! prior knowledge), one multiplexed connection per dial, through hyper.
+
+use std::sync::Arc;
+
+use hyper::client::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use super::client_conn::GrpcConnection;
+use crate::config;
+use crate::error::Origin;
+use crate::transport::tcp::{TcpOptions, TcpTransport};
+use crate::transport::{Connection, Dispatcher, Listener, Transport};
+use crate::{Error, Result};
+
+/// gRPC client tuning.
+#[derive(Clone, Debug)]
+pub struct GrpcOptions {
+    /// Largest message sent or accepted, in bytes (`MICRO_TRANSPORT_MAX_FRAME`,
+    /// default 4 MiB, gRPC's usual limit).
+    pub max_message: usize,
+}
+
+impl Default for GrpcOptions {
+    fn default() -> Self {
+        Self {
+            max_message: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl GrpcOptions {
+    /// Defaults overridden by `MICRO_TRANSPORT_MAX_FRAME` (the same limit as
+    /// the native transport's).
+    ///
+    /// # Errors
+    ///
+    /// 400 when the variable does not parse.
+    pub fn from_env() -> Result<Self> {
+        let mut options = Self::default();
+        if let Some(n) = config::number("MICRO_TRANSPORT_MAX_FRAME")? {
+            options.max_message = n.max(1024) as usize;
+        }
+        Ok(options)
+    }
+}
+
+/// Calls over gRPC: `POST /<package>.<Service>/<Method>` on an HTTP/2
+/// connection per dialled node, every call a stream of it. Unary and the
+/// three streaming kinds; deadlines as `grpc-timeout`, metadata as headers,
+/// errors from `grpc-status` (micro's whole error from `micro-error-bin`
+/// when the server is micro). See `docs/grpc.md`.
+///
+/// A client picks it per node by the node's `protocols` metadata, or for
+/// every call with `MICRO_TRANSPORT=grpc`. It listens with the native TCP
+/// listener, which answers gRPC on the same port.
+#[derive(Clone, Debug, Default)]
+pub struct GrpcTransport {
+    options: Arc<GrpcOptions>,
+}
+
+impl GrpcTransport {
+    /// A transport with these options.
+    pub fn new(options: GrpcOptions) -> Self {
+        Self {
+            options: Arc::new(options),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for GrpcTransport {
+    fn name(&self) -> &'static str {
+        "grpc"
+    }
+
+    async fn dial(&self, address: &str) -> Result<Arc<dyn Connection>> {
+        let not_sent = |what: &str, e: &dyn std::fmt::Display| {
+            Error::unavailable(format!("{what} {address}: {e}")).with_origin(Origin::NotSent)
+        };
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| not_sent("connecting to", &e))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| not_sent("HTTP/2 handshake with", &e))?;
+        Ok(Arc::new(GrpcConnection::start(
+            address,
+            sender,
+            connection,
+            self.options.max_message,
+        )))
+    }
+
+    async fn listen(
+        &self,
+        address: &str,
+        dispatcher: Arc<dyn Dispatcher>,
+    ) -> Result<Box<dyn Listener>> {
+        TcpTransport::new(TcpOptions::from_env()?)
+            .listen(address, dispatcher)
+            .await
+    }
+}
