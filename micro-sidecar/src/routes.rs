@@ -2,12 +2,13 @@
 //! gateway's for calls (`/rpc`, `/{service}/{endpoint}` as the gateway's
 //! `/api/{service}/{endpoint}`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -99,16 +100,27 @@ async fn publish(
 
 /// `POST /{service}/{Endpoint.Method}`: the gateway's
 /// `/api/{service}/{Endpoint.Method}`.
-async fn call(State(shared): State<Shared>, mut request: Request) -> Response {
-    let path = match request.uri().query() {
-        Some(query) => format!("/api{}?{query}", request.uri().path()),
-        None => format!("/api{}", request.uri().path()),
+async fn call(State(shared): State<Shared>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = match parts.uri.query() {
+        Some(query) => format!("/api{}?{query}", parts.uri.path()),
+        None => format!("/api{}", parts.uri.path()),
     };
-    match path.parse::<Uri>() {
-        Ok(uri) => *request.uri_mut() = uri,
+    let uri = match path.parse::<Uri>() {
+        Ok(uri) => uri,
         Err(e) => return Failure(Error::bad_request(format!("{path}: {e}"))).into_response(),
+    };
+    // A fresh request: this route's path parameters (an extension) must
+    // not reach the gateway's routes; the peer's address may.
+    let mut forwarded = Request::new(body);
+    *forwarded.method_mut() = parts.method;
+    *forwarded.uri_mut() = uri;
+    *forwarded.version_mut() = parts.version;
+    *forwarded.headers_mut() = parts.headers;
+    if let Some(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        forwarded.extensions_mut().insert(*peer);
     }
-    match shared.gateway.oneshot(request).await {
+    match shared.gateway.oneshot(forwarded).await {
         Ok(response) => response,
         Err(never) => match never {},
     }
