@@ -115,7 +115,9 @@ fn a_python_app_behind_micro_sidecar() {
     let described = place.run(&["describe", NAME, "-o", "json"]).json();
     let text = described.to_string();
     assert!(text.contains("Says hello from Python."), "{described:#}");
-    let line = call(&place, "Greeter.Fail", &json!({})).fails_with(409).to_owned();
+    let line = call(&place, "Greeter.Fail", &json!({}))
+        .fails_with(409)
+        .to_owned();
     assert!(line.contains("name taken"), "{line}");
 
     // The app calls greeter-server through the sidecar's /rpc.
@@ -131,7 +133,10 @@ fn a_python_app_behind_micro_sidecar() {
     let published = call(&place, "Greeter.Publish", &request).json();
     assert_eq!(published["published"], true, "{published}");
     let line = support::line_where(&subscriber, "the event", |_| true);
-    assert_eq!(serde_json::from_str::<Value>(&line).unwrap(), json!({"from": "python"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&line).unwrap(),
+        json!({"from": "python"})
+    );
 
     // The app dies: deregistered; back on its port: registered again.
     app.signal("KILL");
@@ -156,17 +161,27 @@ fn sidecar_user_errors_are_one_line() {
         args.extend_from_slice(more);
         place.run(&args)
     };
-    let line = with(&["--endpoints", file, "--http", "0.0.0.0:0"]).fails_with(400).to_owned();
+    let line = with(&["--endpoints", file, "--http", "0.0.0.0:0"])
+        .fails_with(400)
+        .to_owned();
     assert!(line.contains("--insecure"), "{line}");
-    let line = with(&["--endpoints", "/no/such/file.yaml"]).fails(1).to_owned();
+    let line = with(&["--endpoints", "/no/such/file.yaml"])
+        .fails(1)
+        .to_owned();
     assert!(line.contains("/no/such/file.yaml"), "{line}");
-    let line = with(&["--endpoints", file, "--subscribe", "nopath"]).fails_with(400).to_owned();
+    let line = with(&["--endpoints", file, "--subscribe", "nopath"])
+        .fails_with(400)
+        .to_owned();
     assert!(line.contains("TOPIC[:QUEUE]=/path"), "{line}");
-    let line = with(&["--openapi", "http://127.0.0.1:9/openapi.json"]).fails_with(503).to_owned();
+    let line = with(&["--openapi", "http://127.0.0.1:9/openapi.json"])
+        .fails_with(503)
+        .to_owned();
     assert!(line.contains("openapi.json"), "{line}");
     let bad = std::env::temp_dir().join(format!("{}.json", unique("sidecar-bad")));
     std::fs::write(&bad, r#"[{"name": "Hello"}]"#).unwrap();
-    let line = with(&["--endpoints", bad.to_str().unwrap()]).fails_with(400).to_owned();
+    let line = with(&["--endpoints", bad.to_str().unwrap()])
+        .fails_with(400)
+        .to_owned();
     assert!(line.contains("<Handler>.<Method>"), "{line}");
     // Neither --endpoints nor --openapi: clap's usage error.
     let out = place.run(&base);

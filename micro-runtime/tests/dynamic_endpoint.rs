@@ -36,9 +36,10 @@ async fn dynamic_endpoints_are_advertised_described_and_called() {
             value["tenant"] = ctx.metadata().get("tenant").unwrap_or("").into();
             Ok(Bytes::from(value.to_string()))
         })
-        .dynamic_unary(DynamicEndpoint::new("Shop.Other"), |_, _, body| async move {
-            Ok(body)
-        })
+        .dynamic_unary(
+            DynamicEndpoint::new("Shop.Other"),
+            |_, _, body| async move { Ok(body) },
+        )
         .build();
     service.handle(handler).unwrap();
     service.start().await.unwrap();
@@ -83,7 +84,10 @@ async fn dynamic_endpoints_are_advertised_described_and_called() {
     names.sort_unstable();
     assert_eq!(names, ["Shop.Echo", "Shop.Other"]);
 
-    let described = Describer::new(client.clone()).describe("dyn").await.unwrap();
+    let described = Describer::new(client.clone())
+        .describe("dyn")
+        .await
+        .unwrap();
     let endpoints = &described[0].endpoints;
     let echo = endpoints.iter().find(|e| e.name == "Shop.Echo").unwrap();
     assert_eq!(echo.docs, "Echoes JSON.");

@@ -173,9 +173,7 @@ impl App {
             let body = Limited::new(response.into_body(), self.max_body)
                 .collect()
                 .await
-                .map_err(|e| {
-                    Error::new(502, format!("reading the app's answer to {what}: {e}"))
-                })?
+                .map_err(|e| Error::new(502, format!("reading the app's answer to {what}: {e}")))?
                 .to_bytes();
             if status.is_success() {
                 Ok(body)
@@ -265,7 +263,10 @@ mod tests {
     #[test]
     fn app_urls() {
         assert!(App::new("http://127.0.0.1:5000", 10).is_ok());
-        assert_eq!(App::new("http://127.0.0.1:5000/", 10).unwrap().base(), "http://127.0.0.1:5000");
+        assert_eq!(
+            App::new("http://127.0.0.1:5000/", 10).unwrap().base(),
+            "http://127.0.0.1:5000"
+        );
         for bad in ["127.0.0.1:5000", "https://x:1", "http://x:1/api", "nope"] {
             assert_eq!(App::new(bad, 10).unwrap_err().code(), 400, "{bad}");
         }

@@ -44,7 +44,12 @@ pub fn from_file(path: &str, text: &str) -> Result<Vec<DynamicEndpoint>, Error> 
                 entry.name
             )));
         }
-        endpoints.push(endpoint(entry.name, entry.docs, entry.request, entry.response)?);
+        endpoints.push(endpoint(
+            entry.name,
+            entry.docs,
+            entry.request,
+            entry.response,
+        )?);
     }
     checked(path, endpoints)
 }
@@ -106,7 +111,9 @@ pub async fn from_openapi_url(url: &str) -> Result<Vec<DynamicEndpoint>, Error> 
         .parse()
         .map_err(|e| Error::bad_request(format!("OpenAPI URL {url:?}: {e}")))?;
     if uri.scheme_str() != Some("http") {
-        return Err(Error::bad_request(format!("OpenAPI URL {url:?} must be http://...")));
+        return Err(Error::bad_request(format!(
+            "OpenAPI URL {url:?} must be http://..."
+        )));
     }
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Empty<bytes::Bytes>>();
@@ -122,7 +129,10 @@ pub async fn from_openapi_url(url: &str) -> Result<Vec<DynamicEndpoint>, Error> 
             .map_err(|e| Error::unavailable(format!("reading {url}: {e}")))?
             .to_bytes();
         if !status.is_success() {
-            return Err(Error::new(status.as_u16(), format!("fetching {url}: {status}")));
+            return Err(Error::new(
+                status.as_u16(),
+                format!("fetching {url}: {status}"),
+            ));
         }
         serde_json::from_slice::<Value>(&body)
             .map_err(|e| Error::bad_request(format!("{url} is not a JSON OpenAPI document: {e}")))
@@ -204,7 +214,10 @@ fn endpoint(
         )));
     }
     for (what, schema) in [("request", &request), ("response", &response)] {
-        if schema.as_ref().is_some_and(|s| !s.is_object() && !s.is_boolean()) {
+        if schema
+            .as_ref()
+            .is_some_and(|s| !s.is_object() && !s.is_boolean())
+        {
             return Err(Error::bad_request(format!(
                 "{name}: the {what} schema must be a JSON Schema object"
             )));
@@ -228,7 +241,9 @@ fn checked(origin: &str, endpoints: Vec<DynamicEndpoint>) -> Result<Vec<DynamicE
         }
     }
     if endpoints.is_empty() {
-        return Err(Error::bad_request(format!("{origin}: no endpoint declared")));
+        return Err(Error::bad_request(format!(
+            "{origin}: no endpoint declared"
+        )));
     }
     Ok(endpoints)
 }
@@ -249,7 +264,10 @@ mod tests {
         let yaml = "- name: Greeter.Hello\n  docs: Says hello.\n  response:\n    type: object\n";
         let endpoints = from_file("e.yaml", yaml).unwrap();
         assert_eq!(endpoints[0].docs, "Says hello.");
-        assert_eq!(endpoints[0].response_schema, Some(json!({"type": "object"})));
+        assert_eq!(
+            endpoints[0].response_schema,
+            Some(json!({"type": "object"}))
+        );
     }
 
     #[test]

@@ -91,9 +91,8 @@ async fn publish(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure> {
     let body = body.map_err(|rejection| body_error(&rejection))?;
-    let event: Value = serde_json::from_slice(&body).map_err(|e| {
-        Error::bad_request(format!("the event to publish must be JSON: {e}"))
-    })?;
+    let event: Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::bad_request(format!("the event to publish must be JSON: {e}")))?;
     shared.client.publish_json(&topic, &event).await?;
     Ok(axum::Json(json!({ "topic": topic, "published": true })).into_response())
 }
@@ -138,4 +137,5 @@ fn body_error(rejection: &BytesRejection) -> Failure {
 }
 
 /// JSON content type for error bodies.
-pub(crate) const JSON: [(header::HeaderName, &str); 1] = [(header::CONTENT_TYPE, "application/json")];
+pub(crate) const JSON: [(header::HeaderName, &str); 1] =
+    [(header::CONTENT_TYPE, "application/json")];

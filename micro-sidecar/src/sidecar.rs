@@ -62,7 +62,8 @@ impl Sidecar {
         for endpoint in options.endpoints.iter().cloned() {
             let (app, service, endpoint_name) = (app.clone(), name.clone(), endpoint.name.clone());
             handler = handler.dynamic_unary(endpoint, move |ctx, content_type, body: Bytes| {
-                let (app, service, endpoint) = (app.clone(), service.clone(), endpoint_name.clone());
+                let (app, service, endpoint) =
+                    (app.clone(), service.clone(), endpoint_name.clone());
                 async move {
                     if content_type != ContentType::Json {
                         return Err(Error::unsupported_media_type(format!(
@@ -136,24 +137,36 @@ impl Sidecar {
     /// registers the node when it is up, deregisters it when it is down.
     /// Deregisters on the way out.
     pub async fn watch_health(&self, mut stop: watch::Receiver<bool>) {
-        let limit = self.options.health_interval.max(std::time::Duration::from_secs(1));
+        let limit = self
+            .options
+            .health_interval
+            .max(std::time::Duration::from_secs(1));
         loop {
-            let up = self.app.healthy(self.options.health.as_deref(), limit).await;
+            let up = self
+                .app
+                .healthy(self.options.health.as_deref(), limit)
+                .await;
             self.state.app_up.store(up, Ordering::SeqCst);
             let registered = self.registered();
             if up && !registered {
                 match self.service.start().await {
                     Ok(()) => {
                         self.state.registered.store(true, Ordering::SeqCst);
-                        tracing::info!(service = self.service.name(), app = self.app.base(),
-                            "the app is up: registered");
+                        tracing::info!(
+                            service = self.service.name(),
+                            app = self.app.base(),
+                            "the app is up: registered"
+                        );
                     }
                     Err(err) => tracing::warn!(service = self.service.name(), error = %err,
                         "the app is up but registering failed; trying again"),
                 }
             } else if !up && registered {
-                tracing::warn!(service = self.service.name(), app = self.app.base(),
-                    "the app is down: deregistering");
+                tracing::warn!(
+                    service = self.service.name(),
+                    app = self.app.base(),
+                    "the app is down: deregistering"
+                );
                 self.deregister().await;
             }
             tokio::select! {

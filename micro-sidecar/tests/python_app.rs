@@ -38,7 +38,11 @@ fn start_app(port: u16) -> (Proc, u16) {
     cmd.arg(APP).arg(port.to_string());
     let app = Proc::spawn("greeter_app.py", cmd);
     let line = app.wait_line("listening on ", LIMIT);
-    let port = line.trim_start_matches("listening on ").trim().parse().unwrap();
+    let port = line
+        .trim_start_matches("listening on ")
+        .trim()
+        .parse()
+        .unwrap();
     (app, port)
 }
 
@@ -47,9 +51,18 @@ fn json_of(answer: Result<Bytes, Error>) -> Result<Value, Error> {
     answer.map(|b| serde_json::from_slice(&b).unwrap())
 }
 
-async fn call(client: &Client, endpoint: &str, body: Value, options: &CallOptions) -> Result<Value, Error> {
+async fn call(
+    client: &Client,
+    endpoint: &str,
+    body: Value,
+    options: &CallOptions,
+) -> Result<Value, Error> {
     let body = Bytes::from(body.to_string());
-    json_of(client.call_raw(NAME, endpoint, ContentType::Json, body, options).await)
+    json_of(
+        client
+            .call_raw(NAME, endpoint, ContentType::Json, body, options)
+            .await,
+    )
 }
 
 /// `(status, JSON body)` of an HTTP request to the sidecar's HTTP side.
@@ -69,7 +82,9 @@ async fn http(base: &str, method: &str, path: &str, body: &[u8]) -> (u16, Value)
             .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {body:?}"));
         (status, value)
     };
-    tokio::time::timeout(LIMIT, exchange).await.expect("the sidecar answers")
+    tokio::time::timeout(LIMIT, exchange)
+        .await
+        .expect("the sidecar answers")
 }
 
 /// Waits until the registry shows `nodes` nodes of the app's service.
@@ -77,11 +92,18 @@ async fn wait_nodes(client: &Client, nodes: usize) {
     let deadline = Instant::now() + LIMIT;
     loop {
         let services = client.services().await.unwrap();
-        let known: usize = services.iter().filter(|s| s.name == NAME).map(|s| s.nodes.len()).sum();
+        let known: usize = services
+            .iter()
+            .filter(|s| s.name == NAME)
+            .map(|s| s.nodes.len())
+            .sum();
         if known == nodes {
             return;
         }
-        assert!(Instant::now() < deadline, "{known} nodes of {NAME}, not {nodes}, after {LIMIT:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{known} nodes of {NAME}, not {nodes}, after {LIMIT:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -91,7 +113,9 @@ async fn a_python_app_is_a_service_behind_the_sidecar() {
     let (mut app, port) = start_app(0);
     let world = World::new();
     let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::new());
-    let _greeter = world.service(SERVICE, |s| s.handle(Greeter::default()).unwrap()).await;
+    let _greeter = world
+        .service(SERVICE, |s| s.handle(Greeter::default()).unwrap())
+        .await;
 
     // A Rust subscriber of what the app publishes.
     let (seen, mut from_app) = mpsc::unbounded_channel::<Value>();
@@ -103,10 +127,14 @@ async fn a_python_app_is_a_service_behind_the_sidecar() {
         .build()
         .unwrap();
     let codec: MessageCodec<Value> = MessageCodec::serde();
-    rust.subscribe(Subscriber::with_codec("py.out", codec, move |_ctx, event: Value| {
-        let _ = seen.send(event);
-        async { Ok(()) }
-    }))
+    rust.subscribe(Subscriber::with_codec(
+        "py.out",
+        codec,
+        move |_ctx, event: Value| {
+            let _ = seen.send(event);
+            async { Ok(()) }
+        },
+    ))
     .unwrap();
     rust.start().await.unwrap();
 
@@ -126,7 +154,9 @@ async fn a_python_app_is_a_service_behind_the_sidecar() {
         .transport(world.transport.clone())
         .broker(broker.clone());
     let sidecar = Arc::new(Sidecar::new(builder, options.clone()).unwrap());
-    let listener = micro_sidecar::listen("127.0.0.1:0", &options).await.unwrap();
+    let listener = micro_sidecar::listen("127.0.0.1:0", &options)
+        .await
+        .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn({
@@ -149,51 +179,101 @@ async fn a_python_app_is_a_service_behind_the_sidecar() {
     wait_nodes(&client, 1).await;
 
     // Rust -> Python: JSON in and out, metadata as headers, the deadline told.
-    let options = CallOptions::new().metadata("tenant", "acme").timeout(Duration::from_secs(20));
-    let hello = call(&client, "Greeter.Hello", json!({"name": "Rust"}), &options).await.unwrap();
+    let options = CallOptions::new()
+        .metadata("tenant", "acme")
+        .timeout(Duration::from_secs(20));
+    let hello = call(&client, "Greeter.Hello", json!({"name": "Rust"}), &options)
+        .await
+        .unwrap();
     assert_eq!(hello["greeting"], "Hello Rust from Python", "{hello}");
     assert_eq!(hello["tenant"], "acme", "{hello}");
-    assert!(hello["timeout"].as_str().unwrap().ends_with("ms"), "{hello}");
+    assert!(
+        hello["timeout"].as_str().unwrap().ends_with("ms"),
+        "{hello}"
+    );
 
     // Described with the schemas of the app's OpenAPI document.
     let described = Describer::new(client.clone()).describe(NAME).await.unwrap();
-    let endpoint = described[0].endpoints.iter().find(|e| e.name == "Greeter.Hello").unwrap();
+    let endpoint = described[0]
+        .endpoints
+        .iter()
+        .find(|e| e.name == "Greeter.Hello")
+        .unwrap();
     assert_eq!(endpoint.docs, "Says hello from Python.");
     let schema: Value = serde_json::from_str(&endpoint.request_schema).unwrap();
     assert_eq!(schema["properties"]["name"]["type"], "string", "{schema}");
 
     // The app's errors, its slowness, and a content type it cannot take.
     let none = CallOptions::new();
-    let err = call(&client, "Greeter.Fail", json!({}), &none).await.unwrap_err();
-    assert_eq!((err.code(), err.detail(), err.id()), (409, "name taken", "py.greeter"));
-    let err = call(&client, "Greeter.Teapot", json!({}), &none).await.unwrap_err();
+    let err = call(&client, "Greeter.Fail", json!({}), &none)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.detail(), err.id()),
+        (409, "name taken", "py.greeter")
+    );
+    let err = call(&client, "Greeter.Teapot", json!({}), &none)
+        .await
+        .unwrap_err();
     assert_eq!((err.code(), err.detail()), (418, "short and stout"));
     let short = CallOptions::new().timeout(Duration::from_millis(500));
-    let err = call(&client, "Greeter.Slow", json!({}), &short).await.unwrap_err();
+    let err = call(&client, "Greeter.Slow", json!({}), &short)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), 408, "{err}");
     let err = client
-        .call_raw(NAME, "Greeter.Hello", ContentType::Protobuf, Bytes::new(), &none)
+        .call_raw(
+            NAME,
+            "Greeter.Hello",
+            ContentType::Protobuf,
+            Bytes::new(),
+            &none,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), 415, "{err}");
     assert!(err.detail().contains("JSON only"), "{err}");
 
     // Python -> Rust through the sidecar's /rpc, and an unknown service.
-    let relayed = call(&client, "Greeter.Relay", json!({"name": "Py", "via": base}), &none).await.unwrap();
+    let relayed = call(
+        &client,
+        "Greeter.Relay",
+        json!({"name": "Py", "via": base}),
+        &none,
+    )
+    .await
+    .unwrap();
     assert_eq!(relayed["relayed"], json!({"greeting": "Hello Py"}));
-    let err = call(&client, "Greeter.Relay", json!({"name": "Py", "via": base, "service": "no.such"}), &none)
-        .await
-        .unwrap_err();
+    let err = call(
+        &client,
+        "Greeter.Relay",
+        json!({"name": "Py", "via": base, "service": "no.such"}),
+        &none,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), 404, "{err}");
 
     // Events: Rust -> Python, and Python -> Rust through /broker/{topic}.
-    client.publish_json("py.in", &json!({"n": 1})).await.unwrap();
+    client
+        .publish_json("py.in", &json!({"n": 1}))
+        .await
+        .unwrap();
     let line = app.wait_line("event ", LIMIT);
     assert_eq!(line, r#"event py.in {"n": 1}"#);
-    let published = call(&client, "Greeter.Publish",
-        json!({"topic": "py.out", "event": {"from": "python"}, "via": base}), &none).await.unwrap();
+    let published = call(
+        &client,
+        "Greeter.Publish",
+        json!({"topic": "py.out", "event": {"from": "python"}, "via": base}),
+        &none,
+    )
+    .await
+    .unwrap();
     assert_eq!(published, json!({"topic": "py.out", "published": true}));
-    let event = tokio::time::timeout(LIMIT, from_app.recv()).await.unwrap().unwrap();
+    let event = tokio::time::timeout(LIMIT, from_app.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(event, json!({"from": "python"}));
 
     // The HTTP side: bad input is a clear error, and it keeps serving.
@@ -201,10 +281,22 @@ async fn a_python_app_is_a_service_behind_the_sidecar() {
     assert_eq!((status, body["code"].as_u64()), (400, Some(400)), "{body}");
     let (status, body) = http(&base, "POST", "/no.such/Greeter.Hello", b"{}").await;
     assert_eq!(status, 404, "{body}");
-    let (status, body) = http(&base, "POST", &format!("/{SERVICE}/Greeter.Hello"), br#"{"name":"Direct"}"#).await;
+    let (status, body) = http(
+        &base,
+        "POST",
+        &format!("/{SERVICE}/Greeter.Hello"),
+        br#"{"name":"Direct"}"#,
+    )
+    .await;
     assert_eq!((status, body), (200, json!({"greeting": "Hello Direct"})));
     let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(100 * 1024));
-    let (status, body) = http(&base, "POST", &format!("/{SERVICE}/Greeter.Hello"), big.as_bytes()).await;
+    let (status, body) = http(
+        &base,
+        "POST",
+        &format!("/{SERVICE}/Greeter.Hello"),
+        big.as_bytes(),
+    )
+    .await;
     assert_eq!((status, body["code"].as_u64()), (413, Some(413)), "{body}");
     let (status, body) = http(&base, "POST", "/broker/py.out", big.as_bytes()).await;
     assert_eq!((status, body["code"].as_u64()), (413, Some(413)), "{body}");
@@ -216,7 +308,15 @@ async fn a_python_app_is_a_service_behind_the_sidecar() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body[0]["nodes"].as_array().unwrap().len(), 1, "{body}");
     let (status, body) = http(&base, "GET", "/registry", b"").await;
-    assert!(status == 200 && body.as_array().unwrap().iter().any(|s| s["name"] == SERVICE), "{body}");
+    assert!(
+        status == 200
+            && body
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["name"] == SERVICE),
+        "{body}"
+    );
     let (_, health) = http(&base, "GET", "/health", b"").await;
     assert_eq!(health, json!({"app": "up", "registered": true}));
 
@@ -226,16 +326,24 @@ async fn a_python_app_is_a_service_behind_the_sidecar() {
     wait_nodes(&client, 0).await;
     let (_, health) = http(&base, "GET", "/health", b"").await;
     assert_eq!(health, json!({"app": "down", "registered": false}));
-    let err = call(&client, "Greeter.Hello", json!({"name": "x"}), &none).await.unwrap_err();
+    let err = call(&client, "Greeter.Hello", json!({"name": "x"}), &none)
+        .await
+        .unwrap_err();
     assert!(err.code() == 404 || err.code() == 503, "{err}");
 
     // It comes back on its port: registered again, and called.
     let (_app, _) = start_app(port);
     wait_nodes(&client, 1).await;
-    let hello = call(&client, "Greeter.Hello", json!({"name": "Again"}), &none).await.unwrap();
+    let hello = call(&client, "Greeter.Hello", json!({"name": "Again"}), &none)
+        .await
+        .unwrap();
     assert_eq!(hello["greeting"], "Hello Again from Python");
 
     let _ = stop.send(());
-    tokio::time::timeout(LIMIT, running).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(LIMIT, running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     wait_nodes(&client, 0).await;
 }

@@ -112,7 +112,9 @@ pub struct HandlerBuilder<T> {
 /// life of the process (dynamic endpoints' names and schemas).
 fn intern(text: String) -> &'static str {
     static TEXTS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-    let mut texts = TEXTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut texts = TEXTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(known) = texts.iter().find(|t| **t == text) {
         return known;
     }
