@@ -146,10 +146,9 @@ impl App {
             if let (Ok(name), Ok(val)) = (
                 HeaderName::try_from(key),
                 HeaderValue::try_from(val.to_owned()),
-            ) {
-                if !is_reserved(&name) {
-                    headers.append(name, val);
-                }
+            ) && !is_reserved(&name)
+            {
+                headers.append(name, val);
             }
         }
         if let Some(deadline) = ctx.deadline() {
