@@ -347,3 +347,47 @@ async fn a_python_app_is_a_service_behind_the_sidecar() {
         .unwrap();
     wait_nodes(&client, 0).await;
 }
+
+#[tokio::test]
+async fn an_unreachable_app_is_503_and_its_health_says_down() {
+    // A port nothing listens on any more.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let world = World::new();
+    let endpoints = vec![micro_runtime::endpoint::DynamicEndpoint::new(
+        "Greeter.Hello",
+    )];
+    let options = SidecarOptions::new(format!("http://{closed}"), endpoints);
+    let builder = Service::builder()
+        .name("py.gone")
+        .registry(world.registry.clone())
+        .transport(world.transport.clone())
+        .broker(Arc::new(MemoryBroker::new()));
+    let sidecar = Sidecar::new(builder, options).unwrap();
+    // Registered by hand: the health check would not register it.
+    sidecar.service().start().await.unwrap();
+    let err = world
+        .client()
+        .call_raw(
+            "py.gone",
+            "Greeter.Hello",
+            ContentType::Json,
+            Bytes::from_static(b"{}"),
+            &CallOptions::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 503, "{err}");
+    assert!(err.detail().contains("unreachable"), "{err}");
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let watching = sidecar.watch_health(stopped);
+    let stopping = async {
+        let _ = stop.send(true);
+    };
+    tokio::join!(watching, stopping);
+    assert!(!sidecar.app_up() && !sidecar.registered());
+    let _ = sidecar.service().stop().await;
+}
