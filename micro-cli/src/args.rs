@@ -293,7 +293,7 @@ pub struct GatewayArgs {
 
 /// `micro sidecar`.
 #[derive(Debug, Clone, Args)]
-#[command(group = clap::ArgGroup::new("declared").required(true).args(["endpoints", "openapi"]))]
+#[command(group = clap::ArgGroup::new("declared").args(["endpoints", "openapi"]))]
 pub struct SidecarArgs {
     /// The service name the app is registered as.
     #[arg(long)]
@@ -307,7 +307,8 @@ pub struct SidecarArgs {
     #[arg(long, value_name = "FILE")]
     pub endpoints: Option<PathBuf>,
     /// The URL of the app's OpenAPI document: each `POST /{Endpoint.Method}`
-    /// operation is an endpoint.
+    /// operation is an endpoint. Default (without --endpoints):
+    /// `{app}/openapi.json`.
     #[arg(long, value_name = "URL")]
     pub openapi: Option<String>,
     /// The app's health path (`/health`): 2xx is up. Default: up while it

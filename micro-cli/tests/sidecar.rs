@@ -183,9 +183,11 @@ fn sidecar_user_errors_are_one_line() {
         .fails_with(400)
         .to_owned();
     assert!(line.contains("<Handler>.<Method>"), "{line}");
-    // Neither --endpoints nor --openapi: clap's usage error.
-    let out = place.run(&base);
-    assert_eq!(out.code, Some(2), "{out}");
+    // Neither --endpoints nor --openapi: the app's /openapi.json, here unreachable.
+    let line = place.run(&base).fails_with(503).to_owned();
+    assert!(line.contains("--endpoints FILE"), "{line}");
+    let out = place.run(&[&base[..], &["--endpoints", file, "--openapi", "http://x"]].concat());
+    assert_eq!(out.code, Some(2), "both: clap's usage error: {out}");
     let _ = std::fs::remove_file(endpoints);
     let _ = std::fs::remove_file(bad);
 }

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use micro_runtime::Service;
+use micro_runtime::{Error, Service};
 use micro_sidecar::{Sidecar, SidecarOptions, Subscription};
 
 use super::drain::{self, DRAIN};
@@ -32,7 +32,17 @@ pub(crate) async fn run(session: &Session, args: SidecarArgs) -> Outcome {
             micro_sidecar::endpoints::from_file(&file.display().to_string(), &text)?
         }
         (None, Some(url)) => micro_sidecar::endpoints::from_openapi_url(url).await?,
-        (None, None) => return Err(Failure::usage("give --endpoints FILE or --openapi URL")),
+        (None, None) => {
+            let url = format!("{}/openapi.json", args.app.trim_end_matches('/'));
+            micro_sidecar::endpoints::from_openapi_url(&url)
+                .await
+                .map_err(|e| {
+                    Error::new(
+                        e.code(),
+                        format!("{} (or give --endpoints FILE or --openapi URL)", e.detail()),
+                    )
+                })?
+        }
     };
     let mut options = SidecarOptions::new(args.app.clone(), endpoints);
     options.subscriptions = subscriptions;
