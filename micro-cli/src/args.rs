@@ -100,6 +100,10 @@ pub enum Command {
     New(NewArgs),
     /// Serves the services as MCP tools for AI agents (stdio or Streamable HTTP).
     Mcp(McpArgs),
+    /// Makes an HTTP app in any language a service: registers its
+    /// endpoints, forwards calls and events to it, serves it /rpc,
+    /// /registry and /broker, until Ctrl-C or SIGTERM.
+    Sidecar(SidecarArgs),
     /// Prints a shell completion script.
     Completions(CompletionsArgs),
     /// `micro SERVICE ENDPOINT --field value`: calls by short names, the
@@ -287,6 +291,56 @@ pub struct GatewayArgs {
     pub no_dashboard: bool,
 }
 
+/// `micro sidecar`.
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("declared").args(["endpoints", "openapi"]))]
+pub struct SidecarArgs {
+    /// The service name the app is registered as.
+    #[arg(long)]
+    pub name: String,
+    /// The app's base URL, `http://127.0.0.1:5000`: a call to
+    /// `Greeter.Hello` is `POST {app}/Greeter.Hello`.
+    #[arg(long, value_name = "URL")]
+    pub app: String,
+    /// A file listing the app's endpoints (JSON or YAML):
+    /// `[{"name": "Greeter.Hello", "request": {JSON Schema}, "response": {...}}]`.
+    #[arg(long, value_name = "FILE")]
+    pub endpoints: Option<PathBuf>,
+    /// The URL of the app's OpenAPI document: each `POST /{Endpoint.Method}`
+    /// operation is an endpoint. Default (without --endpoints):
+    /// `{app}/openapi.json`.
+    #[arg(long, value_name = "URL")]
+    pub openapi: Option<String>,
+    /// The app's health path (`/health`): 2xx is up. Default: up while it
+    /// accepts connections.
+    #[arg(long, value_name = "PATH")]
+    pub health: Option<String>,
+    /// How often the app's health is asked; a failed check deregisters it.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub health_interval: Duration,
+    /// The native server's address (what the registry advertises). Default:
+    /// MICRO_SERVER_ADDRESS, else any interface.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub address: Option<String>,
+    /// The HTTP address for the app (/rpc, /{service}/{endpoint},
+    /// /registry, /broker/{topic}, /health). Beyond loopback only with
+    /// --insecure.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8082")]
+    pub http: String,
+    /// A topic delivered to the app: `TOPIC[:QUEUE]=/path` (repeatable).
+    #[arg(long, value_name = "TOPIC[:QUEUE]=/PATH")]
+    pub subscribe: Vec<String>,
+    /// The largest body from the app or to it (`4MiB`, `512KiB`, `1000`).
+    #[arg(long, value_parser = parse_size, default_value = "4MiB")]
+    pub max_body: usize,
+    /// How long a call from the app may take when it sets no `Timeout` header.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub timeout: Duration,
+    /// Serve the HTTP side (and the HTTP broker) beyond loopback.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
 /// `micro new`.
 #[derive(Debug, Args)]
 pub struct NewArgs {
@@ -438,7 +492,7 @@ impl Command {
     /// (gracefully, exit code 0) instead of being interrupted.
     pub fn stops_on_signal(&self) -> bool {
         match self {
-            Command::Gateway(_) | Command::Web(_) => true,
+            Command::Gateway(_) | Command::Web(_) | Command::Sidecar(_) => true,
             Command::Mcp(mcp) => {
                 matches!(&mcp.command, McpCommand::Serve(serve) if serve.address.is_some())
             }

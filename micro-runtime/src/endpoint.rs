@@ -110,6 +110,32 @@ impl EndpointDescriptor {
     }
 }
 
+/// An endpoint whose name and message schemas are known only at run time
+/// (read from a file, say): what [`HandlerBuilder::dynamic_unary`] serves.
+///
+/// [`HandlerBuilder::dynamic_unary`]: crate::server::HandlerBuilder::dynamic_unary
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DynamicEndpoint {
+    /// `<Service>.<Method>`, e.g. `Greeter.Hello`.
+    pub name: String,
+    /// The documentation.
+    pub docs: String,
+    /// JSON Schema of the request's JSON form; "any object" when `None`.
+    pub request_schema: Option<serde_json::Value>,
+    /// JSON Schema of the response's JSON form; "any object" when `None`.
+    pub response_schema: Option<serde_json::Value>,
+}
+
+impl DynamicEndpoint {
+    /// An endpoint `name` with no docs and no schemas.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+}
+
 /// Per-method options set with `#[micro(...)]` inside a `#[service]` impl.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MethodOptions {

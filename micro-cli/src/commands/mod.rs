@@ -12,6 +12,7 @@ mod mcp;
 mod new;
 mod publish;
 mod services;
+mod sidecar;
 mod stream;
 mod subscribe;
 mod target;
@@ -39,6 +40,7 @@ pub(crate) async fn run(command: Command, session: &Session) -> Outcome {
         Command::Web(args) => gateway::run(session, args, gateway::Serve::Dashboard).await,
         Command::New(args) => new::run(session, &args),
         Command::Mcp(args) => mcp::run(session, args).await,
+        Command::Sidecar(args) => sidecar::run(session, args).await,
         Command::Completions(args) => completions::run(&args),
         Command::Dynamic(words) => dynamic::run(session, words).await,
     }

@@ -8,8 +8,10 @@ use futures_util::future::BoxFuture;
 
 use super::wrapper::{EndpointFn, HandlerRequest};
 use crate::broker::Subscriber;
-use crate::codec::MessageCodec;
-use crate::endpoint::{CallKind, EndpointDescriptor, MethodOptions, TypedEndpoint};
+use crate::codec::{ContentType, MessageCodec};
+use crate::endpoint::{
+    CallKind, DynamicEndpoint, EndpointDescriptor, MethodOptions, TypedEndpoint,
+};
 use crate::schema::{MessageSchema, MessageSchemas, ProtoPackage};
 use crate::streaming::{Receiver, Sender};
 use crate::transport::IncomingBody;
@@ -104,6 +106,21 @@ pub struct HandlerBuilder<T> {
     endpoints: Vec<RoutedEndpoint>,
     subscribers: Vec<Subscriber>,
     schemas: MessageSchemas,
+}
+
+/// `text` as a `&'static str`, each distinct text allocated once for the
+/// life of the process (dynamic endpoints' names and schemas).
+fn intern(text: String) -> &'static str {
+    static TEXTS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut texts = TEXTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = texts.iter().find(|t| **t == text) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(text.into_boxed_str());
+    texts.push(leaked);
+    leaked
 }
 
 fn wrong_kind(descriptor: &EndpointDescriptor, streaming_call: bool) -> Error {
@@ -316,6 +333,62 @@ impl<T: Send + Sync + 'static> HandlerBuilder<T> {
             })
         };
         self.push(endpoint.descriptor, Arc::new(run));
+        self
+    }
+
+    /// Adds a unary endpoint known only at run time (a sidecar's, a proxy's):
+    /// `f` gets the call's context, the body's content type and the encoded
+    /// body, and answers the encoded response in the same content type. The
+    /// registry advertises it and `Debug.Describe` reports its schemas (as
+    /// types `<name>.Request` and `<name>.Response`).
+    ///
+    /// The names and schemas are kept for the life of the process (descriptors
+    /// hold `&'static str`); each distinct text is kept once, so building the
+    /// same endpoints again costs nothing more.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use micro_runtime::endpoint::DynamicEndpoint;
+    /// use micro_runtime::server::HandlerBuilder;
+    ///
+    /// let echo = HandlerBuilder::new(())
+    ///     .dynamic_unary(DynamicEndpoint::new("Echo.Call"), |_ctx, _ct, body| async move { Ok(body) })
+    ///     .build();
+    /// assert_eq!(echo.descriptors().next().unwrap().name, "Echo.Call");
+    /// ```
+    pub fn dynamic_unary<F, Fut>(mut self, endpoint: DynamicEndpoint, f: F) -> Self
+    where
+        F: Fn(Context, ContentType, Bytes) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Bytes>> + Send + 'static,
+    {
+        let name = intern(endpoint.name);
+        let method = name.rsplit_once('.').map_or(name, |(_, m)| m);
+        let mut descriptor = EndpointDescriptor::new(name, method, CallKind::Unary);
+        descriptor.docs = intern(endpoint.docs);
+        descriptor.request_type = intern(format!("{name}.Request"));
+        descriptor.response_type = intern(format!("{name}.Response"));
+        for (type_name, schema) in [
+            (descriptor.request_type, endpoint.request_schema),
+            (descriptor.response_type, endpoint.response_schema),
+        ] {
+            if let Some(schema) = schema {
+                let text = MessageSchema::Text(intern(schema.to_string()));
+                self.schemas.insert(type_name.into(), text);
+            }
+        }
+        let run = move |req: HandlerRequest| -> BoxFuture<'static, Result<Option<Bytes>>> {
+            match req.body {
+                IncomingBody::Unary(body) => {
+                    let call = f(req.ctx, req.content_type, body);
+                    Box::pin(async move { call.await.map(Some) })
+                }
+                IncomingBody::Stream { .. } => {
+                    Box::pin(std::future::ready(Err(wrong_kind(&descriptor, true))))
+                }
+            }
+        };
+        self.push(descriptor, Arc::new(run));
         self
     }
 
