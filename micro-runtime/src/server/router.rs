@@ -55,6 +55,10 @@ impl Router {
 }
 
 impl Dispatcher for Router {
+    fn service(&self) -> Option<&str> {
+        Some(&self.service)
+    }
+
     fn dispatch(&self, call: IncomingCall) -> BoxFuture<'static, Result<Option<Bytes>>> {
         let IncomingCall { head, body } = call;
         if *head.service != *self.service {

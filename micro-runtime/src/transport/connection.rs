@@ -132,6 +132,12 @@ pub trait Dispatcher: Send + Sync + 'static {
     /// Handles one call. `Ok(Some(body))` is the response message (unary and
     /// client-streaming calls), `Ok(None)` a stream that ended normally.
     fn dispatch(&self, call: IncomingCall) -> BoxFuture<'static, Result<Option<Bytes>>>;
+
+    /// The service it serves, when it serves one: transports that address
+    /// services rather than hosts (NATS) name their subjects after it.
+    fn service(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A listening server endpoint of a transport.

@@ -1,9 +1,10 @@
 //! Transports: how calls travel between a client and a server.
 //!
 //! A [`Transport`] dials [`Connection`]s and listens with a [`Dispatcher`].
-//! Every connection multiplexes many calls. Two transports are built in:
-//! `tcp`, the native protocol (default, see [`tcp`] for the frame layout),
-//! and `memory`, for one process and tests.
+//! Every connection multiplexes many calls. Built in: `tcp`, the native
+//! protocol (default, see [`tcp`] for the frame layout), `memory`, for one
+//! process and tests, and `nats` (cargo feature `nats`): RPC as NATS
+//! request/reply, for nodes that cannot accept connections.
 
 mod advertise;
 mod connection;
@@ -11,6 +12,8 @@ pub mod grpc;
 mod head;
 mod in_flight;
 pub mod memory;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod stream;
 pub mod tcp;
 
