@@ -11,7 +11,7 @@ use async_nats::{HeaderMap, Message, StatusCode, Subject, Subscriber};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use super::headers::{self, Frame};
 use super::outbox::{Outbox, Outgoing};
@@ -28,7 +28,9 @@ pub(super) struct NatsListener {
     state: Arc<ServerState>,
     /// Tells the request loop to drain its subscriptions.
     drain: watch::Sender<bool>,
-    requests: AbortHandle,
+    /// The request loop: it ends once its subscriptions are drained.
+    requests: tokio::sync::Mutex<JoinHandle<()>>,
+    requests_abort: AbortHandle,
     control: AbortHandle,
 }
 
@@ -118,7 +120,8 @@ pub(super) async fn listen(
     Ok(NatsListener {
         state,
         drain,
-        requests: requests.abort_handle(),
+        requests_abort: requests.abort_handle(),
+        requests: tokio::sync::Mutex::new(requests),
         control: control.abort_handle(),
     })
 }
@@ -513,9 +516,19 @@ impl Listener for NatsListener {
 
     async fn shutdown(&self, grace: Duration) {
         let state = &self.state;
-        state.draining.store(true, Ordering::Release);
+        let until = tokio::time::Instant::now() + grace;
+        if state.draining.swap(true, Ordering::AcqRel) {
+            return; // shut down already
+        }
         let _ = self.drain.send(true);
-        if tokio::time::timeout(grace, state.in_flight.wait_idle())
+        // Unsubscribed at the server, and what NATS had delivered already
+        // refused unprocessed (so its callers try another node at once).
+        let mut requests = self.requests.lock().await;
+        if tokio::time::timeout_at(until, &mut *requests).await.is_err() {
+            requests.abort();
+        }
+        drop(requests);
+        if tokio::time::timeout_at(until, state.in_flight.wait_idle())
             .await
             .is_err()
         {
@@ -525,14 +538,13 @@ impl Listener for NatsListener {
             );
         }
         state.abort_all();
-        self.requests.abort();
         self.control.abort();
     }
 }
 
 impl Drop for NatsListener {
     fn drop(&mut self) {
-        self.requests.abort();
+        self.requests_abort.abort();
         self.control.abort();
     }
 }
