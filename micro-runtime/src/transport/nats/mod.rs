@@ -31,7 +31,7 @@ pub struct NatsTransportOptions {
     pub stream_window: u32,
     /// Silence of a node with calls in flight after which it is pinged; a
     /// node that is gone fails them with 503 (`MICRO_TRANSPORT_KEEPALIVE`,
-    /// default 1 s).
+    /// default 500 ms).
     pub probe_after: Duration,
     /// Limit of the first connection to NATS and of a ping (default 5 s).
     pub timeout: Duration,
@@ -42,7 +42,7 @@ impl Default for NatsTransportOptions {
         Self {
             address: crate::nats::DEFAULT_ADDRESS.to_owned(),
             stream_window: super::DEFAULT_STREAM_WINDOW,
-            probe_after: Duration::from_secs(1),
+            probe_after: Duration::from_millis(500),
             timeout: Duration::from_secs(5),
         }
     }
