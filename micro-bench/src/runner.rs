@@ -146,7 +146,7 @@ async fn measure(
         server_peak_rss_kib: server.memory().map(|m| m.peak_kib),
     };
     eprintln!(
-        "   {system:<6} {:<10} c={concurrency:<4} {:>12} p50 {:>8} p99 {:>8} p99.9 {:>8} failed {}",
+        "   {system:<10} {:<10} c={concurrency:<4} {:>12} p50 {:>8} p99 {:>8} p99.9 {:>8} failed {}",
         workload.label(),
         crate::report::format_rate(cell.rate, workload.is_stream()),
         crate::report::format_us(cell.p50_us),

@@ -1,5 +1,6 @@
 //! The systems measured, each a server and a client: [`raw`] (the limit),
-//! [`micro`], [`tonic`], [`tarpc`] and [`volo`] (volo-grpc).
+//! [`micro`] (over TCP, and as `micro-nats` over NATS), [`tonic`], [`tarpc`]
+//! and [`volo`] (volo-grpc).
 
 pub mod micro;
 pub mod raw;
@@ -20,6 +21,10 @@ pub enum System {
     Raw,
     /// micro's native TCP transport.
     Micro,
+    /// micro over its NATS transport (request/reply through the NATS server
+    /// at `MICRO_TEST_NATS`, else 127.0.0.1:4222; a note instead of a row
+    /// when none answers or the `nats` feature is off).
+    MicroNats,
     /// tonic 0.14 (gRPC over HTTP/2).
     Tonic,
     /// tarpc over TCP with bincode.
@@ -30,9 +35,10 @@ pub enum System {
 
 impl System {
     /// Every system, in the order they are measured and printed.
-    pub const ALL: [System; 5] = [
+    pub const ALL: [System; 6] = [
         System::Raw,
         System::Micro,
+        System::MicroNats,
         System::Tonic,
         System::Tarpc,
         System::Volo,
@@ -43,6 +49,7 @@ impl System {
         match self {
             System::Raw => "raw",
             System::Micro => "micro",
+            System::MicroNats => "micro-nats",
             System::Tonic => "tonic",
             System::Tarpc => "tarpc",
             System::Volo => "volo",
@@ -70,7 +77,8 @@ impl std::fmt::Display for System {
 pub async fn serve(system: System, port: u16, ready: impl FnOnce(&str)) -> anyhow::Result<()> {
     match system {
         System::Raw => raw::serve(port, ready).await?,
-        System::Micro => micro::serve(port, ready).await?,
+        System::Micro => micro::serve(port, micro::Wire::Tcp, ready).await?,
+        System::MicroNats => micro::serve(port, micro::Wire::Nats, ready).await?,
         System::Tonic => tonic::serve(port, ready).await?,
         System::Tarpc => tarpc::serve(port, ready).await?,
         System::Volo => volo::serve(port, ready).await?,
@@ -120,7 +128,10 @@ impl Client {
         let connections = pool_connections(concurrency);
         Ok(match system {
             System::Raw => Client::Raw(raw::Client::connect(address, connections).await?),
-            System::Micro => Client::Micro(micro::Client::connect(address).await?),
+            System::Micro => Client::Micro(micro::Client::connect(address, micro::Wire::Tcp).await?),
+            System::MicroNats => {
+                Client::Micro(micro::Client::connect(address, micro::Wire::Nats).await?)
+            }
             System::Tonic => Client::Tonic(tonic::Client::connect(address).await?),
             System::Tarpc => Client::Tarpc(tarpc::Client::connect(address, connections).await?),
             System::Volo => Client::Volo(volo::Client::connect(address).await?),
