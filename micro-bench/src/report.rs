@@ -55,6 +55,9 @@ pub struct SystemRun {
     pub idle_anon_kib: Option<u64>,
     /// Why it has no (or only some) cells.
     pub error: Option<String>,
+    /// Why it was skipped, when a backend it needs is absent (not a failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// How the run was configured.
@@ -159,6 +162,17 @@ impl Report {
                 format_kib(run.idle_rss_kib),
                 format_kib(run.idle_anon_kib)
             );
+        }
+        out
+    }
+
+    /// Systems skipped, one line each (empty when none was).
+    pub fn skipped(&self) -> String {
+        let mut out = String::new();
+        for run in &self.systems {
+            if let Some(why) = &run.skipped {
+                let _ = writeln!(out, "{}: skipped: {why}", run.system);
+            }
         }
         out
     }

@@ -39,7 +39,14 @@ pub async fn run(args: &RpcArgs) -> Report {
             idle_rss_kib: None,
             idle_anon_kib: None,
             error: None,
+            skipped: None,
         };
+        if let Some(why) = system.unavailable() {
+            eprintln!("== {system}: skipped: {why}");
+            run.skipped = Some(why);
+            report.systems.push(run);
+            continue;
+        }
         if let Err(err) = run_system(system, args, phase, &mut run, &mut report).await {
             eprintln!("{system}: {err:#}");
             run.error = Some(format!("{err:#}"));

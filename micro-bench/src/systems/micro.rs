@@ -44,6 +44,23 @@ pub fn nats_address() -> String {
     }
 }
 
+/// Why the `micro-nats` system cannot run: the `nats` feature is off, or
+/// no server accepts connections at [`nats_address`].
+pub fn nats_unavailable() -> Option<String> {
+    if !cfg!(feature = "nats") {
+        return Some("micro-bench was built without its `nats` feature".into());
+    }
+    let address = nats_address();
+    let host_port = address.trim_start_matches("nats://");
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(host_port)
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| {
+            std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok()
+        });
+    (!reachable).then(|| format!("no NATS server answers at {address} (set MICRO_TEST_NATS)"))
+}
+
 fn transport(wire: Wire) -> Result<Arc<dyn Transport>> {
     match wire {
         Wire::Tcp => Ok(Arc::new(TcpTransport::default())),

@@ -56,6 +56,18 @@ impl System {
         }
     }
 
+    /// Why it cannot run here (a backend it needs is absent), when it
+    /// cannot: only `micro-nats`, without a NATS server or the `nats`
+    /// feature, and then only unless `MICRO_TEST_REQUIRE_BACKENDS=1`.
+    pub fn unavailable(self) -> Option<String> {
+        if self != System::MicroNats
+            || std::env::var("MICRO_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1")
+        {
+            return None;
+        }
+        micro::nats_unavailable()
+    }
+
     /// Whether it can stream responses.
     pub fn streams(self) -> bool {
         !matches!(self, System::Tarpc)
