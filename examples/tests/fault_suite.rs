@@ -58,7 +58,10 @@ impl Cluster {
             env: vec![
                 ("MICRO_REGISTRY".into(), "mdns".into()),
                 ("MICRO_TRANSPORT".into(), "nats".into()),
-                ("MICRO_TRANSPORT_ADDRESS".into(), "nats://127.0.0.1:4222".into()),
+                (
+                    "MICRO_TRANSPORT_ADDRESS".into(),
+                    "nats://127.0.0.1:4222".into(),
+                ),
             ],
             name: "mdns+nats",
         })

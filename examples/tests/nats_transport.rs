@@ -154,7 +154,10 @@ async fn a_server_killed_mid_stream_fails_the_stream_with_503() {
         .await
         .expect("the stream must fail well before its 60 s deadline")
         .unwrap_err();
-    println!("FIGURES stream failed {:?} after SIGKILL: {err}", killed.elapsed());
+    println!(
+        "FIGURES stream failed {:?} after SIGKILL: {err}",
+        killed.elapsed()
+    );
     assert_eq!(err.code(), 503, "{err}");
 }
 
@@ -187,6 +190,9 @@ async fn a_server_killed_during_a_unary_call_fails_it_with_503() {
         .expect("the call must fail well before its 60 s deadline")
         .unwrap()
         .unwrap_err();
-    println!("FIGURES unary call failed {:?} after SIGKILL: {err}", killed.elapsed());
+    println!(
+        "FIGURES unary call failed {:?} after SIGKILL: {err}",
+        killed.elapsed()
+    );
     assert_eq!(err.code(), 503, "{err}");
 }

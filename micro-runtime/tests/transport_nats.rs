@@ -255,10 +255,7 @@ async fn two_nodes_share_calls_and_the_queue_group_answers_without_the_selector(
     // And the stopped node's own address is refused unprocessed.
     let gone = a_node_address(&a).await;
     let err = echo
-        .label_with(
-            Msg::default(),
-            CallOptions::new().address(gone).retries(0),
-        )
+        .label_with(Msg::default(), CallOptions::new().address(gone).retries(0))
         .await
         .unwrap_err();
     assert_eq!(err.code(), 503, "{err}");
@@ -345,10 +342,7 @@ async fn a_node_that_vanishes_mid_stream_fails_the_stream_with_503() {
 }
 
 fn header(headers: &Option<HeaderMap>, name: &str) -> Option<String> {
-    headers
-        .as_ref()?
-        .get(name)
-        .map(|v| v.as_str().to_owned())
+    headers.as_ref()?.get(name).map(|v| v.as_str().to_owned())
 }
 
 /// Garbage on a node's subject gets a 400 (when it has a reply subject)
@@ -368,7 +362,10 @@ async fn garbage_gets_400_and_the_node_keeps_serving() {
         .request(subject.clone(), Bytes::from_static(b"\x00\xffgarbage"))
         .await
         .unwrap();
-    assert_eq!(header(&answer.headers, "Micro-Rpc-Code").as_deref(), Some("400"));
+    assert_eq!(
+        header(&answer.headers, "Micro-Rpc-Code").as_deref(),
+        Some("400")
+    );
     let err = micro_runtime::Error::from_json(&answer.payload);
     assert_eq!(err.code(), 400, "{err}");
 
@@ -411,18 +408,34 @@ async fn garbage_gets_400_and_the_node_keeps_serving() {
     headers.insert("Micro-Rpc-Service", svc.as_str());
     headers.insert("Micro-Rpc-Endpoint", "Echo.Say");
     let answer = raw
-        .request_with_headers(subject.clone(), headers, Bytes::from_static(b"\xff\xff\xff"))
+        .request_with_headers(
+            subject.clone(),
+            headers,
+            Bytes::from_static(b"\xff\xff\xff"),
+        )
         .await
         .unwrap();
-    assert_eq!(header(&answer.headers, "Micro-Rpc-Code").as_deref(), Some("400"));
+    assert_eq!(
+        header(&answer.headers, "Micro-Rpc-Code").as_deref(),
+        Some("400")
+    );
     // Without a reply subject, and on control subjects: dropped.
-    raw.publish(subject.clone(), Bytes::from_static(b"junk")).await.unwrap();
-    raw.publish(format!("{subject}.999"), Bytes::from_static(b"junk")).await.unwrap();
-    raw.publish(format!("{subject}.nope"), Bytes::from_static(b"junk")).await.unwrap();
+    raw.publish(subject.clone(), Bytes::from_static(b"junk"))
+        .await
+        .unwrap();
+    raw.publish(format!("{subject}.999"), Bytes::from_static(b"junk"))
+        .await
+        .unwrap();
+    raw.publish(format!("{subject}.nope"), Bytes::from_static(b"junk"))
+        .await
+        .unwrap();
     raw.flush().await.unwrap();
 
     let echo = EchoClient::new(svc.clone(), world.client());
-    assert_eq!(echo.say(Msg::text("still here")).await.unwrap().text, "still here");
+    assert_eq!(
+        echo.say(Msg::text("still here")).await.unwrap().text,
+        "still here"
+    );
     world.stop().await;
 }
 

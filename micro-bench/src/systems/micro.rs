@@ -55,9 +55,7 @@ pub fn nats_unavailable() -> Option<String> {
     let reachable = std::net::ToSocketAddrs::to_socket_addrs(host_port)
         .ok()
         .and_then(|mut a| a.next())
-        .is_some_and(|a| {
-            std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok()
-        });
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok());
     (!reachable).then(|| format!("no NATS server answers at {address} (set MICRO_TEST_NATS)"))
 }
 
@@ -272,7 +270,12 @@ pub async fn registry(address: &str) -> Result<Arc<MemoryRegistry>> {
         metadata: BTreeMap::from([
             (
                 "transport".to_owned(),
-                if address.starts_with("nats:") { "nats" } else { "tcp" }.to_owned(),
+                if address.starts_with("nats:") {
+                    "nats"
+                } else {
+                    "tcp"
+                }
+                .to_owned(),
             ),
             ("protocol".to_owned(), "micro".to_owned()),
         ]),

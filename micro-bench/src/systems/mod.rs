@@ -140,7 +140,9 @@ impl Client {
         let connections = pool_connections(concurrency);
         Ok(match system {
             System::Raw => Client::Raw(raw::Client::connect(address, connections).await?),
-            System::Micro => Client::Micro(micro::Client::connect(address, micro::Wire::Tcp).await?),
+            System::Micro => {
+                Client::Micro(micro::Client::connect(address, micro::Wire::Tcp).await?)
+            }
             System::MicroNats => {
                 Client::Micro(micro::Client::connect(address, micro::Wire::Nats).await?)
             }

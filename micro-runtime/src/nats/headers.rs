@@ -8,9 +8,7 @@ use crate::Metadata;
 /// characters in the name, no line breaks in the value).
 pub(crate) fn can_travel(key: &str, value: &str) -> bool {
     !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b':')
+        && key.bytes().all(|b| b.is_ascii_graphic() && b != b':')
         && !value.contains(['\r', '\n'])
 }
 

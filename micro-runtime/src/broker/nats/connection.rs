@@ -4,9 +4,9 @@
 
 use async_nats::jetstream;
 
+use crate::Result;
 pub(super) use crate::nats::Connection;
 pub(super) use crate::nats::{from_headers, to_headers};
-use crate::Result;
 
 use super::NatsOptions;
 

@@ -423,15 +423,10 @@ impl Registry for MdnsRegistry {
                 ),
                 // Not host:port (`nats:<subject>`): the record carries the
                 // address; the A records are this host's interfaces.
-                None => ServiceInfo::new(
-                    SERVICE_TYPE,
-                    &instance,
-                    &host,
-                    (),
-                    0,
-                    txt::encode(&record),
-                )
-                .map(ServiceInfo::enable_addr_auto),
+                None => {
+                    ServiceInfo::new(SERVICE_TYPE, &instance, &host, (), 0, txt::encode(&record))
+                        .map(ServiceInfo::enable_addr_auto)
+                }
             }
             .map_err(|e| mdns_error("record", e))?;
             info.set_requires_probe(false);

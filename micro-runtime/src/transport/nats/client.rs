@@ -13,9 +13,9 @@ use futures_util::StreamExt;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::AbortHandle;
 
+use super::NatsTransportOptions;
 use super::headers::{self, Frame};
 use super::outbox::{Outbox, Outgoing};
-use super::NatsTransportOptions;
 use crate::error::Origin;
 use crate::transport::{
     Canceller, Connection, FrameSink, InboundBudget, RawReceiver, RawSender, RemoteStream,
@@ -223,8 +223,10 @@ impl ClientSide {
         }
         match answer {
             Ok(Ok(pong)) => pong,
-            _ => Err(Error::unavailable(format!("{subject} did not answer a ping"))
-                .with_origin(Origin::NotSent)),
+            _ => Err(
+                Error::unavailable(format!("{subject} did not answer a ping"))
+                    .with_origin(Origin::NotSent),
+            ),
         }
     }
 
@@ -236,7 +238,8 @@ impl ClientSide {
             return Err(Error::unavailable(format!("{subject} is shutting down"))
                 .with_origin(Origin::NotSent));
         }
-        let control = (pong.node == subject.as_str()).then(|| Subject::from(format!("{subject}.ping")));
+        let control =
+            (pong.node == subject.as_str()).then(|| Subject::from(format!("{subject}.ping")));
         let peer = Arc::new(Peer {
             subject,
             control,
@@ -363,11 +366,11 @@ impl ClientSide {
                     inbound, budget, ..
                 },
             ) => {
-                if !budget.take(message.payload.len())
-                    || inbound
+                let within_window = budget.take(message.payload.len())
+                    && inbound
                         .try_send(StreamItem::Message(message.payload))
-                        .is_err()
-                {
+                        .is_ok();
+                if !within_window {
                     drop(calls);
                     // Over the window we granted: the node broke flow control.
                     self.cancel(id);
@@ -401,7 +404,12 @@ impl ClientSide {
                     if cancelled {
                         drop(calls);
                         self.take(id);
-                        self.publish(&subject, id, Some(headers::frame_headers(Frame::Cancel)), Bytes::new());
+                        self.publish(
+                            &subject,
+                            id,
+                            Some(headers::frame_headers(Frame::Cancel)),
+                            Bytes::new(),
+                        );
                     }
                 }
             }
@@ -501,7 +509,9 @@ impl ClientSide {
                 queued.push((headers, payload));
                 Ok(())
             }
-            _ => Err(Error::unavailable("stream closed by the peer").with_origin(Origin::Transport)),
+            _ => {
+                Err(Error::unavailable("stream closed by the peer").with_origin(Origin::Transport))
+            }
         }
     }
 }
@@ -529,7 +539,9 @@ impl FrameSink for ClientSide {
 
     fn cancel(&self, id: u32) {
         let mut calls = self.calls.lock().unwrap();
-        let Some(slot) = calls.get_mut(&id) else { return };
+        let Some(slot) = calls.get_mut(&id) else {
+            return;
+        };
         if let Slot::Stream {
             state: StreamState::Opening { cancelled, .. },
             ..
@@ -548,7 +560,12 @@ impl FrameSink for ClientSide {
                 ..
             } => {
                 credits.close();
-                self.publish(&subject, id, Some(headers::frame_headers(Frame::Cancel)), Bytes::new());
+                self.publish(
+                    &subject,
+                    id,
+                    Some(headers::frame_headers(Frame::Cancel)),
+                    Bytes::new(),
+                );
             }
             Slot::Unary { peer, .. } => {
                 // The node drops the handler (only a node subject knows it).
@@ -641,7 +658,9 @@ impl Connection for NatsConnection {
         };
         let max = side.max_payload();
         if body.len() > max {
-            return ResponseFuture::ready(Err(too_large(body.len(), max).with_origin(Origin::NotSent)));
+            return ResponseFuture::ready(Err(
+                too_large(body.len(), max).with_origin(Origin::NotSent)
+            ));
         }
         let (tx, rx) = oneshot::channel();
         let id = side.insert(Slot::Unary {

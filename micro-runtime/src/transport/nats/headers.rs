@@ -172,7 +172,9 @@ pub(super) fn request_headers(head: &RequestHead, window: Option<u32>) -> Result
         headers.insert(KIND, head.kind.as_str());
     }
     if let Some(timeout) = head.timeout {
-        let micros = u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX).max(1);
+        let micros = u64::try_from(timeout.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         headers.insert(TIMEOUT, micros.to_string().as_str());
     }
     if let Some(window) = window {
@@ -180,7 +182,10 @@ pub(super) fn request_headers(head: &RequestHead, window: Option<u32>) -> Result
     }
     for (key, value) in head.metadata.iter() {
         if is_reserved(key) {
-            tracing::warn!(header = key, "metadata named like the NATS transport's headers; left out");
+            tracing::warn!(
+                header = key,
+                "metadata named like the NATS transport's headers; left out"
+            );
             continue;
         }
         match key.parse::<async_nats::HeaderName>() {
@@ -217,9 +222,13 @@ pub(super) fn request_head(headers: Option<&HeaderMap>) -> Result<RequestHead> {
     };
     let timeout = match header(headers, TIMEOUT) {
         None => None,
-        Some(value) => Some(Duration::from_micros(value.trim().parse().map_err(|_| {
-            Error::bad_request(format!("{TIMEOUT} {value:?} is not a number of microseconds"))
-        })?)),
+        Some(value) => Some(Duration::from_micros(value.trim().parse().map_err(
+            |_| {
+                Error::bad_request(format!(
+                    "{TIMEOUT} {value:?} is not a number of microseconds"
+                ))
+            },
+        )?)),
     };
     Ok(RequestHead {
         service: Arc::from(service),

@@ -78,9 +78,13 @@ pub(super) async fn listen(
     window: u32,
 ) -> Result<NatsListener> {
     let client = outbox.client().clone();
-    let subscribe_error =
-        |e: async_nats::SubscribeError| Error::internal(format!("nats transport: subscribing: {e}"));
-    let direct = client.subscribe(node.clone()).await.map_err(subscribe_error)?;
+    let subscribe_error = |e: async_nats::SubscribeError| {
+        Error::internal(format!("nats transport: subscribing: {e}"))
+    };
+    let direct = client
+        .subscribe(node.clone())
+        .await
+        .map_err(subscribe_error)?;
     let queue = match dispatcher.service() {
         Some(service) => {
             let subject = service_subject(service);
@@ -168,7 +172,11 @@ async fn control_loop(state: Arc<ServerState>, mut control: Subscriber) {
 impl ServerState {
     fn warn(&self, subject: &str, why: &str) {
         self.bad_input.warn(|suppressed| {
-            tracing::warn!(subject, suppressed, "nats transport: refused a message: {why}");
+            tracing::warn!(
+                subject,
+                suppressed,
+                "nats transport: refused a message: {why}"
+            );
         });
     }
 
@@ -176,7 +184,13 @@ impl ServerState {
         self.outbox.client().server_info().max_payload
     }
 
-    fn send(&self, subject: Subject, reply: Option<Subject>, headers: Option<HeaderMap>, payload: Bytes) {
+    fn send(
+        &self,
+        subject: Subject,
+        reply: Option<Subject>,
+        headers: Option<HeaderMap>,
+        payload: Bytes,
+    ) {
         self.outbox.send(Outgoing {
             subject,
             reply,
@@ -246,7 +260,12 @@ impl ServerState {
         }
     }
 
-    fn serve_unary(self: &Arc<Self>, head: crate::transport::RequestHead, reply: Subject, body: Bytes) {
+    fn serve_unary(
+        self: &Arc<Self>,
+        head: crate::transport::RequestHead,
+        reply: Subject,
+        body: Bytes,
+    ) {
         let guard = self.in_flight.enter();
         let mut call = self.dispatcher.dispatch(IncomingCall {
             head,
@@ -291,7 +310,12 @@ impl ServerState {
         }
     }
 
-    fn serve_stream(self: &Arc<Self>, head: crate::transport::RequestHead, reply: Subject, peer_window: u32) {
+    fn serve_stream(
+        self: &Arc<Self>,
+        head: crate::transport::RequestHead,
+        reply: Subject,
+        peer_window: u32,
+    ) {
         let guard = self.in_flight.enter();
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let sink: Arc<dyn FrameSink> = self.clone();
@@ -300,7 +324,12 @@ impl ServerState {
         let mut accept = headers::frame_headers(Frame::Accept);
         accept.insert(headers::SUBJECT, format!("{}.{n}", self.node).as_str());
         accept.insert(headers::WINDOW, self.window.to_string().as_str());
-        self.send(reply.clone(), Some(self.stream_subject(n)), Some(accept), Bytes::new());
+        self.send(
+            reply.clone(),
+            Some(self.stream_subject(n)),
+            Some(accept),
+            Bytes::new(),
+        );
         let call = self.dispatcher.dispatch(IncomingCall {
             head,
             body: IncomingBody::Stream {
@@ -339,9 +368,12 @@ impl ServerState {
         call.credits.close();
         let reply = call.reply;
         let result = match result {
-            Ok(Some(body)) if body.len() > self.max_payload() => Err(Error::payload_too_large(
-                format!("response of {} bytes exceeds the NATS server's limit", body.len()),
-            )),
+            Ok(Some(body)) if body.len() > self.max_payload() => {
+                Err(Error::payload_too_large(format!(
+                    "response of {} bytes exceeds the NATS server's limit",
+                    body.len()
+                )))
+            }
             Ok(Some(body)) => {
                 self.send(reply.clone(), Some(self.stream_subject(n)), None, body);
                 Ok(())
@@ -350,7 +382,12 @@ impl ServerState {
             Err(err) => Err(err),
         };
         match result {
-            Ok(()) => self.send(reply, None, Some(headers::frame_headers(Frame::End)), Bytes::new()),
+            Ok(()) => self.send(
+                reply,
+                None,
+                Some(headers::frame_headers(Frame::End)),
+                Bytes::new(),
+            ),
             Err(err) => self.send_error(reply, Frame::Error, &err),
         }
     }
@@ -365,7 +402,13 @@ impl ServerState {
 
     /// Cancels every call (the grace period is over).
     fn abort_all(&self) {
-        let calls: Vec<Call> = self.streams.lock().unwrap().drain().map(|(_, c)| c).collect();
+        let calls: Vec<Call> = self
+            .streams
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(_, c)| c)
+            .collect();
         for call in calls {
             call.cancel();
         }
@@ -428,14 +471,17 @@ impl ServerState {
                 let Some(inbound) = &call.inbound else { return };
                 let len = message.payload.len();
                 if !call.budget.take(len)
-                    || (inbound.try_send(StreamItem::Message(message.payload)).is_err()
+                    || (inbound
+                        .try_send(StreamItem::Message(message.payload))
+                        .is_err()
                         && !inbound.is_closed())
                 {
                     let reply = call.reply.clone();
                     drop(streams);
                     self.abort(n);
                     self.warn(&self.node, "a caller overran its flow-control window");
-                    let err = Error::bad_request(format!("stream {n} overran its flow-control window"));
+                    let err =
+                        Error::bad_request(format!("stream {n} overran its flow-control window"));
                     self.send_error(reply, Frame::Error, &err);
                 }
             }
@@ -465,7 +511,11 @@ impl ServerState {
 
     /// The reply subject of stream `n`.
     fn reply_of(&self, n: u32) -> Option<Subject> {
-        self.streams.lock().unwrap().get(&n).map(|c| c.reply.clone())
+        self.streams
+            .lock()
+            .unwrap()
+            .get(&n)
+            .map(|c| c.reply.clone())
     }
 }
 
@@ -491,7 +541,12 @@ impl FrameSink for ServerState {
     fn send_end(&self, n: u32, result: Result<()>) {
         if let Some(reply) = self.reply_of(n) {
             match result {
-                Ok(()) => self.send(reply, None, Some(headers::frame_headers(Frame::End)), Bytes::new()),
+                Ok(()) => self.send(
+                    reply,
+                    None,
+                    Some(headers::frame_headers(Frame::End)),
+                    Bytes::new(),
+                ),
                 Err(err) => self.send_error(reply, Frame::Error, &err),
             }
         }
@@ -499,7 +554,12 @@ impl FrameSink for ServerState {
 
     fn send_window(&self, n: u32, credit: u32) {
         if let Some(reply) = self.reply_of(n) {
-            self.send(reply, Some(self.stream_subject(n)), Some(headers::window_headers(credit)), Bytes::new());
+            self.send(
+                reply,
+                Some(self.stream_subject(n)),
+                Some(headers::window_headers(credit)),
+                Bytes::new(),
+            );
         }
     }
 
@@ -524,7 +584,10 @@ impl Listener for NatsListener {
         // Unsubscribed at the server, and what NATS had delivered already
         // refused unprocessed (so its callers try another node at once).
         let mut requests = self.requests.lock().await;
-        if tokio::time::timeout_at(until, &mut *requests).await.is_err() {
+        if tokio::time::timeout_at(until, &mut *requests)
+            .await
+            .is_err()
+        {
             requests.abort();
         }
         drop(requests);

@@ -81,7 +81,10 @@ mod tests {
         );
         assert_eq!(service_subject("a..b c.*"), "micro.rpc.a._.b_c._");
         let node = node_subject(Some("greeter"));
-        assert!(node.starts_with("micro.rpc.greeter.") && valid(&node), "{node}");
+        assert!(
+            node.starts_with("micro.rpc.greeter.") && valid(&node),
+            "{node}"
+        );
         assert_eq!(node.len(), "micro.rpc.greeter.".len() + 32);
         assert_eq!(of_address(&format!("nats:{node}")).unwrap(), node);
         for bad in ["127.0.0.1:80", "nats:", "nats:a..b", "nats:a.>", "nats:a b"] {
