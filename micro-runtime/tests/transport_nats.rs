@@ -341,6 +341,44 @@ async fn a_node_that_vanishes_mid_stream_fails_the_stream_with_503() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
+/// A caller on a raw NATS client opens a client stream to a real node, then
+/// its connection drops (as a killed process's would): the node's probe of
+/// the caller's inbox meets no responders and the handler is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_vanishes_mid_stream_has_its_handler_dropped() {
+    let Some(address) = address() else { return };
+    let mut world = world(&address);
+    let svc = name("echo");
+    let (service, signals) = world.echo(&svc).await;
+    let node = service.address().await.unwrap();
+    let subject = node.strip_prefix("nats:").unwrap().to_owned();
+    let caller = async_nats::connect(&address).await.unwrap();
+    let inbox = caller.new_inbox();
+    let mut replies = caller.subscribe(format!("{inbox}.*")).await.unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("Micro-Rpc-Service", svc.as_str());
+    headers.insert("Micro-Rpc-Endpoint", "Echo.Sum");
+    headers.insert("Micro-Rpc-Kind", "client");
+    headers.insert("Micro-Rpc-Window", "262144");
+    caller
+        .publish_with_reply_and_headers(subject, format!("{inbox}.1"), headers, Bytes::new())
+        .await
+        .unwrap();
+    let accept = within_10s("the stream accepted", replies.next())
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&accept.headers, "Micro-Rpc-Frame").as_deref(),
+        Some("accept")
+    );
+    let cancelled = signals.cancelled.notified();
+    drop(replies);
+    drop(caller);
+    within_10s("the handler of the vanished caller dropped", cancelled).await;
+    assert_eq!(signals.cancellations.load(Ordering::SeqCst), 1);
+    world.stop().await;
+}
+
 fn header(headers: &Option<HeaderMap>, name: &str) -> Option<String> {
     headers.as_ref()?.get(name).map(|v| v.as_str().to_owned())
 }

@@ -136,8 +136,9 @@ impl Echo {
         }
     }
 
-    /// Sums the `n` of every request.
+    /// Sums the `n` of every request; notifies `cancelled` when it ends.
     async fn sum(&self, _ctx: Context, mut rx: Receiver<Msg>) -> Result<Msg> {
+        let _guard = DropGuard(self.signals.clone());
         let mut total = 0;
         while let Some(msg) = rx.recv().await? {
             total += msg.n;

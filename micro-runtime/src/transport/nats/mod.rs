@@ -29,9 +29,10 @@ pub struct NatsTransportOptions {
     /// Bytes in flight per stream direction before the writer waits
     /// (`MICRO_TRANSPORT_STREAM_WINDOW`, default 256 KiB).
     pub stream_window: u32,
-    /// Silence of a node with calls in flight after which it is pinged; a
-    /// node that is gone fails them with 503 (`MICRO_TRANSPORT_KEEPALIVE`,
-    /// default 500 ms).
+    /// Silence of a node with calls in flight after which it is pinged (a
+    /// node that is gone fails them with 503), and of a caller on a stream
+    /// after which its inbox is probed (a caller that is gone has the
+    /// handler dropped) (`MICRO_TRANSPORT_KEEPALIVE`, default 500 ms).
     pub probe_after: Duration,
     /// Limit of the first connection to NATS and of a ping (default 5 s).
     pub timeout: Duration,
@@ -182,7 +183,14 @@ impl Transport for NatsTransport {
         };
         let outbox = self.outbox().await?;
         Ok(Box::new(
-            server::listen(outbox, node, dispatcher, self.inner.options.stream_window).await?,
+            server::listen(
+                outbox,
+                node,
+                dispatcher,
+                self.inner.options.stream_window,
+                self.inner.options.probe_after,
+            )
+            .await?,
         ))
     }
 }

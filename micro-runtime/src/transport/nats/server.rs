@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context as TaskContext, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::{HeaderMap, Message, StatusCode, Subject, Subscriber};
 use bytes::Bytes;
@@ -32,6 +32,7 @@ pub(super) struct NatsListener {
     requests: tokio::sync::Mutex<JoinHandle<()>>,
     requests_abort: AbortHandle,
     control: AbortHandle,
+    watchdog: AbortHandle,
 }
 
 struct ServerState {
@@ -40,6 +41,10 @@ struct ServerState {
     /// The node subject.
     node: String,
     window: u32,
+    /// Silence of a caller after which its stream is probed.
+    probe_after: Duration,
+    /// The clock of [`Call::heard`].
+    epoch: Instant,
     draining: AtomicBool,
     in_flight: InFlight,
     /// Streams being served, by their number (`<node>.<n>`).
@@ -58,6 +63,8 @@ struct Call {
     inbound: Option<mpsc::Sender<StreamItem>>,
     credits: Arc<Semaphore>,
     budget: Arc<InboundBudget>,
+    /// When the caller was last heard of (ms since the node's epoch).
+    heard: u64,
 }
 
 impl Call {
@@ -76,6 +83,7 @@ pub(super) async fn listen(
     node: String,
     dispatcher: Arc<dyn Dispatcher>,
     window: u32,
+    probe_after: Duration,
 ) -> Result<NatsListener> {
     let client = outbox.client().clone();
     let subscribe_error = |e: async_nats::SubscribeError| {
@@ -111,6 +119,8 @@ pub(super) async fn listen(
         dispatcher,
         node,
         window,
+        probe_after,
+        epoch: Instant::now(),
         draining: AtomicBool::new(false),
         in_flight: InFlight::default(),
         streams: Mutex::default(),
@@ -121,12 +131,14 @@ pub(super) async fn listen(
     let (drain, draining) = watch::channel(false);
     let requests = tokio::spawn(request_loop(state.clone(), direct, queue, draining));
     let control = tokio::spawn(control_loop(state.clone(), control));
+    let watchdog = tokio::spawn(watch_callers(Arc::downgrade(&state)));
     Ok(NatsListener {
         state,
         drain,
         requests_abort: requests.abort_handle(),
         requests: tokio::sync::Mutex::new(requests),
         control: control.abort_handle(),
+        watchdog: watchdog.abort_handle(),
     })
 }
 
@@ -163,6 +175,45 @@ async fn request_loop(
     }
 }
 
+/// Every `probe_after / 2`: pings the callers of streams they were silent
+/// on for `probe_after` (with a reply subject of the stream's): a caller
+/// whose inbox is gone (its process died) has its stream dropped when NATS
+/// says nobody listens there.
+async fn watch_callers(state: Weak<ServerState>) {
+    loop {
+        let Some(tick) = state
+            .upgrade()
+            .map(|s| (s.probe_after / 2).max(Duration::from_millis(10)))
+        else {
+            return;
+        };
+        tokio::time::sleep(tick).await;
+        let Some(state) = state.upgrade() else { return };
+        let now = state.now_ms();
+        let silent = u64::try_from(state.probe_after.as_millis()).unwrap_or(u64::MAX);
+        let quiet: Vec<(u32, Subject)> = state
+            .streams
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .filter(|(_, call)| now.saturating_sub(call.heard) >= silent)
+            .map(|(n, call)| {
+                call.heard = now;
+                (*n, call.reply.clone())
+            })
+            .collect();
+        for (n, reply) in quiet {
+            let ping = headers::frame_headers(Frame::Ping);
+            state.send(
+                reply,
+                Some(state.stream_subject(n)),
+                Some(ping),
+                Bytes::new(),
+            );
+        }
+    }
+}
+
 async fn control_loop(state: Arc<ServerState>, mut control: Subscriber) {
     while let Some(message) = control.next().await {
         state.on_control(message);
@@ -170,6 +221,10 @@ async fn control_loop(state: Arc<ServerState>, mut control: Subscriber) {
 }
 
 impl ServerState {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn warn(&self, subject: &str, why: &str) {
         self.bad_input.warn(|suppressed| {
             tracing::warn!(
@@ -352,6 +407,7 @@ impl ServerState {
                 inbound: Some(stream.inbound),
                 credits: stream.credits,
                 budget: stream.budget,
+                heard: self.now_ms(),
             },
         );
     }
@@ -466,6 +522,7 @@ impl ServerState {
         let Some(call) = streams.get_mut(&n) else {
             return;
         };
+        call.heard = self.now_ms();
         match frame {
             None => {
                 let Some(inbound) = &call.inbound else { return };
@@ -602,6 +659,7 @@ impl Listener for NatsListener {
         }
         state.abort_all();
         self.control.abort();
+        self.watchdog.abort();
     }
 }
 
@@ -609,5 +667,6 @@ impl Drop for NatsListener {
     fn drop(&mut self) {
         self.requests_abort.abort();
         self.control.abort();
+        self.watchdog.abort();
     }
 }
