@@ -157,6 +157,25 @@ async fn errors_deadlines_and_metadata_travel() {
     assert_eq!(err.code(), 408, "{err}");
     within_10s("the hung handler dropped", cancelled).await;
 
+    // A caller that drops its call (long before the deadline): the node is
+    // told and drops the handler.
+    let started = signals.started.notified();
+    let cancelled = signals.cancelled.notified();
+    let caller = echo.clone();
+    let call = tokio::spawn(async move {
+        caller
+            .hang_with(
+                Msg::default(),
+                CallOptions::new()
+                    .timeout(Duration::from_secs(60))
+                    .retries(0),
+            )
+            .await
+    });
+    within_10s("the handler started", started).await;
+    call.abort();
+    within_10s("the dropped call's handler dropped", cancelled).await;
+
     // An unknown endpoint: 404 naming it.
     let err = world
         .client()

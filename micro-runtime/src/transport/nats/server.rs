@@ -1,7 +1,7 @@
 //! The serving side: a node subject, the service's queue group, and the
 //! node's control subjects (`<node>.>`: pings, cancels, stream frames).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context as TaskContext, Poll, Waker};
@@ -50,10 +50,39 @@ struct ServerState {
     /// Streams being served, by their number (`<node>.<n>`).
     streams: Mutex<HashMap<u32, Call>>,
     next: AtomicU32,
-    /// Unary calls still running, by the caller's reply subject.
-    unary: Mutex<HashMap<String, AbortHandle>>,
+    /// Unary calls still running, and cancels that came first.
+    unary: Mutex<UnaryCalls>,
     bad_input: Throttled,
 }
+
+/// The unary calls a node runs in tasks, by the caller's reply subject.
+#[derive(Default)]
+struct UnaryCalls {
+    running: HashMap<String, AbortHandle>,
+    /// Cancels that arrived before their request (the two travel on
+    /// different subscriptions): the request is then not served. Kept
+    /// [`EARLY_CANCEL_TTL`], at most [`EARLY_CANCELS`].
+    early: VecDeque<(Instant, String)>,
+}
+
+impl UnaryCalls {
+    /// Forgets early cancels past their time (their call was answered).
+    fn prune(&mut self, now: Instant) {
+        while self
+            .early
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > EARLY_CANCEL_TTL)
+        {
+            self.early.pop_front();
+        }
+    }
+}
+
+/// Most early cancels remembered.
+const EARLY_CANCELS: usize = 1024;
+
+/// How long an early cancel is remembered.
+const EARLY_CANCEL_TTL: Duration = Duration::from_secs(5);
 
 /// A stream being served.
 struct Call {
@@ -321,6 +350,16 @@ impl ServerState {
         reply: Subject,
         body: Bytes,
     ) {
+        // Locked from before the first poll until the call is recorded, so
+        // a cancel (on the control loop) finds it or is remembered early.
+        let mut unary = self.unary.lock().unwrap();
+        if !unary.early.is_empty() {
+            unary.prune(Instant::now());
+            if let Some(at) = unary.early.iter().position(|(_, r)| r == reply.as_str()) {
+                unary.early.remove(at);
+                return;
+            }
+        }
         let guard = self.in_flight.enter();
         let mut call = self.dispatcher.dispatch(IncomingCall {
             head,
@@ -330,20 +369,20 @@ impl ServerState {
         // transport does), which saves a task per call.
         let mut first_poll = TaskContext::from_waker(Waker::noop());
         if let Poll::Ready(result) = call.as_mut().poll(&mut first_poll) {
+            drop(unary);
             self.respond(reply, result);
             drop(guard);
             return;
         }
-        let mut unary = self.unary.lock().unwrap();
         let state = self.clone();
         let key = reply.to_string();
         let task = tokio::spawn(async move {
             let result = call.await;
-            state.unary.lock().unwrap().remove(reply.as_str());
+            state.unary.lock().unwrap().running.remove(reply.as_str());
             state.respond(reply, result);
             drop(guard);
         });
-        unary.insert(key, task.abort_handle());
+        unary.running.insert(key, task.abort_handle());
     }
 
     /// Sends a unary call's outcome.
@@ -468,7 +507,14 @@ impl ServerState {
         for call in calls {
             call.cancel();
         }
-        let unary: Vec<AbortHandle> = self.unary.lock().unwrap().drain().map(|(_, t)| t).collect();
+        let unary: Vec<AbortHandle> = self
+            .unary
+            .lock()
+            .unwrap()
+            .running
+            .drain()
+            .map(|(_, t)| t)
+            .collect();
         for task in unary {
             task.abort();
         }
@@ -491,10 +537,20 @@ impl ServerState {
                 return;
             }
             "cancel" => {
-                if let Some(reply) = headers::header(h, headers::SUBJECT)
-                    && let Some(task) = self.unary.lock().unwrap().remove(reply)
-                {
-                    task.abort();
+                let Some(reply) = headers::header(h, headers::SUBJECT) else {
+                    return;
+                };
+                let mut unary = self.unary.lock().unwrap();
+                match unary.running.remove(reply) {
+                    Some(task) => task.abort(),
+                    None => {
+                        let now = Instant::now();
+                        unary.prune(now);
+                        if unary.early.len() >= EARLY_CANCELS {
+                            unary.early.pop_front();
+                        }
+                        unary.early.push_back((now, reply.to_owned()));
+                    }
                 }
                 return;
             }
