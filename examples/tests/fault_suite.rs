@@ -344,6 +344,16 @@ fn nats_kill_9_fails_nothing() {
     }
 }
 
+/// SIGTERM over NATS: the node unsubscribes (its requests go to the others)
+/// and finishes the calls it has.
+#[cfg(feature = "nats")]
+#[test]
+fn nats_sigterm_with_calls_in_flight_fails_nothing() {
+    if let Some(cluster) = Cluster::nats() {
+        sigterm_in_flight_fails_nothing(cluster);
+    }
+}
+
 #[test]
 fn mdns_sigterm_with_calls_in_flight_fails_nothing() {
     sigterm_in_flight_fails_nothing(Cluster::mdns());

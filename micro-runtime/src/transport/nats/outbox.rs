@@ -82,6 +82,28 @@ impl Outbox {
     }
 }
 
+impl Outbox {
+    /// Resolves once everything sent so far is written to NATS (what a
+    /// node does before it goes, so its last answers are not lost).
+    pub(super) async fn flush(&self) {
+        if self.queued.load(Ordering::Acquire) > 0 {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.queued.fetch_add(1, Ordering::AcqRel);
+            let marker: Publishing = Box::pin(async move {
+                let _ = tx.send(());
+                Ok(())
+            });
+            if self.queue.send(marker).is_err() {
+                self.queued.fetch_sub(1, Ordering::AcqRel);
+            }
+            let _ = rx.await;
+        }
+        if let Err(err) = self.client.flush().await {
+            tracing::debug!(error = %err, "nats transport: flush failed");
+        }
+    }
+}
+
 async fn publish(client: &Client, m: Outgoing) -> Result<(), async_nats::PublishError> {
     match (m.reply, m.headers) {
         (None, None) => client.publish(m.subject, m.payload).await,

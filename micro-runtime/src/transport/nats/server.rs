@@ -716,6 +716,9 @@ impl Listener for NatsListener {
         state.abort_all();
         self.control.abort();
         self.watchdog.abort();
+        // The last answers and refusals reach NATS before the process may
+        // exit (bounded: NATS may be gone).
+        let _ = tokio::time::timeout(Duration::from_secs(2), state.outbox.flush()).await;
     }
 }
 
