@@ -9,6 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{LoadLine, Netns, Proc, load, load_summary, server, stop_server, wait_load};
+#[cfg(feature = "nats")]
+use common::{nats_server, nats_server_binary};
 
 /// Short registration TTL so a crashed node leaves discovery quickly.
 const TTL_SECS: u64 = 3;
@@ -19,6 +21,9 @@ struct Cluster {
     /// The etcd of the cluster (etcd clusters only); dropped after `ns`'s users.
     #[cfg(feature = "etcd")]
     etcd: Option<etcd::Etcd>,
+    /// The NATS server the calls travel through (NATS clusters only).
+    #[cfg(feature = "nats")]
+    _nats: Option<Proc>,
     env: Vec<(String, String)>,
     name: &'static str,
     ns: Netns,
@@ -29,10 +34,37 @@ impl Cluster {
         Cluster {
             #[cfg(feature = "etcd")]
             etcd: None,
+            #[cfg(feature = "nats")]
+            _nats: None,
             ns: Netns::new(),
             env: vec![("MICRO_REGISTRY".into(), "mdns".into())],
             name: "mdns",
         }
+    }
+
+    /// A cluster discovering over mDNS whose calls travel over NATS (the
+    /// transport `nats`), through a NATS server of its own inside the
+    /// namespace; `None` without a nats-server binary.
+    #[cfg(feature = "nats")]
+    fn nats() -> Option<Self> {
+        let binary = nats_server_binary()?;
+        let ns = Netns::new();
+        let nats = nats_server(&ns, &binary);
+        Some(Cluster {
+            #[cfg(feature = "etcd")]
+            etcd: None,
+            _nats: Some(nats),
+            ns,
+            env: vec![
+                ("MICRO_REGISTRY".into(), "mdns".into()),
+                ("MICRO_TRANSPORT".into(), "nats".into()),
+                (
+                    "MICRO_TRANSPORT_ADDRESS".into(),
+                    "nats://127.0.0.1:4222".into(),
+                ),
+            ],
+            name: "mdns+nats",
+        })
     }
 
     /// A cluster discovering through an etcd of its own, inside the namespace.
@@ -42,6 +74,8 @@ impl Cluster {
         let etcd = etcd::Etcd::start(&ns);
         Cluster {
             etcd: Some(etcd),
+            #[cfg(feature = "nats")]
+            _nats: None,
             ns,
             env: vec![
                 ("MICRO_REGISTRY".into(), "etcd".into()),
@@ -297,6 +331,27 @@ fn round_robin_splits_evenly(cluster: Cluster) {
 #[test]
 fn mdns_kill_9_fails_nothing() {
     kill_9_fails_nothing(Cluster::mdns());
+}
+
+/// The same kill -9, with every call travelling over NATS: requests to the
+/// dead node meet no responders (not sent, so retried elsewhere), calls it
+/// had in flight fail 503 once a probe finds it gone, and retried.
+#[cfg(feature = "nats")]
+#[test]
+fn nats_kill_9_fails_nothing() {
+    if let Some(cluster) = Cluster::nats() {
+        kill_9_fails_nothing(cluster);
+    }
+}
+
+/// SIGTERM over NATS: the node unsubscribes (its requests go to the others)
+/// and finishes the calls it has.
+#[cfg(feature = "nats")]
+#[test]
+fn nats_sigterm_with_calls_in_flight_fails_nothing() {
+    if let Some(cluster) = Cluster::nats() {
+        sigterm_in_flight_fails_nothing(cluster);
+    }
 }
 
 #[test]

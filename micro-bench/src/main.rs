@@ -44,6 +44,11 @@ async fn rpc(args: RpcArgs) -> ExitCode {
     }
     println!();
     print!("{}", report.idle_memory());
+    let skipped = report.skipped();
+    if !skipped.is_empty() {
+        println!();
+        print!("{skipped}");
+    }
     let failures = report.failures();
     if !failures.is_empty() {
         println!();

@@ -55,6 +55,9 @@ pub struct SystemRun {
     pub idle_anon_kib: Option<u64>,
     /// Why it has no (or only some) cells.
     pub error: Option<String>,
+    /// Why it was skipped, when a backend it needs is absent (not a failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// How the run was configured.
@@ -163,6 +166,17 @@ impl Report {
         out
     }
 
+    /// Systems skipped, one line each (empty when none was).
+    pub fn skipped(&self) -> String {
+        let mut out = String::new();
+        for run in &self.systems {
+            if let Some(why) = &run.skipped {
+                let _ = writeln!(out, "{}: skipped: {why}", run.system);
+            }
+        }
+        out
+    }
+
     /// Errors seen, per failing cell and per system.
     pub fn failures(&self) -> String {
         let mut out = String::new();
@@ -198,11 +212,14 @@ impl Report {
         };
         let rate = |c: Option<&Cell>| c.map(|c| c.rate);
         let p99 = |c: Option<&Cell>| c.map(|c| c.p99_us);
+        let nats = self.cell(System::MicroNats, Workload::Small, 64);
         format!(
-            "summary: micro/tonic rps c=64 = {}; micro/raw rps c=64 = {}; micro/tonic p99 c=64 = {}",
+            "summary: micro/tonic rps c=64 = {}; micro/raw rps c=64 = {}; micro/tonic p99 c=64 = {}; \
+             micro-nats/micro rps c=64 = {}",
             ratio(rate(micro), rate(tonic)),
             ratio(rate(micro), rate(raw)),
             ratio(p99(micro), p99(tonic)),
+            ratio(rate(nats), rate(micro)),
         )
     }
 }
@@ -337,13 +354,14 @@ mod tests {
         ]);
         assert_eq!(
             r.summary(),
-            "summary: micro/tonic rps c=64 = 1.25; micro/raw rps c=64 = 0.50; micro/tonic p99 c=64 = 1.50"
+            "summary: micro/tonic rps c=64 = 1.25; micro/raw rps c=64 = 0.50; micro/tonic p99 c=64 = 1.50; \
+             micro-nats/micro rps c=64 = n/a"
         );
         let missing = report(vec![cell(System::Micro, 100.0, 300.0)]);
         assert!(
             missing
                 .summary()
-                .ends_with("= n/a; micro/raw rps c=64 = n/a; micro/tonic p99 c=64 = n/a")
+                .ends_with("= n/a; micro/raw rps c=64 = n/a; micro/tonic p99 c=64 = n/a; micro-nats/micro rps c=64 = n/a")
         );
     }
 

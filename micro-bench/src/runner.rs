@@ -39,7 +39,14 @@ pub async fn run(args: &RpcArgs) -> Report {
             idle_rss_kib: None,
             idle_anon_kib: None,
             error: None,
+            skipped: None,
         };
+        if let Some(why) = system.unavailable() {
+            eprintln!("== {system}: skipped: {why}");
+            run.skipped = Some(why);
+            report.systems.push(run);
+            continue;
+        }
         if let Err(err) = run_system(system, args, phase, &mut run, &mut report).await {
             eprintln!("{system}: {err:#}");
             run.error = Some(format!("{err:#}"));
@@ -161,7 +168,7 @@ async fn measure(
         server_peak_rss_kib: server.memory().map(|m| m.peak_kib),
     };
     eprintln!(
-        "   {system:<6} {:<10} c={concurrency:<4} {:>12} p50 {:>8} p99 {:>8} p99.9 {:>8} failed {}",
+        "   {system:<10} {:<10} c={concurrency:<4} {:>12} p50 {:>8} p99 {:>8} p99.9 {:>8} failed {}",
         workload.label(),
         crate::report::format_rate(cell.rate, workload.is_stream()),
         crate::report::format_us(cell.p50_us),

@@ -158,19 +158,28 @@ impl Client {
 }
 
 /// The transport named by `MICRO_TRANSPORT` (default `tcp`; `grpc` calls
-/// every node over gRPC, e.g. a plain gRPC server by address).
+/// every node over gRPC, e.g. a plain gRPC server by address; `nats` at
+/// `MICRO_TRANSPORT_ADDRESS` with the cargo feature `nats`).
 ///
 /// # Errors
 ///
-/// 400 for an unknown name.
+/// 400 for an unknown name, or `nats` without its cargo feature.
 pub fn transport_from_env() -> Result<Arc<dyn Transport>> {
     let name = config::string("MICRO_TRANSPORT").unwrap_or_else(|| "tcp".to_owned());
     match name.as_str() {
         "tcp" => Ok(Arc::new(TcpTransport::new(TcpOptions::from_env()?))),
         "memory" => Ok(Arc::new(MemoryTransport::global())),
         "grpc" => Ok(Arc::new(GrpcTransport::new(GrpcOptions::from_env()?))),
+        #[cfg(feature = "nats")]
+        "nats" => Ok(Arc::new(crate::transport::nats::NatsTransport::new(
+            crate::transport::nats::NatsTransportOptions::from_env()?,
+        ))),
+        #[cfg(not(feature = "nats"))]
+        "nats" => Err(Error::bad_request(
+            "transport \"nats\" is not built in: enable the cargo feature \"nats\" of micro-runtime",
+        )),
         other => Err(Error::bad_request(format!(
-            "unknown transport {other:?} (known: tcp, memory, grpc)"
+            "unknown transport {other:?} (known: tcp, memory, grpc, nats)"
         ))),
     }
 }

@@ -59,6 +59,8 @@ pub mod endpoint;
 mod error;
 mod log;
 mod metadata;
+#[cfg(feature = "nats")]
+mod nats;
 pub mod registry;
 pub mod schema;
 pub mod selector;

@@ -59,6 +59,34 @@ pub fn python() -> Option<String> {
     }
 }
 
+/// The NATS server binary (`MICRO_TEST_NATS_SERVER`, default
+/// `/usr/sbin/nats-server`); `None` (after printing `skipped: …`) when it
+/// is missing, unless `MICRO_TEST_REQUIRE_BACKENDS=1`, which fails the test.
+pub fn nats_server_binary() -> Option<String> {
+    let binary =
+        std::env::var("MICRO_TEST_NATS_SERVER").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
+    if std::path::Path::new(&binary).exists() {
+        return Some(binary);
+    }
+    let why = format!("no nats-server at {binary} (MICRO_TEST_NATS_SERVER)");
+    assert!(
+        std::env::var("MICRO_TEST_REQUIRE_BACKENDS").as_deref() != Ok("1"),
+        "MICRO_TEST_REQUIRE_BACKENDS=1 but {why}"
+    );
+    println!("skipped: {why}");
+    None
+}
+
+/// A NATS server of its own inside `ns` on 127.0.0.1:4222 (the namespace's
+/// loopback), started from `binary` and ready to serve.
+pub fn nats_server(ns: &Netns, binary: &str) -> Proc {
+    let mut cmd = ns.command(binary);
+    cmd.args(["-a", "127.0.0.1", "-p", "4222"]);
+    let proc = Proc::spawn("nats-server", cmd);
+    proc.wait_stderr("Server is ready", Duration::from_secs(20));
+    proc
+}
+
 /// Stops a server with SIGTERM and returns how many calls it served.
 pub fn stop_server(mut proc: Proc) -> u64 {
     proc.signal("TERM");

@@ -1,5 +1,6 @@
-//! micro: the greeter over micro's native TCP transport, as a user builds
-//! it — a `Service` (TCP transport, memory registry) serving a
+//! micro: the greeter over micro's native TCP transport (or, as the system
+//! `micro-nats`, over its NATS transport), as a user builds it — a
+//! `Service` (that transport, memory registry) serving a
 //! `#[micro_runtime::service]` impl of the generated `Greeter` trait behind
 //! one handler wrapper; a `Client` that discovers the server in a
 //! `MemoryRegistry` (so every call goes through the selector and the
@@ -13,6 +14,7 @@ use std::time::Duration;
 use micro_runtime::registry::memory::MemoryRegistry;
 use micro_runtime::registry::{self, Registry as _};
 use micro_runtime::transport::PROTOCOLS_METADATA;
+use micro_runtime::transport::Transport;
 use micro_runtime::transport::tcp::TcpTransport;
 use micro_runtime::wrapper::{
     ClientNext, ClientRequest, HandlerNext, HandlerRequest, client_fn, handler_fn,
@@ -22,6 +24,64 @@ use micro_runtime::{Context, Receiver, Result, Sender, Service};
 use crate::load::MessageClock;
 use crate::payload::{self, Payload};
 use crate::pb;
+
+/// The transport a micro system runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// The native protocol over TCP.
+    Tcp,
+    /// NATS request/reply, through the server at [`nats_address`].
+    Nats,
+}
+
+/// The NATS server of the `micro-nats` system: `MICRO_TEST_NATS`
+/// (host:port or URL), else `nats://127.0.0.1:4222`.
+pub fn nats_address() -> String {
+    match std::env::var("MICRO_TEST_NATS") {
+        Ok(address) if !address.trim().is_empty() => {
+            format!("nats://{}", address.trim().trim_start_matches("nats://"))
+        }
+        _ => "nats://127.0.0.1:4222".to_owned(),
+    }
+}
+
+/// Why the `micro-nats` system cannot run: the `nats` feature is off, or
+/// no server accepts connections at [`nats_address`].
+pub fn nats_unavailable() -> Option<String> {
+    if !cfg!(feature = "nats") {
+        return Some("micro-bench was built without its `nats` feature".into());
+    }
+    let address = nats_address();
+    let host_port = address.trim_start_matches("nats://");
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(host_port)
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok());
+    (!reachable).then(|| format!("no NATS server answers at {address} (set MICRO_TEST_NATS)"))
+}
+
+fn transport(wire: Wire) -> Result<Arc<dyn Transport>> {
+    match wire {
+        Wire::Tcp => Ok(Arc::new(TcpTransport::default())),
+        Wire::Nats => nats_transport(),
+    }
+}
+
+#[cfg(feature = "nats")]
+fn nats_transport() -> Result<Arc<dyn Transport>> {
+    use micro_runtime::transport::nats::{NatsTransport, NatsTransportOptions};
+    Ok(Arc::new(NatsTransport::new(NatsTransportOptions {
+        address: nats_address(),
+        ..NatsTransportOptions::default()
+    })))
+}
+
+#[cfg(not(feature = "nats"))]
+fn nats_transport() -> Result<Arc<dyn Transport>> {
+    Err(micro_runtime::Error::bad_request(
+        "micro-bench was built without its `nats` feature: no micro-nats row",
+    ))
+}
 
 /// The name the bench registers the greeter under.
 pub const SERVICE: &str = "micro.bench.greeter";
@@ -88,19 +148,20 @@ impl pb::Greeter for BenchGreeter {
     }
 }
 
-/// Serves the micro service on 127.0.0.1:`port`, calls `ready` with the
-/// address it registered, and serves until the process ends.
+/// Serves the micro service on 127.0.0.1:`port` (over NATS: on a node
+/// subject), calls `ready` with the address it registered, and serves
+/// until the process ends.
 ///
 /// # Errors
 ///
-/// When the service cannot be built or started.
-pub async fn serve(port: u16, ready: impl FnOnce(&str)) -> Result<()> {
+/// When the service cannot be built or started (NATS unreachable, too).
+pub async fn serve(port: u16, wire: Wire, ready: impl FnOnce(&str)) -> Result<()> {
     let service = Service::builder()
         .name(SERVICE)
         .version("1.0.0")
         .address(format!("127.0.0.1:{port}"))
         .registry(Arc::new(MemoryRegistry::new()))
-        .transport(Arc::new(TcpTransport::default()))
+        .transport(transport(wire)?)
         .wrap_handler(handler_fn(|req: HandlerRequest, next: HandlerNext| {
             next.run(req)
         }))
@@ -131,8 +192,8 @@ impl Client {
     /// # Errors
     ///
     /// When the registry or the client refuses.
-    pub async fn connect(address: &str) -> Result<Client> {
-        Self::connect_to(registry(address).await?)
+    pub async fn connect(address: &str, wire: Wire) -> Result<Client> {
+        Self::connect_to(registry(address).await?, wire)
     }
 
     /// Like [`Client::connect`] for a gRPC server (tonic's): the node is
@@ -144,13 +205,13 @@ impl Client {
     /// When the registry or the client refuses.
     pub async fn connect_grpc(address: &str) -> Result<Client> {
         let metadata = BTreeMap::from([(PROTOCOLS_METADATA.to_owned(), "grpc".to_owned())]);
-        Self::connect_to(registry_with(address, metadata).await?)
+        Self::connect_to(registry_with(address, metadata).await?, Wire::Tcp)
     }
 
-    fn connect_to(registry: Arc<MemoryRegistry>) -> Result<Client> {
+    fn connect_to(registry: Arc<MemoryRegistry>, wire: Wire) -> Result<Client> {
         let client = micro_runtime::Client::builder()
             .registry(registry)
-            .transport(Arc::new(TcpTransport::default()))
+            .transport(transport(wire)?)
             .wrap(client_fn(|req: ClientRequest, next: ClientNext| {
                 next.run(req)
             }))
@@ -218,8 +279,13 @@ impl Client {
 ///
 /// When the registry refuses.
 pub async fn registry(address: &str) -> Result<Arc<MemoryRegistry>> {
+    let transport = if address.starts_with("nats:") {
+        "nats"
+    } else {
+        "tcp"
+    };
     let metadata = BTreeMap::from([
-        ("transport".to_owned(), "tcp".to_owned()),
+        ("transport".to_owned(), transport.to_owned()),
         ("protocol".to_owned(), "micro".to_owned()),
     ]);
     registry_with(address, metadata).await

@@ -1,8 +1,8 @@
 //! The systems measured, each a server and a client: [`raw`] (the limit),
-//! [`micro`], [`tonic`], [`tarpc`] and [`volo`] (volo-grpc); and two
-//! crossings over gRPC: tonic's client against micro's server
-//! (`tonic-micro`) and micro's client against tonic's server
-//! (`micro-tonic`).
+//! [`micro`] (over TCP, and as `micro-nats` over NATS), [`tonic`], [`tarpc`]
+//! and [`volo`] (volo-grpc); and two crossings over gRPC: tonic's client
+//! against micro's server (`tonic-micro`) and micro's client against
+//! tonic's server (`micro-tonic`).
 
 pub mod micro;
 pub mod raw;
@@ -23,6 +23,10 @@ pub enum System {
     Raw,
     /// micro's native TCP transport.
     Micro,
+    /// micro over its NATS transport (request/reply through the NATS server
+    /// at `MICRO_TEST_NATS`, else 127.0.0.1:4222; a note instead of a row
+    /// when none answers or the `nats` feature is off).
+    MicroNats,
     /// tonic 0.14 (gRPC over HTTP/2).
     Tonic,
     /// tarpc over TCP with bincode.
@@ -43,9 +47,10 @@ pub enum System {
 
 impl System {
     /// Every system, in the order they are measured and printed.
-    pub const ALL: [System; 7] = [
+    pub const ALL: [System; 8] = [
         System::Raw,
         System::Micro,
+        System::MicroNats,
         System::Tonic,
         System::Tarpc,
         System::Volo,
@@ -58,6 +63,7 @@ impl System {
         match self {
             System::Raw => "raw",
             System::Micro => "micro",
+            System::MicroNats => "micro-nats",
             System::Tonic => "tonic",
             System::Tarpc => "tarpc",
             System::Volo => "volo",
@@ -82,6 +88,18 @@ impl System {
         self.server() != self
     }
 
+    /// Why it cannot run here (a backend it needs is absent), when it
+    /// cannot: only `micro-nats`, without a NATS server or the `nats`
+    /// feature, and then only unless `MICRO_TEST_REQUIRE_BACKENDS=1`.
+    pub fn unavailable(self) -> Option<String> {
+        if self != System::MicroNats
+            || std::env::var("MICRO_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1")
+        {
+            return None;
+        }
+        micro::nats_unavailable()
+    }
+
     /// Whether it can stream responses.
     pub fn streams(self) -> bool {
         !matches!(self, System::Tarpc)
@@ -103,7 +121,8 @@ impl std::fmt::Display for System {
 pub async fn serve(system: System, port: u16, ready: impl FnOnce(&str)) -> anyhow::Result<()> {
     match system {
         System::Raw => raw::serve(port, ready).await?,
-        System::Micro | System::TonicMicro => micro::serve(port, ready).await?,
+        System::Micro | System::TonicMicro => micro::serve(port, micro::Wire::Tcp, ready).await?,
+        System::MicroNats => micro::serve(port, micro::Wire::Nats, ready).await?,
         System::Tonic | System::MicroTonic => tonic::serve(port, ready).await?,
         System::Tarpc => tarpc::serve(port, ready).await?,
         System::Volo => volo::serve(port, ready).await?,
@@ -154,7 +173,12 @@ impl Client {
         let connections = pool_connections(concurrency);
         Ok(match system {
             System::Raw => Client::Raw(raw::Client::connect(address, connections).await?),
-            System::Micro => Client::Micro(micro::Client::connect(address).await?),
+            System::Micro => {
+                Client::Micro(micro::Client::connect(address, micro::Wire::Tcp).await?)
+            }
+            System::MicroNats => {
+                Client::Micro(micro::Client::connect(address, micro::Wire::Nats).await?)
+            }
             System::Tonic | System::TonicMicro => {
                 Client::Tonic(tonic::Client::connect(address).await?)
             }

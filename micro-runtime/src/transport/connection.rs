@@ -136,7 +136,8 @@ pub trait Dispatcher: Send + Sync + 'static {
 
     /// The service this dispatcher serves, when it serves one: callers that
     /// do not name it (gRPC names a proto service and a method) are routed
-    /// to it. `None` by default.
+    /// to it, and transports that address services rather than hosts (NATS)
+    /// name their subjects after it. `None` by default.
     fn service(&self) -> Option<&str> {
         None
     }

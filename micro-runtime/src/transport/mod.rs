@@ -1,10 +1,11 @@
 //! Transports: how calls travel between a client and a server.
 //!
 //! A [`Transport`] dials [`Connection`]s and listens with a [`Dispatcher`].
-//! Every connection multiplexes many calls. Three transports are built in:
-//! `tcp`, the native protocol (default, see [`tcp`] for the frame layout),
-//! `memory`, for one process and tests, and `grpc`, whose client calls
-//! gRPC servers over HTTP/2 ([`grpc::GrpcTransport`]).
+//! Every connection multiplexes many calls. Built in: `tcp`, the native
+//! protocol (default, see [`tcp`] for the frame layout), `memory`, for one
+//! process and tests, `grpc`, whose client calls gRPC servers over HTTP/2
+//! ([`grpc::GrpcTransport`]), and `nats` (cargo feature `nats`): RPC as NATS
+//! request/reply, for nodes that cannot accept connections.
 
 mod advertise;
 mod connection;
@@ -12,6 +13,8 @@ pub mod grpc;
 mod head;
 mod in_flight;
 pub mod memory;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod stream;
 pub mod tcp;
 

@@ -125,8 +125,10 @@ impl Echo {
         Ok(())
     }
 
-    /// Streams as fast as allowed, counting what it managed to send.
+    /// Streams as fast as allowed, counting what it managed to send;
+    /// notifies `cancelled` when it ends.
     async fn flood(&self, _ctx: Context, req: Msg, tx: Sender<Msg>) -> Result<()> {
+        let _guard = DropGuard(self.signals.clone());
         let payload = "x".repeat(req.n as usize);
         loop {
             self.signals.flooded.fetch_add(1, Ordering::SeqCst);
@@ -134,8 +136,9 @@ impl Echo {
         }
     }
 
-    /// Sums the `n` of every request.
+    /// Sums the `n` of every request; notifies `cancelled` when it ends.
     async fn sum(&self, _ctx: Context, mut rx: Receiver<Msg>) -> Result<Msg> {
+        let _guard = DropGuard(self.signals.clone());
         let mut total = 0;
         while let Some(msg) = rx.recv().await? {
             total += msg.n;

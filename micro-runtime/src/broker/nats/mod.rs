@@ -104,7 +104,7 @@ pub(crate) use publish_now::{PublishNow, TryPublish, publish_now};
 use streams::Streams;
 
 /// The default server address.
-pub const DEFAULT_ADDRESS: &str = "nats://127.0.0.1:4222";
+pub const DEFAULT_ADDRESS: &str = crate::nats::DEFAULT_ADDRESS;
 
 /// Settings of the NATS broker.
 #[derive(Clone, Debug)]
@@ -216,7 +216,7 @@ impl NatsBroker {
         options.pull_batch = options.pull_batch.max(1);
         Self {
             inner: Arc::new(Inner {
-                connection: Connection::new(&options),
+                connection: connection::connection(&options),
                 streams: Streams::default(),
                 loops: Arc::default(),
                 options,

@@ -89,7 +89,7 @@ async fn first_route(broker: &NatsBroker, client: Arc<Client>, topic: &str) -> R
     check_topic(topic, false)?;
     let inner = &broker.inner;
     if inner.options.jetstream {
-        let js = inner.connection.jetstream().await?;
+        let js = super::connection::jetstream(&inner.connection).await?;
         if inner.streams.lookup(&js, topic).await.is_some() {
             return Ok(Route::Stored(Box::new(js)));
         }
@@ -208,7 +208,7 @@ pub(super) async fn dead_letter(
     message.headers.insert(HEADER_DEAD_LETTER_REASON, reason);
     let inner = &broker.inner;
     if inner.options.jetstream {
-        let js = inner.connection.jetstream().await?;
+        let js = super::connection::jetstream(&inner.connection).await?;
         if inner.streams.lookup(&js, &target).await.is_none() {
             streams::ensure(
                 &js,

@@ -70,7 +70,7 @@ pub(super) async fn subscribe(
 /// missing (the stream too).
 async fn ensure_consumer(broker: &NatsBroker, topic: &str, durable: &str) -> Result<PullConsumer> {
     let inner = &broker.inner;
-    let js = inner.connection.jetstream().await?;
+    let js = super::connection::jetstream(&inner.connection).await?;
     let stream = streams::ensure(
         &js,
         &inner.options,

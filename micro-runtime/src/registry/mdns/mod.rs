@@ -22,7 +22,7 @@
 mod txt;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -286,6 +286,22 @@ fn fullname(instance: &str) -> String {
     format!("{instance}.{SERVICE_TYPE}")
 }
 
+/// The socket address to announce for a node address: `None` for the
+/// address of a transport that names no host (`nats:<subject>`, any
+/// `scheme:rest` whose rest is not a port).
+fn announced_addr(address: &str) -> Result<Option<SocketAddr>> {
+    match address.split_once(':') {
+        Some((scheme, rest))
+            if !scheme.is_empty()
+                && scheme.bytes().all(|b| b.is_ascii_alphabetic())
+                && rest.parse::<u16>().is_err() =>
+        {
+            Ok(None)
+        }
+        _ => socket_addr(address).map(Some),
+    }
+}
+
 fn socket_addr(address: &str) -> Result<SocketAddr> {
     address
         .to_socket_addrs()
@@ -385,7 +401,7 @@ impl Registry for MdnsRegistry {
     async fn register(&self, service: &Service, ttl: Duration) -> Result<()> {
         let inner = &self.inner;
         for node in &service.nodes {
-            let addr = socket_addr(&node.address)?;
+            let addr = announced_addr(&node.address)?;
             let instance = instance_name(&service.name, &node.id);
             let record = txt::NodeRecord {
                 service: Service {
@@ -395,16 +411,23 @@ impl Registry for MdnsRegistry {
                 ttl: ttl.as_secs().max(1),
                 beat: inner.beat.fetch_add(1, Ordering::Relaxed),
             };
-            let ip: IpAddr = addr.ip();
             let host = format!("{instance}.local.");
-            let mut info = ServiceInfo::new(
-                SERVICE_TYPE,
-                &instance,
-                &host,
-                ip,
-                addr.port(),
-                txt::encode(&record),
-            )
+            let mut info = match addr {
+                Some(addr) => ServiceInfo::new(
+                    SERVICE_TYPE,
+                    &instance,
+                    &host,
+                    addr.ip(),
+                    addr.port(),
+                    txt::encode(&record),
+                ),
+                // Not host:port (`nats:<subject>`): the record carries the
+                // address; the A records are this host's interfaces.
+                None => {
+                    ServiceInfo::new(SERVICE_TYPE, &instance, &host, (), 0, txt::encode(&record))
+                        .map(ServiceInfo::enable_addr_auto)
+                }
+            }
             .map_err(|e| mdns_error("record", e))?;
             info.set_requires_probe(false);
             inner
@@ -532,6 +555,16 @@ mod tests {
             }],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn addresses_of_transports_without_hosts_are_announced_without_a_port() {
+        assert_eq!(
+            announced_addr("127.0.0.1:80").unwrap(),
+            Some("127.0.0.1:80".parse().unwrap())
+        );
+        assert_eq!(announced_addr("nats:micro.rpc.greeter.ab12").unwrap(), None);
+        assert_eq!(announced_addr("not an address").unwrap_err().code(), 400);
     }
 
     #[test]
