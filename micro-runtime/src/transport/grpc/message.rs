@@ -54,8 +54,12 @@ impl MessageDecoder {
             return Ok(None);
         }
         let flag = self.buffer[0];
-        let len = u32::from_be_bytes([self.buffer[1], self.buffer[2], self.buffer[3], self.buffer[4]])
-            as usize;
+        let len = u32::from_be_bytes([
+            self.buffer[1],
+            self.buffer[2],
+            self.buffer[3],
+            self.buffer[4],
+        ]) as usize;
         if len > self.max_message {
             return Err(Error::payload_too_large(format!(
                 "gRPC message of {len} bytes is over the limit of {} bytes",
@@ -143,7 +147,10 @@ mod tests {
 
         let mut decoder = MessageDecoder::new(1024, Some("gzip"));
         decoder.push(&frame);
-        assert_eq!(decoder.next_message().unwrap().unwrap(), &b"compressed body"[..]);
+        assert_eq!(
+            decoder.next_message().unwrap().unwrap(),
+            &b"compressed body"[..]
+        );
 
         let mut plain = MessageDecoder::new(1024, None);
         plain.push(&frame);

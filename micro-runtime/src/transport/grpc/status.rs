@@ -16,20 +16,20 @@ pub const ERROR_HEADER: &str = "micro-error-bin";
 /// The gRPC status for a micro error code (see `docs/grpc.md`).
 pub fn grpc_from_code(code: u16) -> u32 {
     match code {
-        200..=299 => 0,   // OK
-        499 => 1,         // CANCELLED
-        400 => 3,         // INVALID_ARGUMENT
-        408 | 504 => 4,   // DEADLINE_EXCEEDED
-        404 => 5,         // NOT_FOUND
-        403 => 7,         // PERMISSION_DENIED
+        200..=299 => 0,       // OK
+        499 => 1,             // CANCELLED
+        400 => 3,             // INVALID_ARGUMENT
+        408 | 504 => 4,       // DEADLINE_EXCEEDED
+        404 => 5,             // NOT_FOUND
+        403 => 7,             // PERMISSION_DENIED
         413 | 429 | 431 => 8, // RESOURCE_EXHAUSTED (413: a message over the limit, as gRPC says)
-        412 => 9,         // FAILED_PRECONDITION
-        409 => 10,        // ABORTED
-        415 | 501 => 12,  // UNIMPLEMENTED
-        500 => 13,        // INTERNAL
-        502 | 503 => 14,  // UNAVAILABLE
-        401 => 16,        // UNAUTHENTICATED
-        _ => 2,           // UNKNOWN
+        412 => 9,             // FAILED_PRECONDITION
+        409 => 10,            // ABORTED
+        415 | 501 => 12,      // UNIMPLEMENTED
+        500 => 13,            // INTERNAL
+        502 | 503 => 14,      // UNAVAILABLE
+        401 => 16,            // UNAUTHENTICATED
+        _ => 2,               // UNKNOWN
     }
 }
 
@@ -161,7 +161,11 @@ mod tests {
         let trailers = ErrorTrailers::new(&error);
         assert_eq!(trailers.status, 10);
         assert_eq!(trailers.message, "name taken: %C3%BCn%C3%AF%25");
-        let back = error_from_status(trailers.status, Some(&trailers.message), Some(&trailers.error));
+        let back = error_from_status(
+            trailers.status,
+            Some(&trailers.message),
+            Some(&trailers.error),
+        );
         assert_eq!(back, error);
     }
 

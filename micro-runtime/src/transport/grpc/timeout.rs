@@ -51,7 +51,10 @@ mod tests {
         assert_eq!(parse_timeout("5S"), Some(Duration::from_secs(5)));
         assert_eq!(parse_timeout("250m"), Some(Duration::from_millis(250)));
         assert_eq!(parse_timeout("7u"), Some(Duration::from_micros(7)));
-        assert_eq!(parse_timeout("99999999n"), Some(Duration::from_nanos(99_999_999)));
+        assert_eq!(
+            parse_timeout("99999999n"),
+            Some(Duration::from_nanos(99_999_999))
+        );
         for bad in ["", "S", "123456789S", "-1S", "1.5S", "10x", "1 S"] {
             assert_eq!(parse_timeout(bad), None, "{bad:?}");
         }
