@@ -1,5 +1,6 @@
 //! One module per command; [`run`] dispatches.
 
+mod bot;
 mod call;
 mod completions;
 mod describe;
@@ -39,6 +40,7 @@ pub(crate) async fn run(command: Command, session: &Session) -> Outcome {
         Command::Web(args) => gateway::run(session, args, gateway::Serve::Dashboard).await,
         Command::New(args) => new::run(session, &args),
         Command::Mcp(args) => mcp::run(session, args).await,
+        Command::Bot(args) => bot::run(session, args).await,
         Command::Completions(args) => completions::run(&args),
         Command::Dynamic(words) => dynamic::run(session, words).await,
     }
