@@ -6,7 +6,7 @@ use micro_bot::input::{Console, Irc, IrcOptions};
 use micro_bot::{Bot, External, builtin};
 
 use crate::args::{BotArgs, BotInput};
-use crate::failure::{Failure, Outcome};
+use crate::failure::Outcome;
 use crate::session::Session;
 
 pub(crate) async fn run(session: &Session, args: BotArgs) -> Outcome {
@@ -43,7 +43,7 @@ fn slack(bot: Bot) -> Outcome<Bot> {
 
 #[cfg(not(feature = "slack"))]
 fn slack(_bot: Bot) -> Outcome<Bot> {
-    Err(Failure::bad_request(
+    Err(crate::failure::Failure::bad_request(
         "this micro was built without Slack: build micro-cli with --features slack",
     ))
 }
