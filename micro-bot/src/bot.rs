@@ -186,3 +186,99 @@ impl Bot {
         lines.join("\n")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::builtin::Ping;
+
+    /// Answers with its name and the words it got, or fails on `fail`.
+    struct Named(&'static str);
+
+    #[async_trait]
+    impl Command for Named {
+        fn name(&self) -> &str {
+            self.0
+        }
+
+        fn usage(&self) -> String {
+            format!("{} ARGS — test", self.0)
+        }
+
+        async fn run(&self, args: Vec<String>) -> Result<String> {
+            if args.first().is_some_and(|a| a == "fail") {
+                return Err(Error::unavailable("down").with_id("svc"));
+            }
+            Ok(format!("{}: {}", self.0, args.join("|")))
+        }
+    }
+
+    fn bot() -> Bot {
+        Bot::new()
+            .command(Ping)
+            .command(Named("list"))
+            .command(Named("list services"))
+    }
+
+    #[tokio::test]
+    async fn the_longest_name_wins_and_args_follow_it() {
+        let bot = bot();
+        assert_eq!(bot.answer("PING", true).await.unwrap(), "pong");
+        assert_eq!(
+            bot.answer("list services a {\"b\": 1}", true)
+                .await
+                .unwrap(),
+            "list services: a|{\"b\": 1}"
+        );
+        assert_eq!(bot.answer("list nodes", true).await.unwrap(), "list: nodes");
+        assert_eq!(
+            bot.answer("list fail", true).await.unwrap(),
+            "error: service unavailable (503): down (from svc)"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_commands_point_at_help_when_addressed() {
+        let bot = bot();
+        assert_eq!(
+            bot.answer("hello there", true).await.unwrap(),
+            "error: not found (404): unknown command \"hello\"; try \"help\""
+        );
+        assert_eq!(bot.answer("hello there", false).await, None);
+        assert_eq!(bot.answer("ping", false).await.unwrap(), "pong");
+        assert!(
+            bot.answer("  ", true)
+                .await
+                .unwrap()
+                .starts_with("error: bad request (400)")
+        );
+    }
+
+    #[tokio::test]
+    async fn help_lists_every_command_once() {
+        let bot = bot();
+        let help = bot.answer("help", true).await.unwrap();
+        assert_eq!(
+            help.lines().collect::<Vec<_>>(),
+            [
+                "commands:",
+                "help [COMMAND] — this list",
+                "list ARGS — test",
+                "list services ARGS — test",
+                "ping — pong"
+            ]
+        );
+        assert_eq!(
+            bot.answer("help list services", true).await.unwrap(),
+            "list services ARGS — test"
+        );
+        assert!(
+            bot.answer("help nope", true)
+                .await
+                .unwrap()
+                .starts_with("error: not found (404)")
+        );
+    }
+}
