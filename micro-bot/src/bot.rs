@@ -95,7 +95,8 @@ impl Bot {
     }
 
     /// Connects every input, then answers their messages until all of them
-    /// end. The commands of services are followed meanwhile.
+    /// end. The commands of services are followed meanwhile (a registry
+    /// that cannot be reached delays them, not the bot).
     ///
     /// # Errors
     ///
@@ -108,10 +109,7 @@ impl Bot {
         for input in &self.inputs {
             connected.push((input.clone(), input.connect().await?));
         }
-        let following = match &self.external {
-            Some(external) => Some(external.clone().follow().await?),
-            None => None,
-        };
+        let following = self.external.as_ref().map(|e| e.clone().follow());
         let bot = Arc::new(self);
         let serving = connected.into_iter().map(|(input, mut messages)| {
             let bot = bot.clone();

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use micro_runtime::codec::ContentType;
+use micro_runtime::registry::Watcher;
 use micro_runtime::{CallOptions, Client, Error, Result};
 use serde::Deserialize;
 use tokio::task::JoinHandle;
@@ -56,36 +57,45 @@ impl External {
         self.commands.lock().unwrap().values().cloned().collect()
     }
 
-    /// Looks once, then follows the registry's changes in a task (aborted
-    /// when the bot stops).
-    ///
-    /// # Errors
-    ///
-    /// The registry's error when it cannot be listed or watched.
-    pub async fn follow(self: Arc<Self>) -> Result<JoinHandle<()>> {
-        let mut changes = self.client.watch(None).await?;
-        self.refresh().await?;
-        Ok(tokio::spawn(async move {
+    /// Follows the registry in a task (aborted when the bot stops): looks
+    /// once, then again on each change of a command service. A registry
+    /// that cannot be reached is tried again after a pause; the bot's
+    /// other commands work meanwhile.
+    pub fn follow(self: Arc<Self>) -> JoinHandle<()> {
+        tokio::spawn(async move {
             loop {
-                match changes.next().await {
-                    Ok(change) if !change.service.name.starts_with(&self.prefix) => continue,
-                    Ok(_) => {}
+                let mut changes = match self.client.watch(None).await {
+                    Ok(changes) => changes,
                     Err(err) => {
-                        // Watch again after a pause; what changed meanwhile
-                        // is found by the refresh below.
+                        tracing::warn!("watching the registry for bot commands: {err}");
+                        tokio::time::sleep(RETRY).await;
+                        continue;
+                    }
+                };
+                loop {
+                    if let Err(err) = self.refresh().await {
+                        // Looked again after a pause, change or not.
+                        tracing::warn!("listing bot commands: {err}");
+                        tokio::time::sleep(RETRY).await;
+                        continue;
+                    }
+                    if let Err(err) = self.next_change(&mut changes).await {
                         tracing::warn!("registry watch: {err}");
                         tokio::time::sleep(RETRY).await;
-                        match self.client.watch(None).await {
-                            Ok(watcher) => changes = watcher,
-                            Err(_) => continue,
-                        }
+                        break;
                     }
                 }
-                if let Err(err) = self.refresh().await {
-                    tracing::warn!("listing bot commands: {err}");
-                }
             }
-        }))
+        })
+    }
+
+    /// Waits for a change of a command service.
+    async fn next_change(&self, changes: &mut Watcher) -> Result<()> {
+        loop {
+            if changes.next().await?.service.name.starts_with(&self.prefix) {
+                return Ok(());
+            }
+        }
     }
 
     /// Lists the command services and updates the table.
