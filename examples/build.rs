@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "../proto/greeter.proto",
             "../proto/events.proto",
             "../proto/describe_test.proto",
+            "../proto/bot.proto",
         ],
         &["../proto"],
     )?;

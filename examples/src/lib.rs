@@ -23,6 +23,12 @@ pub mod events {
     micro_runtime::include_proto!("events.v1");
 }
 
+/// Code generated from `proto/bot.proto`: a command of `micro bot`.
+#[allow(missing_docs, clippy::all)]
+pub mod bot_pb {
+    micro_runtime::include_proto!("micro.bot.v1");
+}
+
 /// Code generated from `proto/describe_test.proto` (every shape the JSON
 /// Schema generator knows; used by the `Debug.Describe` test).
 #[allow(missing_docs, clippy::all)]

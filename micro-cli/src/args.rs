@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod bot;
 mod mcp;
+pub use bot::{BotArgs, BotInput};
 pub use mcp::{McpArgs, McpCallArgs, McpCommand, McpFlags, McpServeArgs};
 
 /// Exit codes, shown at the end of `micro --help`.
@@ -104,6 +106,9 @@ pub enum Command {
     /// endpoints, forwards calls and events to it, serves it /rpc,
     /// /registry and /broker, until Ctrl-C or SIGTERM.
     Sidecar(SidecarArgs),
+    /// Answers chat messages (console, IRC, Slack) with the toolkit's commands
+    /// and the commands services serve.
+    Bot(BotArgs),
     /// Prints a shell completion script.
     Completions(CompletionsArgs),
     /// `micro SERVICE ENDPOINT --field value`: calls by short names, the

@@ -9,7 +9,6 @@ mod commands;
 pub mod failure;
 pub mod output;
 pub mod request_flags;
-pub mod resolve;
 pub mod schema;
 pub mod session;
 

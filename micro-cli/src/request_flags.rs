@@ -5,8 +5,8 @@
 use serde_json::{Map, Value};
 
 use crate::failure::{Failure, Outcome};
-use crate::resolve::normalise;
 use crate::schema::{resolve, type_name};
+use micro_runtime::client::resolve::normalise;
 
 /// One `--key value` (`None` for a bare `--flag`).
 pub type Flag = (String, Option<String>);

@@ -1,5 +1,6 @@
 //! One module per command; [`run`] dispatches.
 
+mod bot;
 mod call;
 mod completions;
 mod describe;
@@ -41,6 +42,7 @@ pub(crate) async fn run(command: Command, session: &Session) -> Outcome {
         Command::New(args) => new::run(session, &args),
         Command::Mcp(args) => mcp::run(session, args).await,
         Command::Sidecar(args) => sidecar::run(session, args).await,
+        Command::Bot(args) => bot::run(session, args).await,
         Command::Completions(args) => completions::run(&args),
         Command::Dynamic(words) => dynamic::run(session, words).await,
     }

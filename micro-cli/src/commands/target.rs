@@ -4,13 +4,13 @@
 //! itself.
 
 use micro_runtime::CallOptions;
+use micro_runtime::client::resolve;
 use micro_runtime::debug::{EndpointDescription, ServiceDescription};
 use micro_runtime::endpoint::CallKind;
 use serde_json::Value;
 
 use crate::args::CallFlags;
 use crate::failure::{Failure, Outcome};
-use crate::resolve;
 use crate::session::Session;
 
 /// A resolved endpoint.
@@ -37,15 +37,7 @@ impl Target {
 ///
 /// 404 with close names; 400 when ambiguous; the registry's error.
 pub(crate) async fn service_name(session: &Session, wanted: &str) -> Outcome<String> {
-    let mut names: Vec<String> = session
-        .client()?
-        .services()
-        .await?
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    names.dedup();
-    resolve::service(wanted, &names).map(str::to_owned)
+    Ok(session.client()?.resolve_service(wanted).await?)
 }
 
 /// Resolves `service` and `endpoint` as `flags` say (discovery, or the
@@ -142,7 +134,7 @@ fn in_description(
         Ok(name) => description.endpoints.iter().find(|e| e.name == name),
         // `Debug.*` endpoints are served but not described.
         Err(_) if endpoint.starts_with("Debug.") => None,
-        Err(err) => return Err(err),
+        Err(err) => return Err(err.into()),
     };
     Ok(Target {
         service: service.to_owned(),

@@ -38,38 +38,42 @@ pub const LIMIT: Duration = Duration::from_secs(30);
 /// build of `examples` links its own again).
 pub fn greeter_server() -> &'static Path {
     static SERVER: OnceLock<PathBuf> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let micro = Path::new(MICRO);
-        let profile_dir = micro.parent().expect("micro lives in a directory");
-        let target = profile_dir.parent().expect("a target directory");
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "examples",
-                "--bin",
-                "greeter-server",
-            ])
-            .env("CARGO_TARGET_DIR", target)
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-        if cfg!(feature = "etcd") {
-            cargo.args(["--features", "etcd"]);
-        }
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        let started = Instant::now();
-        let status = cargo
-            .status()
-            .expect("running cargo to build greeter-server");
-        assert!(status.success(), "building greeter-server failed: {status}");
-        eprintln!("greeter-server built in {:?}", started.elapsed());
-        let server = profile_dir.join(format!("greeter-server{}", std::env::consts::EXE_SUFFIX));
-        assert!(server.exists(), "{} was not built", server.display());
-        server
-    })
+    SERVER.get_or_init(|| example("greeter-server"))
+}
+
+/// `bot-command-echo` (the `echo` command of `micro bot`), built as
+/// [`greeter_server`] is.
+pub fn bot_command_echo() -> &'static Path {
+    static ECHO: OnceLock<PathBuf> = OnceLock::new();
+    ECHO.get_or_init(|| example("bot-command-echo"))
+}
+
+/// Builds the binary `bin` of `examples` next to `micro` (with the etcd
+/// registry when this crate has it) and returns its path.
+fn example(bin: &str) -> PathBuf {
+    let micro = Path::new(MICRO);
+    let profile_dir = micro.parent().expect("micro lives in a directory");
+    let target = profile_dir.parent().expect("a target directory");
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args(["build", "--quiet", "-p", "examples", "--bin", bin])
+        .env("CARGO_TARGET_DIR", target)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    if cfg!(feature = "etcd") {
+        cargo.args(["--features", "etcd"]);
+    }
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cargo.arg("--release");
+    }
+    let started = Instant::now();
+    let status = cargo
+        .status()
+        .unwrap_or_else(|e| panic!("running cargo to build {bin}: {e}"));
+    assert!(status.success(), "building {bin} failed: {status}");
+    eprintln!("{bin} built in {:?}", started.elapsed());
+    let path = profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
 }
 
 /// The etcd the etcd tests use (`MICRO_TEST_ETCD`), or `None`: the test
@@ -128,6 +132,9 @@ pub enum Place {
     Mdns(Netns),
     /// The host's loopback, the etcd registry at this address.
     Etcd(String),
+    /// The host's loopback, mDNS on `lo` at a port of its own (for a test
+    /// whose own sockets must reach the processes, as an IRC client does).
+    Loopback(u16),
 }
 
 impl Place {
@@ -141,12 +148,31 @@ impl Place {
         etcd_address().map(Place::Etcd)
     }
 
+    /// The host's loopback with mDNS on a free UDP port, which no other
+    /// test's processes use.
+    pub fn loopback() -> Self {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
+        Place::Loopback(socket.local_addr().unwrap().port())
+    }
+
     /// A command running `program` here, with the registry set and servers
     /// on an ephemeral loopback port.
     pub fn command(&self, program: impl AsRef<Path>) -> Command {
         let program = program.as_ref().to_str().expect("a UTF-8 path");
         let mut cmd = match self {
             Place::Mdns(ns) => ns.command(program),
+            Place::Loopback(port) => {
+                let mut cmd = Command::new(program);
+                cmd.env("MICRO_REGISTRY", "mdns")
+                    .env("MICRO_MDNS_INTERFACES", "lo")
+                    .env("MICRO_MDNS_PORT", port.to_string())
+                    .env("MICRO_SERVER_ADDRESS", "127.0.0.1:0")
+                    .env(
+                        "RUST_LOG",
+                        std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+                    );
+                cmd
+            }
             Place::Etcd(address) => {
                 let mut cmd = Command::new(program);
                 cmd.env("MICRO_REGISTRY", "etcd")
@@ -172,7 +198,7 @@ impl Place {
         ] {
             cmd.env_remove(name);
         }
-        if let Place::Mdns(_) = self {
+        if let Place::Mdns(_) | Place::Loopback(_) = self {
             cmd.env_remove("MICRO_REGISTRY_ADDRESS");
         }
         cmd

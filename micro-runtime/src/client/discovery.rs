@@ -98,6 +98,20 @@ impl Client {
         }
     }
 
+    /// The full name of the registered service `wanted` names: the exact
+    /// name or a unique suffix (`greeter` for `com.example.srv.greeter`), as
+    /// [`resolve::service`](super::resolve::service) decides.
+    ///
+    /// # Errors
+    ///
+    /// 404 with close names; 400 naming the candidates when ambiguous; the
+    /// registry's error when it cannot be reached.
+    pub async fn resolve_service(&self, wanted: &str) -> Result<String> {
+        let mut names: Vec<String> = self.services().await?.into_iter().map(|s| s.name).collect();
+        names.dedup();
+        super::resolve::service(wanted, &names).map(str::to_owned)
+    }
+
     /// Changes in the registry from now on, of one service or (with
     /// `None`) of all, as a [`Watcher`] (also a `Stream`).
     ///

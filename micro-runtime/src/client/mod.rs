@@ -12,6 +12,7 @@ mod options;
 mod pool;
 mod probe;
 mod publish;
+pub mod resolve;
 mod retry;
 mod select;
 pub(crate) mod wrapper;

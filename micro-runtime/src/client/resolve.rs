@@ -1,9 +1,10 @@
 //! Finding what the user meant: a service by its full name or a unique
 //! suffix (`greeter` for `com.example.srv.greeter`), an endpoint by its
 //! full name or its method (`hello`, `hello-stream`, `HelloStream`), and
-//! the close names to suggest when nothing matches.
+//! the close names to suggest when nothing matches. What tools (the `micro`
+//! command, the bot) share, so a short name means the same everywhere.
 
-use crate::failure::{Failure, Outcome};
+use crate::{Error, Result};
 
 /// The one service `wanted` names among `names`: the exact name, else the
 /// only name ending in `.wanted` (or `-wanted`, `_wanted`).
@@ -12,7 +13,7 @@ use crate::failure::{Failure, Outcome};
 ///
 /// 404 listing close names when none matches; 400 listing the candidates
 /// when several do.
-pub fn service<'a>(wanted: &str, names: &'a [String]) -> Outcome<&'a str> {
+pub fn service<'a>(wanted: &str, names: &'a [String]) -> Result<&'a str> {
     if let Some(exact) = names.iter().find(|n| *n == wanted) {
         return Ok(exact);
     }
@@ -25,11 +26,11 @@ pub fn service<'a>(wanted: &str, names: &'a [String]) -> Outcome<&'a str> {
         .collect();
     match suffix.as_slice() {
         [one] => Ok(one),
-        [] => Err(Failure::not_found(format!(
+        [] => Err(Error::not_found(format!(
             "service {wanted:?}{}",
             suggestions(wanted, names.iter().map(String::as_str))
         ))),
-        many => Err(Failure::bad_request(format!(
+        many => Err(Error::bad_request(format!(
             "service {wanted:?} is ambiguous: it could be {}",
             quoted(many.iter().map(|s| s.as_str()))
         ))),
@@ -43,7 +44,7 @@ pub fn service<'a>(wanted: &str, names: &'a [String]) -> Outcome<&'a str> {
 ///
 /// 404 listing the service's endpoints when none matches; 400 listing the
 /// candidates when several do.
-pub fn endpoint<'a>(service: &str, wanted: &str, names: &'a [String]) -> Outcome<&'a str> {
+pub fn endpoint<'a>(service: &str, wanted: &str, names: &'a [String]) -> Result<&'a str> {
     if let Some(exact) = names.iter().find(|n| *n == wanted) {
         return Ok(exact);
     }
@@ -57,7 +58,7 @@ pub fn endpoint<'a>(service: &str, wanted: &str, names: &'a [String]) -> Outcome
         .collect();
     match matching.as_slice() {
         [one] => Ok(one),
-        [] => Err(Failure::not_found(format!(
+        [] => Err(Error::not_found(format!(
             "endpoint {wanted:?} on service {service:?}; it serves {}",
             if names.is_empty() {
                 "no endpoints".to_owned()
@@ -65,7 +66,7 @@ pub fn endpoint<'a>(service: &str, wanted: &str, names: &'a [String]) -> Outcome
                 quoted(names.iter().map(String::as_str))
             }
         ))),
-        many => Err(Failure::bad_request(format!(
+        many => Err(Error::bad_request(format!(
             "endpoint {wanted:?} is ambiguous on {service:?}: it could be {}",
             quoted(many.iter().map(|s| s.as_str()))
         ))),
@@ -157,26 +158,26 @@ mod tests {
         );
         let two = names(&["a.greeter", "b.greeter"]);
         let err = service("greeter", &two).unwrap_err();
-        assert_eq!(err.code(), Some(400));
-        assert!(err.to_string().contains("\"a.greeter\", \"b.greeter\""));
+        assert_eq!(err.code(), 400);
+        assert!(err.detail().contains("\"a.greeter\", \"b.greeter\""));
     }
 
     #[test]
     fn an_unknown_service_lists_close_names() {
         let all = names(&["com.example.srv.greeter", "com.example.srv.orders"]);
         let err = service("greter", &all).unwrap_err();
-        assert_eq!(err.code(), Some(404));
+        assert_eq!(err.code(), 404);
         assert_eq!(
-            err.to_string(),
-            "not found (404): service \"greter\"; did you mean \"com.example.srv.greeter\"?"
+            err.detail(),
+            "service \"greter\"; did you mean \"com.example.srv.greeter\"?"
         );
         let err = service("zzz", &all).unwrap_err();
         assert!(
-            err.to_string()
+            err.detail()
                 .contains("registered: \"com.example.srv.greeter\"")
         );
         let err = service("x", &[]).unwrap_err();
-        assert!(err.to_string().ends_with("no services are registered"));
+        assert!(err.detail().ends_with("no services are registered"));
     }
 
     #[test]
@@ -189,9 +190,9 @@ mod tests {
         );
         assert_eq!(endpoint("g", "Greeter.Chat", &all).unwrap(), "Greeter.Chat");
         let err = endpoint("g", "bye", &all).unwrap_err();
-        assert_eq!(err.code(), Some(404));
+        assert_eq!(err.code(), 404);
         assert!(
-            err.to_string()
+            err.detail()
                 .contains("\"Greeter.Hello\", \"Greeter.HelloStream\"")
         );
     }
