@@ -147,11 +147,16 @@ impl Proc {
 
     /// Waits (at most `limit`) until stderr contains `text`.
     pub fn wait_stderr(&self, text: &str, limit: Duration) {
+        self.wait_stderr_any(&[text], limit);
+    }
+
+    /// Waits (at most `limit`) until stderr contains one of `texts`.
+    pub fn wait_stderr_any(&self, texts: &[&str], limit: Duration) {
         let deadline = Instant::now() + limit;
-        while !self.stderr().contains(text) {
+        while !texts.iter().any(|text| self.stderr().contains(text)) {
             assert!(
                 Instant::now() < deadline,
-                "{} never printed {text:?} on stderr within {limit:?}:\n{}",
+                "{} never printed any of {texts:?} on stderr within {limit:?}:\n{}",
                 self.name,
                 self.stderr()
             );
