@@ -66,10 +66,7 @@ impl Core {
 async fn health(core: &Core, node: &NodeInfo) -> Result<Bytes> {
     let mut head = RequestHead::new(node.service.name.as_str(), "Debug.Health", CallKind::Unary);
     head.timeout = Some(PROBE_TIMEOUT);
-    let conn = core
-        .pool_for(super::select::grpc_only(node))
-        .get(&node.address)
-        .await?;
+    let conn = core.pool_for(node.grpc_only).get(&node.address).await?;
     unary(
         &*conn,
         head,

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
+use super::node::grpc_only;
 use super::{NodeInfo, ServiceNodes, StatsTable};
 use crate::registry::{Action, Event, Node, Registry, Service};
 use crate::{Error, Result};
@@ -240,6 +241,7 @@ impl Entry {
                     Arc::new(NodeInfo {
                         address: node.address.as_str().into(),
                         stats: stats.get(&node.id),
+                        grpc_only: grpc_only(node, service),
                         node: node.clone(),
                         service: service.clone(),
                         endpoints: endpoints.clone(),

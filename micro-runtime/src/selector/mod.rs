@@ -105,6 +105,7 @@ pub(crate) mod tests {
                         },
                         service: service.clone(),
                         stats: table.get(&id),
+                        grpc_only: false,
                     })
                 })
                 .collect(),

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use super::NodeStats;
 use crate::registry::{Endpoint, Node, Service};
+use crate::transport::PROTOCOLS_METADATA;
 
 /// Node statistics by node id, kept as long as some snapshot lists the node.
 #[derive(Default)]
@@ -41,6 +42,8 @@ pub struct NodeInfo {
     pub endpoints: Arc<HashSet<String>>,
     /// Live statistics, shared by every snapshot that lists the node.
     pub(crate) stats: Arc<NodeStats>,
+    /// It speaks gRPC only ([`grpc_only`]): the client calls it over gRPC.
+    pub(crate) grpc_only: bool,
 }
 
 impl NodeInfo {
@@ -51,6 +54,7 @@ impl NodeInfo {
             address: node.address.as_str().into(),
             endpoints: Arc::new(service.endpoints.iter().map(|e| e.name.clone()).collect()),
             stats: Arc::default(),
+            grpc_only: grpc_only(&node, &service),
             node,
             service,
         }
@@ -99,5 +103,53 @@ impl ServiceNodes {
             nodes,
             cursor: Arc::default(),
         }
+    }
+}
+
+/// True when the node's `protocols` metadata (its own, else its service's)
+/// lists `grpc` but not `micro`: a plain gRPC server. Nodes without it
+/// (micro services, older ones too) speak the native protocol.
+pub(crate) fn grpc_only(node: &Node, service: &Service) -> bool {
+    let Some(protocols) = node
+        .metadata
+        .get(PROTOCOLS_METADATA)
+        .or_else(|| service.metadata.get(PROTOCOLS_METADATA))
+    else {
+        return false;
+    };
+    let (mut micro, mut grpc) = (false, false);
+    for protocol in protocols.split(',').map(str::trim) {
+        micro |= protocol.eq_ignore_ascii_case("micro");
+        grpc |= protocol.eq_ignore_ascii_case("grpc");
+    }
+    grpc && !micro
+}
+
+#[cfg(test)]
+mod grpc_only_tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn node(protocols: Option<&str>) -> NodeInfo {
+        let mut metadata = BTreeMap::new();
+        if let Some(protocols) = protocols {
+            metadata.insert(PROTOCOLS_METADATA.to_owned(), protocols.to_owned());
+        }
+        let node = Node {
+            id: "n".into(),
+            address: "127.0.0.1:1".into(),
+            metadata,
+        };
+        NodeInfo::new(node, Arc::new(Service::default()))
+    }
+
+    #[test]
+    fn grpc_only_nodes_are_called_over_grpc() {
+        assert!(node(Some("grpc")).grpc_only);
+        assert!(node(Some(" GRPC ")).grpc_only);
+        assert!(!node(Some("micro,grpc")).grpc_only);
+        assert!(!node(Some("micro")).grpc_only);
+        assert!(!node(None).grpc_only);
     }
 }
