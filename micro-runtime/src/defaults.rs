@@ -15,7 +15,7 @@ use crate::transport::Transport;
 use crate::transport::grpc::{GrpcOptions, GrpcTransport};
 use crate::transport::memory::MemoryTransport;
 use crate::transport::tcp::{TcpOptions, TcpTransport};
-use crate::{Error, Result, config};
+use crate::{Error, Result, env_vars};
 
 /// The registry named by `MICRO_REGISTRY` (default `mdns`).
 ///
@@ -24,8 +24,8 @@ use crate::{Error, Result, config};
 /// 400 for an unknown name or one whose cargo feature is not enabled; the
 /// backend's error when it cannot start.
 pub fn registry_from_env() -> Result<Arc<dyn Registry>> {
-    let name = config::string("MICRO_REGISTRY").unwrap_or_else(|| "mdns".to_owned());
-    registry_by_name(&name, config::string("MICRO_REGISTRY_ADDRESS").as_deref())
+    let name = env_vars::string("MICRO_REGISTRY").unwrap_or_else(|| "mdns".to_owned());
+    registry_by_name(&name, env_vars::string("MICRO_REGISTRY_ADDRESS").as_deref())
 }
 
 /// The registry called `name`, at `address` when it needs one.
@@ -51,8 +51,8 @@ pub fn registry_by_name(name: &str, address: Option<&str>) -> Result<Arc<dyn Reg
 ///
 /// 400 for an unknown name or one whose cargo feature is not enabled.
 pub fn broker_from_env(registry: Arc<dyn Registry>) -> Result<Arc<dyn Broker>> {
-    let name = config::string("MICRO_BROKER").unwrap_or_else(|| "http".to_owned());
-    let address = config::string("MICRO_BROKER_ADDRESS");
+    let name = env_vars::string("MICRO_BROKER").unwrap_or_else(|| "http".to_owned());
+    let address = env_vars::string("MICRO_BROKER_ADDRESS");
     broker_by_name(&name, address.as_deref(), registry)
 }
 
@@ -165,7 +165,7 @@ impl Client {
 ///
 /// 400 for an unknown name, or `nats` without its cargo feature.
 pub fn transport_from_env() -> Result<Arc<dyn Transport>> {
-    let name = config::string("MICRO_TRANSPORT").unwrap_or_else(|| "tcp".to_owned());
+    let name = env_vars::string("MICRO_TRANSPORT").unwrap_or_else(|| "tcp".to_owned());
     match name.as_str() {
         "tcp" => Ok(Arc::new(TcpTransport::new(TcpOptions::from_env()?))),
         "memory" => Ok(Arc::new(MemoryTransport::global())),
@@ -190,7 +190,7 @@ pub fn transport_from_env() -> Result<Arc<dyn Transport>> {
 ///
 /// 400 for an unknown name.
 pub fn selector_from_env() -> Result<Arc<dyn Selector>> {
-    selector::by_name(&config::string("MICRO_SELECTOR").unwrap_or_else(|| "leastloaded".to_owned()))
+    selector::by_name(&env_vars::string("MICRO_SELECTOR").unwrap_or_else(|| "leastloaded".to_owned()))
 }
 
 #[cfg(test)]

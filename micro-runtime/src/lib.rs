@@ -51,12 +51,14 @@ pub mod broker;
 mod chain;
 pub mod client;
 pub mod codec;
-mod config;
 mod context;
 pub mod debug;
 pub mod defaults;
 pub mod endpoint;
+mod env_vars;
 mod error;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod log;
 mod metadata;
 #[cfg(feature = "nats")]
@@ -72,7 +74,7 @@ pub mod wrapper;
 
 pub use broker::Subscriber;
 pub use client::{CallOptions, Client, ClientOptions};
-pub use config::parse_duration;
+pub use env_vars::parse_duration;
 pub use context::Context;
 pub use error::{Error, Result};
 pub use metadata::Metadata;

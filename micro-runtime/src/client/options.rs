@@ -3,7 +3,7 @@ use std::time::Duration;
 use super::pool::PoolOptions;
 use crate::Metadata;
 use crate::codec::ContentType;
-use crate::config;
+use crate::env_vars;
 use crate::selector::{NodeFilter, OutlierPolicy};
 
 /// Options of one call, overriding the client's defaults.
@@ -156,29 +156,29 @@ impl ClientOptions {
     /// 400 naming the variable whose value does not parse.
     pub fn from_env() -> crate::Result<Self> {
         let mut options = Self::default();
-        if let Some(t) = config::duration("MICRO_CLIENT_REQUEST_TIMEOUT")? {
+        if let Some(t) = env_vars::duration("MICRO_CLIENT_REQUEST_TIMEOUT")? {
             options.request_timeout = t;
         }
-        if let Some(n) = config::number("MICRO_CLIENT_RETRIES")? {
+        if let Some(n) = env_vars::number("MICRO_CLIENT_RETRIES")? {
             options.retries = n;
         }
-        if let Some(n) = config::number("MICRO_CLIENT_POOL_SIZE")? {
+        if let Some(n) = env_vars::number("MICRO_CLIENT_POOL_SIZE")? {
             options.pool.size = (n as usize).max(1);
         }
-        if let Some(t) = config::duration("MICRO_CLIENT_POOL_TTL")? {
+        if let Some(t) = env_vars::duration("MICRO_CLIENT_POOL_TTL")? {
             options.pool.idle_ttl = t;
         }
-        if let Some(t) = config::duration("MICRO_CLIENT_DIAL_TIMEOUT")? {
+        if let Some(t) = env_vars::duration("MICRO_CLIENT_DIAL_TIMEOUT")? {
             options.pool.dial_timeout = t;
         }
-        if let Some(ratio) = config::string("MICRO_CLIENT_RETRY_BUDGET") {
+        if let Some(ratio) = env_vars::string("MICRO_CLIENT_RETRY_BUDGET") {
             options.retry_budget = ratio.trim().parse().map_err(|_| {
                 crate::Error::bad_request(format!(
                     "MICRO_CLIENT_RETRY_BUDGET={ratio:?} is not a ratio such as 0.2"
                 ))
             })?;
         }
-        if let Some(n) = config::number("MICRO_CLIENT_OUTLIER_FAILURES")? {
+        if let Some(n) = env_vars::number("MICRO_CLIENT_OUTLIER_FAILURES")? {
             options.outlier.consecutive_failures = n;
         }
         Ok(options)

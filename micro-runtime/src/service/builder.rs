@@ -14,7 +14,7 @@ use crate::registry::Registry;
 use crate::selector::Selector;
 use crate::server::wrapper::{HandlerRequest, HandlerResponse, HandlerWrapper};
 use crate::transport::Transport;
-use crate::{Error, Result, config, defaults};
+use crate::{Error, Result, defaults, env_vars};
 
 /// Builds a [`Service`].
 ///
@@ -236,11 +236,11 @@ impl ServiceBuilder {
         }
         let register_ttl = self
             .register_ttl
-            .or(config::duration("MICRO_REGISTER_TTL")?)
+            .or(env_vars::duration("MICRO_REGISTER_TTL")?)
             .unwrap_or(Duration::from_secs(60));
         let register_interval = self
             .register_interval
-            .or(config::duration("MICRO_REGISTER_INTERVAL")?)
+            .or(env_vars::duration("MICRO_REGISTER_INTERVAL")?)
             .unwrap_or(Duration::from_secs(30));
         if register_interval >= register_ttl {
             tracing::warn!(
@@ -252,16 +252,16 @@ impl ServiceBuilder {
         let options = ServerOptions {
             address: self
                 .address
-                .or_else(|| config::string("MICRO_SERVER_ADDRESS"))
+                .or_else(|| env_vars::string("MICRO_SERVER_ADDRESS"))
                 .unwrap_or_else(|| "0.0.0.0:0".to_owned()),
             advertise: self
                 .advertise
-                .or_else(|| config::string("MICRO_SERVER_ADVERTISE")),
+                .or_else(|| env_vars::string("MICRO_SERVER_ADVERTISE")),
             register_ttl,
             register_interval,
             grace: self
                 .grace
-                .or(config::duration("MICRO_SERVER_GRACE")?)
+                .or(env_vars::duration("MICRO_SERVER_GRACE")?)
                 .unwrap_or(Duration::from_secs(10)),
         };
         let id = format!(
@@ -269,7 +269,7 @@ impl ServiceBuilder {
             fastrand::u64(..),
             fastrand::u64(..)
         );
-        let mut node_metadata = config::pairs("MICRO_SERVER_METADATA")?;
+        let mut node_metadata = env_vars::pairs("MICRO_SERVER_METADATA")?;
         node_metadata.extend(self.node_metadata);
         Ok(Service {
             inner: Arc::new(Inner {

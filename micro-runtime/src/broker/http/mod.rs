@@ -26,7 +26,7 @@ use server::{DeadLetters, Inbox, Inboxes, Server};
 use super::{Broker, Message, SubscribeOptions, Subscription, Unsubscribe, dead_letter_topic};
 use crate::registry::{self, Registry};
 use crate::selector::{CacheOptions, RegistryCache};
-use crate::{Result, config};
+use crate::{Result, env_vars};
 
 /// Settings of the HTTP broker.
 #[derive(Clone, Debug)]
@@ -78,24 +78,24 @@ impl HttpBrokerOptions {
     /// 400 naming a variable that does not parse.
     pub fn from_env() -> Result<Self> {
         let mut options = Self::default();
-        if let Some(address) = config::string("MICRO_BROKER_ADDRESS") {
+        if let Some(address) = env_vars::string("MICRO_BROKER_ADDRESS") {
             options.address = address;
-        } else if let Some(address) = config::string("MICRO_SERVER_ADDRESS") {
+        } else if let Some(address) = env_vars::string("MICRO_SERVER_ADDRESS") {
             // Same interface as the service, any port.
             if let Some((host, _)) = address.rsplit_once(':') {
                 options.address = format!("{host}:0");
             }
         }
-        if let Some(ttl) = config::duration("MICRO_REGISTER_TTL")? {
+        if let Some(ttl) = env_vars::duration("MICRO_REGISTER_TTL")? {
             options.register_ttl = ttl;
         }
-        if let Some(interval) = config::duration("MICRO_REGISTER_INTERVAL")? {
+        if let Some(interval) = env_vars::duration("MICRO_REGISTER_INTERVAL")? {
             options.register_interval = interval;
         }
-        if let Some(timeout) = config::duration("MICRO_BROKER_READ_TIMEOUT")? {
+        if let Some(timeout) = env_vars::duration("MICRO_BROKER_READ_TIMEOUT")? {
             options.read_timeout = timeout;
         }
-        if let Some(n) = config::number("MICRO_BROKER_MAX_CONNECTIONS")? {
+        if let Some(n) = env_vars::number("MICRO_BROKER_MAX_CONNECTIONS")? {
             options.max_connections = (n as usize).max(1);
         }
         Ok(options)

@@ -47,7 +47,7 @@ use std::time::Duration;
 
 use super::backend::Loops;
 use super::{Broker, Message, SubscribeOptions, Subscription};
-use crate::{Result, config};
+use crate::{Result, env_vars};
 
 /// The default bootstrap servers.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9092";
@@ -93,10 +93,10 @@ impl KafkaOptions {
     /// 400 naming a variable that does not parse.
     pub fn from_env() -> Result<Self> {
         let mut options = Self::default();
-        if let Some(address) = config::string("MICRO_BROKER_ADDRESS") {
+        if let Some(address) = env_vars::string("MICRO_BROKER_ADDRESS") {
             options.address = address;
         }
-        options.properties = config::pairs("MICRO_KAFKA_PROPERTIES")?;
+        options.properties = env_vars::pairs("MICRO_KAFKA_PROPERTIES")?;
         Ok(options)
     }
 }

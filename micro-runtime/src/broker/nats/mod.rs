@@ -98,7 +98,7 @@ use std::time::Duration;
 
 use super::backend::Loops;
 use super::{Broker, Event, Message, SubscribeOptions, Subscription};
-use crate::{Error, Result, config};
+use crate::{Error, Result, env_vars};
 use connection::Connection;
 pub(crate) use publish_now::{PublishNow, TryPublish, publish_now};
 use streams::Streams;
@@ -158,10 +158,10 @@ impl NatsOptions {
     /// 400 naming a variable that does not parse.
     pub fn from_env() -> Result<Self> {
         let mut options = Self::default();
-        if let Some(address) = config::string("MICRO_BROKER_ADDRESS") {
+        if let Some(address) = env_vars::string("MICRO_BROKER_ADDRESS") {
             options.address = address;
         }
-        if let Some(js) = config::string("MICRO_NATS_JETSTREAM") {
+        if let Some(js) = env_vars::string("MICRO_NATS_JETSTREAM") {
             options.jetstream = match js.trim().to_ascii_lowercase().as_str() {
                 "1" | "true" | "on" | "yes" => true,
                 "0" | "false" | "off" | "no" => false,

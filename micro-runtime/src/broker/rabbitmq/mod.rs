@@ -53,7 +53,7 @@ use std::time::Duration;
 
 use super::backend::Loops;
 use super::{Broker, Message, SubscribeOptions, Subscription};
-use crate::{Result, config};
+use crate::{Result, env_vars};
 use connection::Connection;
 
 /// The default server address.
@@ -93,7 +93,7 @@ impl RabbitMqOptions {
     /// None today; kept fallible like the other backends' options.
     pub fn from_env() -> Result<Self> {
         let mut options = Self::default();
-        if let Some(address) = config::string("MICRO_BROKER_ADDRESS") {
+        if let Some(address) = env_vars::string("MICRO_BROKER_ADDRESS") {
             options.address = address;
         }
         Ok(options)

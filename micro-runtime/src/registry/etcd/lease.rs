@@ -19,8 +19,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::client::{Client, Failure};
-use super::pb::etcdserverpb::{
+use crate::etcd::client::{Client, Failure};
+use crate::etcd::pb::etcdserverpb::{
     Compare, DeleteRangeRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseRevokeRequest,
     PutRequest, RequestOp, TxnRequest, compare, request_op,
 };

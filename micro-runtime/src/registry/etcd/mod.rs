@@ -50,10 +50,8 @@
 //! nodes. A watch whose stream breaks yields an error, after which the
 //! cache lists and watches again.
 
-mod client;
 mod keys;
 mod lease;
-mod pb;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -61,9 +59,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Registry, Service, Watcher, service_not_found};
-use crate::{Error, Result, config};
-use client::Client;
-use pb::etcdserverpb::RangeRequest;
+use crate::{Error, Result, env_vars};
+use crate::etcd::client::Client;
+use crate::etcd::pb::etcdserverpb::RangeRequest;
 
 /// The endpoint used when none is configured.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:2379";
@@ -112,7 +110,7 @@ impl EtcdOptions {
 
     /// From `MICRO_REGISTRY_ADDRESS`.
     pub fn from_env() -> Self {
-        Self::with_address(config::string("MICRO_REGISTRY_ADDRESS").as_deref())
+        Self::with_address(env_vars::string("MICRO_REGISTRY_ADDRESS").as_deref())
     }
 }
 
@@ -168,6 +166,7 @@ impl EtcdRegistry {
         Ok(Self {
             inner: Arc::new(Inner {
                 client: Client::new(
+                    "micro.registry",
                     &options.endpoints,
                     options.connect_timeout,
                     options.request_timeout,

@@ -13,10 +13,10 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tonic::codec::Streaming;
 
-use super::client::{Client, reason, unavailable};
+use crate::etcd::client::{Client, reason, unavailable};
 use super::keys;
-use super::pb::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse, watch_request};
-use super::pb::mvccpb;
+use crate::etcd::pb::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse, watch_request};
+use crate::etcd::pb::mvccpb;
 use crate::registry::{Action, Event, Service, Watcher};
 use crate::{Error, Result};
 
@@ -52,12 +52,14 @@ pub(super) async fn watch(client: &Client, prefix: &str, key_prefix: &str) -> Re
             return Err(unavailable(format!(
                 "{address} did not start the watch: {}",
                 answer.cancel_reason
-            )));
+            ))
+            .with_id(client.id()));
         }
         None => {
             return Err(unavailable(format!(
                 "{address} ended the watch before starting it"
-            )));
+            ))
+            .with_id(client.id()));
         }
     }
     let (tx, watcher) = Watcher::channel(1024);
@@ -74,7 +76,7 @@ async fn forward(
 ) {
     let broken = |why: String| -> Error {
         tracing::debug!(%address, %why, "etcd watch ended");
-        unavailable(format!("the watch on {address} broke: {why}"))
+        unavailable(format!("the watch on {address} broke: {why}")).with_id("micro.registry")
     };
     loop {
         let answer = tokio::select! {

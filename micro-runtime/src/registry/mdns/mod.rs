@@ -32,7 +32,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::{Action, Event, Registry, Service, Watcher, service_not_found};
 use crate::log::Throttled;
-use crate::{Error, Result, config};
+use crate::{Error, Result, env_vars};
 
 /// The DNS-SD service type of micro nodes.
 pub const SERVICE_TYPE: &str = "_micro._tcp.local.";
@@ -75,7 +75,7 @@ impl MdnsOptions {
     /// 400 when the port does not parse.
     pub fn from_env() -> Result<Self> {
         Ok(Self {
-            interfaces: config::string("MICRO_MDNS_INTERFACES")
+            interfaces: env_vars::string("MICRO_MDNS_INTERFACES")
                 .map(|v| {
                     v.split(',')
                         .map(str::trim)
@@ -84,7 +84,7 @@ impl MdnsOptions {
                         .collect()
                 })
                 .unwrap_or_default(),
-            port: config::number("MICRO_MDNS_PORT")?.map(|p| p as u16),
+            port: env_vars::number("MICRO_MDNS_PORT")?.map(|p| p as u16),
         })
     }
 }

@@ -8,7 +8,7 @@ use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::client_conn::GrpcConnection;
-use crate::config;
+use crate::env_vars;
 use crate::error::Origin;
 use crate::transport::tcp::{TcpOptions, TcpTransport};
 use crate::transport::{Connection, Dispatcher, Listener, Transport};
@@ -39,7 +39,7 @@ impl GrpcOptions {
     /// 400 when the variable does not parse.
     pub fn from_env() -> Result<Self> {
         let mut options = Self::default();
-        if let Some(n) = config::number("MICRO_TRANSPORT_MAX_FRAME")? {
+        if let Some(n) = env_vars::number("MICRO_TRANSPORT_MAX_FRAME")? {
             options.max_message = n.max(1024) as usize;
         }
         Ok(options)

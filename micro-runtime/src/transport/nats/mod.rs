@@ -16,7 +16,7 @@ use tokio::sync::OnceCell;
 
 use super::{Connection, Dispatcher, Listener, Transport};
 use crate::error::Origin;
-use crate::{Result, config};
+use crate::{Result, env_vars};
 use client::ClientSide;
 use outbox::Outbox;
 
@@ -58,13 +58,13 @@ impl NatsTransportOptions {
     /// 400 naming a variable that does not parse.
     pub fn from_env() -> Result<Self> {
         let mut options = Self::default();
-        if let Some(address) = config::string("MICRO_TRANSPORT_ADDRESS") {
+        if let Some(address) = env_vars::string("MICRO_TRANSPORT_ADDRESS") {
             options.address = address;
         }
-        if let Some(n) = config::number("MICRO_TRANSPORT_STREAM_WINDOW")? {
+        if let Some(n) = env_vars::number("MICRO_TRANSPORT_STREAM_WINDOW")? {
             options.stream_window = n.max(1024);
         }
-        if let Some(d) = config::duration("MICRO_TRANSPORT_KEEPALIVE")? {
+        if let Some(d) = env_vars::duration("MICRO_TRANSPORT_KEEPALIVE")? {
             options.probe_after = d.max(Duration::from_millis(10));
         }
         Ok(options)

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Connection, Dispatcher, Listener, Transport};
-use crate::{Result, config};
+use crate::{Result, env_vars};
 
 /// Settings of the TCP transport.
 #[derive(Clone, Debug)]
@@ -69,32 +69,32 @@ impl TcpOptions {
     /// 400 naming a variable that does not parse.
     pub fn from_env() -> Result<Self> {
         let mut options = Self::default();
-        if let Some(n) = config::number("MICRO_TRANSPORT_MAX_FRAME")? {
+        if let Some(n) = env_vars::number("MICRO_TRANSPORT_MAX_FRAME")? {
             options.max_frame_size = n.max(1024);
         }
-        if let Some(n) = config::number("MICRO_TRANSPORT_STREAM_WINDOW")? {
+        if let Some(n) = env_vars::number("MICRO_TRANSPORT_STREAM_WINDOW")? {
             options.stream_window = n.max(1024);
         }
-        if let Some(d) = config::duration("MICRO_TRANSPORT_KEEPALIVE")? {
+        if let Some(d) = env_vars::duration("MICRO_TRANSPORT_KEEPALIVE")? {
             options.keepalive_interval = d;
             options.keepalive_timeout = d * 2;
         }
-        if let Some(d) = config::duration("MICRO_TRANSPORT_KEEPALIVE_TIMEOUT")? {
+        if let Some(d) = env_vars::duration("MICRO_TRANSPORT_KEEPALIVE_TIMEOUT")? {
             options.keepalive_timeout = d;
         }
-        if let Some(n) = config::number("MICRO_TRANSPORT_MAX_METADATA")? {
+        if let Some(n) = env_vars::number("MICRO_TRANSPORT_MAX_METADATA")? {
             options.max_metadata = u16::try_from(n).unwrap_or(u16::MAX);
         }
-        if let Some(n) = config::number("MICRO_TRANSPORT_MAX_HEAD")? {
+        if let Some(n) = env_vars::number("MICRO_TRANSPORT_MAX_HEAD")? {
             options.max_head_size = n.max(1024);
         }
-        if let Some(n) = config::number("MICRO_TRANSPORT_MAX_CONNECTIONS")? {
+        if let Some(n) = env_vars::number("MICRO_TRANSPORT_MAX_CONNECTIONS")? {
             options.max_connections = n.max(1);
         }
-        if let Some(n) = config::number("MICRO_TRANSPORT_MAX_STREAMS")? {
+        if let Some(n) = env_vars::number("MICRO_TRANSPORT_MAX_STREAMS")? {
             options.max_streams = n.max(1);
         }
-        if let Some(d) = config::duration("MICRO_TRANSPORT_PREFACE_TIMEOUT")? {
+        if let Some(d) = env_vars::duration("MICRO_TRANSPORT_PREFACE_TIMEOUT")? {
             options.preface_timeout = d;
         }
         Ok(options)

@@ -34,16 +34,18 @@ struct Target {
 }
 
 /// The endpoints of one etcd cluster.
-pub(super) struct Client {
+pub(crate) struct Client {
     targets: Vec<Target>,
     /// The endpoint that answered last; calls start there.
     current: AtomicUsize,
     timeout: Duration,
+    /// The error id of what uses this client (`micro.registry`, `micro.store`, …).
+    id: &'static str,
 }
 
 /// Why a call failed.
 #[derive(Debug)]
-pub(super) enum Failure {
+pub(crate) enum Failure {
     /// No endpoint answered in time (503).
     Unreachable(Error),
     /// An endpoint answered with an error.
@@ -52,12 +54,14 @@ pub(super) enum Failure {
         address: String,
         /// Its answer.
         status: Status,
+        /// The error id of the client's user.
+        id: &'static str,
     },
 }
 
 impl Failure {
     /// etcd does not know the lease the call named (expired or revoked).
-    pub(super) fn is_lease_not_found(&self) -> bool {
+    pub(crate) fn is_lease_not_found(&self) -> bool {
         matches!(self, Failure::Refused { status, .. }
             if status.code() == Code::NotFound && status.message().contains("lease not found"))
     }
@@ -67,19 +71,23 @@ impl From<Failure> for Error {
     fn from(failure: Failure) -> Self {
         match failure {
             Failure::Unreachable(err) => err,
-            Failure::Refused { address, status } => Error::internal(format!(
+            Failure::Refused {
+                address,
+                status,
+                id,
+            } => Error::internal(format!(
                 "etcd at {address} refused the request: {:?}: {}",
                 status.code(),
                 reason(&status)
             ))
-            .with_id("micro.registry"),
+            .with_id(id),
         }
     }
 }
 
 /// The status's message and the errors under it, e.g. `transport error:
 /// tcp connect error: Connection refused (os error 111)`.
-pub(super) fn reason(status: &Status) -> String {
+pub(crate) fn reason(status: &Status) -> String {
     let mut text = status.message().to_owned();
     let mut source = std::error::Error::source(status);
     while let Some(err) = source {
@@ -115,8 +123,8 @@ fn is_unreachable(status: &Status) -> bool {
 }
 
 /// The 503 for an etcd that cannot be reached.
-pub(super) fn unavailable(detail: impl std::fmt::Display) -> Error {
-    Error::unavailable(format!("etcd unreachable: {detail}")).with_id("micro.registry")
+pub(crate) fn unavailable(detail: impl std::fmt::Display) -> Error {
+    Error::unavailable(format!("etcd unreachable: {detail}"))
 }
 
 impl Client {
@@ -125,7 +133,8 @@ impl Client {
     /// # Errors
     ///
     /// 400 for an empty list, an `https://` endpoint or one that is not a URI.
-    pub(super) fn new(
+    pub(crate) fn new(
+        id: &'static str,
         endpoints: &[String],
         connect_timeout: Duration,
         timeout: Duration,
@@ -137,17 +146,14 @@ impl Client {
                     return Err(Error::bad_request(format!(
                         "etcd endpoint {address:?}: only plain http:// endpoints are supported"
                     ))
-                    .with_id("micro.registry"));
+                    .with_id(id));
                 }
                 address.to_owned()
             } else {
                 format!("http://{address}")
             };
             let endpoint = Endpoint::from_shared(uri)
-                .map_err(|e| {
-                    Error::bad_request(format!("etcd endpoint {address:?}: {e}"))
-                        .with_id("micro.registry")
-                })?
+                .map_err(|e| Error::bad_request(format!("etcd endpoint {address:?}: {e}")).with_id(id))?
                 .connect_timeout(connect_timeout)
                 .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
                 .keep_alive_timeout(KEEPALIVE_TIMEOUT)
@@ -159,17 +165,23 @@ impl Client {
             });
         }
         if targets.is_empty() {
-            return Err(Error::bad_request("no etcd endpoint configured").with_id("micro.registry"));
+            return Err(Error::bad_request("no etcd endpoint configured").with_id(id));
         }
         Ok(Self {
             targets,
             current: AtomicUsize::new(0),
             timeout,
+            id,
         })
     }
 
+    /// The error id given to [`Client::new`].
+    pub(crate) fn id(&self) -> &'static str {
+        self.id
+    }
+
     /// The configured endpoints.
-    pub(super) fn addresses(&self) -> Vec<&str> {
+    pub(crate) fn addresses(&self) -> Vec<&str> {
         self.targets.iter().map(|t| t.address.as_str()).collect()
     }
 
@@ -189,7 +201,7 @@ impl Client {
     ///
     /// [`Failure::Unreachable`] naming every endpoint and why, when none
     /// answered; [`Failure::Refused`] when one answered with an error.
-    pub(super) async fn call<T, F, Fut>(&self, what: &str, op: F) -> Result<(T, &str), Failure>
+    pub(crate) async fn call<T, F, Fut>(&self, what: &str, op: F) -> Result<(T, &str), Failure>
     where
         F: Fn(Stubs) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
@@ -210,6 +222,7 @@ impl Client {
                     return Err(Failure::Refused {
                         address: address.to_owned(),
                         status,
+                        id: self.id,
                     });
                 }
                 Ok(Err(status)) => failures.push(format!("{address}: {}", reason(&status))),
@@ -220,26 +233,25 @@ impl Client {
             }
         }
         tracing::debug!(what, failures = ?failures, "etcd unreachable");
-        Err(Failure::Unreachable(unavailable(format!(
-            "{what}: {}",
-            failures.join("; ")
-        ))))
+        Err(Failure::Unreachable(
+            unavailable(format!("{what}: {}", failures.join("; "))).with_id(self.id),
+        ))
     }
 }
 
 /// The generated clients over one endpoint's channel.
-pub(super) struct Stubs(Channel);
+pub(crate) struct Stubs(Channel);
 
 impl Stubs {
-    pub(super) fn kv(&self) -> KvClient<Channel> {
+    pub(crate) fn kv(&self) -> KvClient<Channel> {
         KvClient::new(self.0.clone()).max_decoding_message_size(MAX_MESSAGE)
     }
 
-    pub(super) fn lease(&self) -> LeaseClient<Channel> {
+    pub(crate) fn lease(&self) -> LeaseClient<Channel> {
         LeaseClient::new(self.0.clone()).max_decoding_message_size(MAX_MESSAGE)
     }
 
-    pub(super) fn watch(&self) -> WatchClient<Channel> {
+    pub(crate) fn watch(&self) -> WatchClient<Channel> {
         WatchClient::new(self.0.clone()).max_decoding_message_size(MAX_MESSAGE)
     }
 }
