@@ -164,6 +164,20 @@ fn bad_input_is_one_line_and_a_non_zero_exit() {
         "the old value stays"
     );
 
+    // A file another process holds (as a running service would): 503 saying so.
+    let held = temp_file();
+    let holder = micro_runtime::store::file::FileStore::open(
+        &micro_runtime::store::StoreOptions::with_address(&held),
+    )
+    .expect("the test process opens the file");
+    let out = run(store(&place, "file", &held, "micro", &["list"]), None);
+    assert!(out.fails_with(503).contains("another process"), "{out}");
+    drop(holder);
+    assert_eq!(
+        run(store(&place, "file", &held, "micro", &["list"]), None).ok(),
+        ""
+    );
+
     // A store whose server is down: 503 naming it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
