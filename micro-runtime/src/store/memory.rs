@@ -158,6 +158,10 @@ impl Store for MemoryStore {
         let expires = options.ttl.and_then(|ttl| Instant::now().checked_add(ttl));
         self.with_table(namespace, |table| {
             table.pass(options.fence.as_ref())?;
+            if table.records.len() % 256 == 255 {
+                let now = Instant::now();
+                table.records.retain(|_, e| e.live(now));
+            }
             table.records.insert(
                 record.key,
                 Entry {
