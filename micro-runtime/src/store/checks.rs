@@ -162,10 +162,7 @@ pub(crate) fn fenced(fence: &Fence, highest: Option<u64>) -> Error {
 }
 
 /// The `offset`/`limit` page of `items` (already in key order).
-#[cfg_attr(
-    not(any(feature = "store-file", feature = "etcd", feature = "store-redis")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
 pub(crate) fn page<T>(items: Vec<T>, offset: usize, limit: Option<usize>) -> Vec<T> {
     items
         .into_iter()
