@@ -48,8 +48,10 @@ pub(crate) async fn run(session: &Session, args: StoreArgs) -> Outcome {
             let value = argument_or_stdin(Some(&write.value), "").await?;
             let mut record = Record::new(write.key.clone(), value);
             record.metadata.extend(write.metadata);
-            let mut options = WriteOptions::default();
-            options.ttl = write.ttl;
+            let options = WriteOptions {
+                ttl: write.ttl,
+                ..WriteOptions::default()
+            };
             store.write(record, &options).await?;
             if out.json() {
                 out.print_json(&json!({ "key": write.key, "written": true }))
