@@ -69,13 +69,14 @@ pub mod selector;
 pub mod server;
 pub mod service;
 mod streaming;
+pub mod sync;
 pub mod transport;
 pub mod wrapper;
 
 pub use broker::Subscriber;
 pub use client::{CallOptions, Client, ClientOptions};
-pub use env_vars::parse_duration;
 pub use context::Context;
+pub use env_vars::parse_duration;
 pub use error::{Error, Result};
 pub use metadata::Metadata;
 pub use micro_macros::{service, subscriber};
