@@ -68,6 +68,7 @@ pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod service;
+pub mod store;
 mod streaming;
 pub mod sync;
 pub mod transport;
@@ -75,8 +76,8 @@ pub mod wrapper;
 
 pub use broker::Subscriber;
 pub use client::{CallOptions, Client, ClientOptions};
-pub use env_vars::parse_duration;
 pub use context::Context;
+pub use env_vars::parse_duration;
 pub use error::{Error, Result};
 pub use metadata::Metadata;
 pub use micro_macros::{service, subscriber};
