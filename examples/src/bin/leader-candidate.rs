@@ -6,9 +6,9 @@
 //!
 //! ```text
 //! term start <token> <ns>
-//! write ok <token> <sent ns> <done ns>
-//! write rejected <token> <sent ns> <code>      the fence refused it (409)
-//! write failed <token> <sent ns> <code>        any other error
+//! write ok <token> <checked ns> <done ns>     checked: when the term was checked
+//! write rejected <token> <checked ns> <code>   the fence refused it (409)
+//! write failed <token> <checked ns> <code>     any other error
 //! term end <token> <ns> <why>                  ns: when the belief ended
 //! stale write <token> ok|<code>                one write with the lost term's token
 //! ```
@@ -92,7 +92,10 @@ async fn main() {
                     return;
                 }
             }
-            // Right before acting: is the term still ours?
+            // Right before acting: is the term still ours? (The time is
+            // read first: the write is decided inside the term; a pause
+            // after the check is what the fence is for.)
+            let sent = now_ns();
             if let Err(err) = term.check() {
                 println!("term end {token} {} {}", ended_ns(&term), err.detail());
                 // Show the fence at work: a write with the lost term's token.
@@ -102,7 +105,6 @@ async fn main() {
                 }
                 break;
             }
-            let sent = now_ns();
             match write(&store, &election, &id, token).await {
                 Ok(()) => println!("write ok {token} {sent} {}", now_ns()),
                 Err(err) if err.is_conflict() => {

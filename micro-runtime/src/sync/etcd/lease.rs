@@ -75,6 +75,10 @@ async fn renew(client: Arc<Client>, id: i64, ttl: Duration, belief: Arc<Belief>)
             _ = belief.ended() => break,
             () = tokio::time::sleep_until(next) => {}
         }
+        // A renewal sent past the deadline would extend nothing.
+        if belief.check().is_err() {
+            break;
+        }
         let sent = Instant::now();
         match keep_alive_once(&client, id).await {
             Ok(left) if left > 0 => {
