@@ -33,6 +33,7 @@ pub(crate) struct Belief {
 
 /// The part of a TTL a holder gives up to clock drift and scheduling: a
 /// tenth, at least 100 ms, at most half.
+#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
 pub(crate) fn margin(ttl: Duration) -> Duration {
     (ttl / 10).max(Duration::from_millis(100)).min(ttl / 2)
 }
@@ -51,6 +52,7 @@ impl Belief {
     /// A renewal sent at `sent` was answered: the lease lives `ttl` from
     /// then. Moves the deadline to `sent + ttl - margin` unless the belief
     /// had already ended (by its deadline or otherwise); false then.
+    #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
     pub(crate) fn renewed(&self, sent: Instant, ttl: Duration) -> bool {
         let mut extended = false;
         self.state.send_if_modified(|state| {
