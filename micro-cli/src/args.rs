@@ -7,8 +7,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod bot;
 mod mcp;
+mod store;
 pub use bot::{BotArgs, BotInput};
 pub use mcp::{McpArgs, McpCallArgs, McpCommand, McpFlags, McpServeArgs};
+pub use store::{
+    StoreArgs, StoreCommand, StoreFlags, StoreKeyArgs, StoreListArgs, StoreReadArgs, StoreWriteArgs,
+};
 
 /// Exit codes, shown at the end of `micro --help`.
 const EXIT_CODES: &str = "\
@@ -109,6 +113,8 @@ pub enum Command {
     /// Answers chat messages (console, IRC, Slack) with the toolkit's commands
     /// and the commands services serve.
     Bot(BotArgs),
+    /// Reads and writes a key-value store (file, memory, redis, postgres, etcd).
+    Store(StoreArgs),
     /// Prints a shell completion script.
     Completions(CompletionsArgs),
     /// `micro SERVICE ENDPOINT --field value`: calls by short names, the

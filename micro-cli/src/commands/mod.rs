@@ -14,6 +14,7 @@ mod new;
 mod publish;
 mod services;
 mod sidecar;
+mod store;
 mod stream;
 mod subscribe;
 mod target;
@@ -43,6 +44,7 @@ pub(crate) async fn run(command: Command, session: &Session) -> Outcome {
         Command::Mcp(args) => mcp::run(session, args).await,
         Command::Sidecar(args) => sidecar::run(session, args).await,
         Command::Bot(args) => bot::run(session, args).await,
+        Command::Store(args) => store::run(session, args).await,
         Command::Completions(args) => completions::run(&args),
         Command::Dynamic(words) => dynamic::run(session, words).await,
     }

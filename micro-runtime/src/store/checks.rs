@@ -126,6 +126,15 @@ pub(crate) fn bad(detail: impl Into<String>) -> Error {
 }
 
 /// A 503 of the store.
+#[cfg_attr(
+    not(any(
+        feature = "store-file",
+        feature = "etcd",
+        feature = "store-redis",
+        feature = "store-postgres"
+    )),
+    allow(dead_code)
+)]
 pub(crate) fn unavailable(detail: impl Into<String>) -> Error {
     Error::unavailable(detail).with_id(ID)
 }
@@ -153,6 +162,7 @@ pub(crate) fn fenced(fence: &Fence, highest: Option<u64>) -> Error {
 }
 
 /// The `offset`/`limit` page of `items` (already in key order).
+#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
 pub(crate) fn page<T>(items: Vec<T>, offset: usize, limit: Option<usize>) -> Vec<T> {
     items
         .into_iter()
@@ -163,6 +173,7 @@ pub(crate) fn page<T>(items: Vec<T>, offset: usize, limit: Option<usize>) -> Vec
 
 /// Milliseconds since the Unix epoch: the deadlines kept by the stores that
 /// other processes read too.
+#[cfg_attr(not(any(feature = "store-file", feature = "etcd")), allow(dead_code))]
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -170,6 +181,7 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// The deadline `ttl` from now, in ms since the epoch (0: none).
+#[cfg_attr(not(any(feature = "store-file", feature = "etcd")), allow(dead_code))]
 pub(crate) fn deadline_ms(ttl: Option<Duration>) -> u64 {
     ttl.map_or(0, |ttl| {
         now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
@@ -178,6 +190,7 @@ pub(crate) fn deadline_ms(ttl: Option<Duration>) -> u64 {
 
 /// The time left before a deadline in ms since the epoch (0: none);
 /// `Some(None)`: no deadline, `None`: already past.
+#[cfg_attr(not(any(feature = "store-file", feature = "etcd")), allow(dead_code))]
 #[allow(clippy::option_option)]
 pub(crate) fn left_ms(deadline: u64, now: u64) -> Option<Option<Duration>> {
     if deadline == 0 {
@@ -190,6 +203,7 @@ pub(crate) fn left_ms(deadline: u64, now: u64) -> Option<Option<Duration>> {
 }
 
 /// A token as 20 decimal digits, so byte order is number order.
+#[cfg_attr(not(any(feature = "etcd", feature = "store-redis")), allow(dead_code))]
 pub(crate) fn token_text(token: u64) -> String {
     format!("{token:020}")
 }

@@ -128,16 +128,43 @@ impl EtcdStore {
         .into_bytes()
     }
 
-    /// Every live record from `from` to `end` (exclusive), in key order.
+    /// The live records from `key` to `end` (exclusive), in key order: all
+    /// of them, or (with `want`) at least the first `want` when there are
+    /// that many. etcd is asked for `want` keys first, and for the whole
+    /// range only when some of those had expired.
     async fn range(
         &self,
         namespace: &Namespace,
         key: Vec<u8>,
         end: Vec<u8>,
+        want: Option<usize>,
     ) -> Result<Vec<Record>> {
+        if want == Some(0) {
+            return Ok(Vec::new());
+        }
+        let limit = want.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        if limit > 0 {
+            let (records, complete) = self.fetch(namespace, &key, &end, limit).await?;
+            if complete || records.len() >= want.unwrap_or(0) {
+                return Ok(records);
+            }
+        }
+        Ok(self.fetch(namespace, &key, &end, 0).await?.0)
+    }
+
+    /// One range read of at most `limit` keys (0: all); the live records,
+    /// and whether the range held no more keys.
+    async fn fetch(
+        &self,
+        namespace: &Namespace,
+        key: &[u8],
+        end: &[u8],
+        limit: i64,
+    ) -> Result<(Vec<Record>, bool)> {
         let request = RangeRequest {
-            key,
-            range_end: end,
+            key: key.to_vec(),
+            range_end: end.to_vec(),
+            limit,
             ..Default::default()
         };
         let (answer, _) = self
@@ -148,15 +175,16 @@ impl EtcdStore {
                 async move { stubs.kv().range(request).await }
             })
             .await?;
+        let answer = answer.into_inner();
         let strip = self.data_prefix(namespace);
         let now = checks::now_ms();
         let mut records = Vec::new();
-        for kv in answer.into_inner().kvs {
-            if let Some(record) = self.record(&strip, &kv, now)? {
+        for kv in &answer.kvs {
+            if let Some(record) = self.record(&strip, kv, now)? {
                 records.push(record);
             }
         }
-        Ok(records)
+        Ok((records, !answer.more))
     }
 
     fn record(&self, strip: &str, kv: &KeyValue, now: u64) -> Result<Option<Record>> {
@@ -299,7 +327,7 @@ impl Store for EtcdStore {
         let full = format!("{}{key}", self.data_prefix(&namespace)).into_bytes();
         if !options.prefix {
             checks::key(key)?;
-            let records = self.range(&namespace, full, Vec::new()).await?;
+            let records = self.range(&namespace, full, Vec::new(), None).await?;
             if records.is_empty() {
                 return Err(checks::not_found(key, &namespace));
             }
@@ -307,7 +335,8 @@ impl Store for EtcdStore {
         }
         checks::prefix(key)?;
         let end = range_end(&full);
-        let records = self.range(&namespace, full, end).await?;
+        let want = options.limit.map(|l| l.saturating_add(options.offset));
+        let records = self.range(&namespace, full, end, want).await?;
         Ok(checks::page(records, options.offset, options.limit))
     }
 
@@ -351,7 +380,8 @@ impl Store for EtcdStore {
         checks::prefix(&options.prefix)?;
         let full = format!("{}{}", self.data_prefix(&namespace), options.prefix).into_bytes();
         let end = range_end(&full);
-        let records = self.range(&namespace, full, end).await?;
+        let want = options.limit.map(|l| l.saturating_add(options.offset));
+        let records = self.range(&namespace, full, end, want).await?;
         Ok(checks::page(records, options.offset, options.limit)
             .into_iter()
             .map(|r| r.key)

@@ -148,8 +148,17 @@ fn prefix_of(namespace: &Namespace) -> String {
     format!("{}/{}/", namespace.database, namespace.table)
 }
 
-/// Every live record whose key starts with `prefix` (after the namespace).
-fn scan(db: &Database, namespace: &Namespace, prefix: &str) -> Result<Vec<Record>> {
+/// The live records whose key starts with `prefix` (after the namespace),
+/// in key order, after `offset`, at most `limit`.
+fn scan(
+    db: &Database,
+    namespace: &Namespace,
+    prefix: &str,
+    offset: usize,
+    limit: Option<usize>,
+) -> Result<Vec<Record>> {
+    let mut skip = offset;
+    let limit = limit.unwrap_or(usize::MAX);
     let txn = db.begin_read().map_err(storage)?;
     let table = match txn.open_table(RECORDS) {
         Ok(table) => table,
@@ -161,6 +170,9 @@ fn scan(db: &Database, namespace: &Namespace, prefix: &str) -> Result<Vec<Record
     let now = checks::now_ms();
     let mut records = Vec::new();
     for entry in table.range(start.as_str()..).map_err(storage)? {
+        if records.len() >= limit {
+            break;
+        }
         let (key, value) = entry.map_err(storage)?;
         let Some(key) = key.value().strip_prefix(strip.as_str()) else {
             break;
@@ -169,7 +181,11 @@ fn scan(db: &Database, namespace: &Namespace, prefix: &str) -> Result<Vec<Record
             break;
         }
         if let Some(record) = envelope::decode(key, value.value(), now)? {
-            records.push(record);
+            if skip > 0 {
+                skip -= 1;
+            } else {
+                records.push(record);
+            }
         }
     }
     Ok(records)
@@ -234,7 +250,7 @@ impl Store for FileStore {
         );
         self.blocking(move |db| {
             if prefix {
-                return Ok(checks::page(scan(db, &namespace, &key)?, offset, limit));
+                return scan(db, &namespace, &key, offset, limit);
             }
             let txn = db.begin_read().map_err(storage)?;
             let table = match txn.open_table(RECORDS) {
@@ -308,11 +324,8 @@ impl Store for FileStore {
         checks::prefix(&options.prefix)?;
         let (prefix, offset, limit) = (options.prefix.clone(), options.offset, options.limit);
         self.blocking(move |db| {
-            let records = scan(db, &namespace, &prefix)?;
-            Ok(checks::page(records, offset, limit)
-                .into_iter()
-                .map(|r| r.key)
-                .collect())
+            let records = scan(db, &namespace, &prefix, offset, limit)?;
+            Ok(records.into_iter().map(|r| r.key).collect())
         })
         .await
     }

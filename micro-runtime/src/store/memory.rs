@@ -158,6 +158,10 @@ impl Store for MemoryStore {
         let expires = options.ttl.and_then(|ttl| Instant::now().checked_add(ttl));
         self.with_table(namespace, |table| {
             table.pass(options.fence.as_ref())?;
+            if table.records.len() % 256 == 255 {
+                let now = Instant::now();
+                table.records.retain(|_, e| e.live(now));
+            }
             table.records.insert(
                 record.key,
                 Entry {
@@ -188,12 +192,11 @@ impl Store for MemoryStore {
         checks::prefix(&options.prefix)?;
         let now = Instant::now();
         Ok(self.with_table(namespace, |table| {
-            // Expired records go for good when their table is listed.
-            table.records.retain(|_, e| e.live(now));
             table
                 .records
                 .range(options.prefix.clone()..)
                 .take_while(|(k, _)| k.starts_with(&options.prefix))
+                .filter(|(_, e)| e.live(now))
                 .skip(options.offset)
                 .take(options.limit.unwrap_or(usize::MAX))
                 .map(|(k, _)| k.clone())

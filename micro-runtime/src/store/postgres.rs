@@ -14,10 +14,12 @@
 //! Every write and delete is one SQL statement (the fence upsert and the
 //! record change in data-modifying CTEs), so it applies whole or not at all
 //! and needs no transaction on the shared connection. Deadlines use the
-//! server's clock.
+//! server's clock; expired rows are hidden at once and deleted every 256th
+//! write of a store.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio_postgres::{NoTls, Statement};
@@ -30,6 +32,9 @@ use crate::{Error, Result};
 
 /// The connection string used when none is configured.
 pub const DEFAULT_ADDRESS: &str = "host=127.0.0.1 user=postgres";
+
+/// Every how many writes a namespace's expired rows are deleted.
+const SWEEP_EVERY: u32 = 256;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -74,6 +79,7 @@ struct Statements {
     delete: Statement,
     fenced_delete: Statement,
     token: Statement,
+    sweep: Statement,
 }
 
 struct Connection {
@@ -89,6 +95,7 @@ pub struct PostgresStore {
     shown: String,
     defaults: Namespace,
     connection: Arc<tokio::sync::Mutex<Option<Arc<Connection>>>>,
+    writes: Arc<AtomicU32>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -162,6 +169,7 @@ impl PostgresStore {
             shown,
             defaults,
             connection: Arc::default(),
+            writes: Arc::default(),
         })
     }
 
@@ -265,6 +273,10 @@ impl PostgresStore {
             ),
             "SELECT token FROM micro_store_fences WHERE db = $1 AND tbl = $2 AND name = $3"
                 .to_owned(),
+            format!(
+                "DELETE FROM micro_store \
+                 WHERE db = $1 AND tbl = $2 AND expires_at <> 0 AND expires_at <= {NOW_MS}"
+            ),
         ];
         let mut prepared = Vec::new();
         for text in &sql {
@@ -281,6 +293,7 @@ impl PostgresStore {
             delete: next(),
             fenced_delete: next(),
             token: next(),
+            sweep: next(),
         };
         Ok(Connection { client, statements })
     }
@@ -386,6 +399,10 @@ impl Store for PostgresStore {
             serde_json::to_string(&record.metadata).unwrap_or_default()
         };
         let value: &[u8] = &record.value;
+        if self.writes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            // Expired rows are hidden from reads; this deletes them.
+            self.query(|s| &s.sweep, &[db, tbl]).await?;
+        }
         let Some(fence) = &options.fence else {
             self.query(
                 |s| &s.write,

@@ -6,12 +6,17 @@
 //! ```text
 //! micro/store/data/<database>/<table>/<key>   a hash: value (bytes), metadata (JSON object)
 //! micro/store/fence/<database>/<table>        a hash: fence name -> highest token, 20 digits
+//! micro/store/index/<database>/<table>        a sorted set of the keys (all scores 0: key order)
 //! ```
 //!
 //! A TTL is the key's Redis expiry (ms). Writes and deletes are one Lua
-//! script each, so the fence check, the token and the record change
-//! together or not at all. Prefix reads and listings `SCAN` the namespace
-//! and sort the keys (cost grows with the namespace, not the page).
+//! script each, so the fence check, the token, the record and the index
+//! change together or not at all. Prefix reads and listings walk the index
+//! from the prefix (`ZRANGEBYLEX`) in a script that skips, and removes from
+//! the index, keys that have expired: the cost follows the page (plus the
+//! expired keys met), not the size of the namespace. Standalone Redis (the
+//! scripts touch keys of one namespace they do not all declare, which
+//! Redis Cluster refuses).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -44,8 +49,41 @@ redis.call('DEL', KEYS[1])
 if ARGV[6] == 'w' then
   redis.call('HSET', KEYS[1], 'value', ARGV[1], 'metadata', ARGV[2])
   if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+  redis.call('ZADD', KEYS[3], 0, ARGV[7])
+else
+  redis.call('ZREM', KEYS[3], ARGV[7])
 end
 return false
+";
+
+/// The live keys of an index from `ARGV[1]` to `ARGV[2]` (`ZRANGEBYLEX`
+/// bounds), skipping `ARGV[3]`, at most `ARGV[4]` (-1: all); a key whose
+/// record (`ARGV[5]` .. key) is gone leaves the index.
+const LIST: &str = r"
+local skip = tonumber(ARGV[3])
+local want = tonumber(ARGV[4])
+local out = {}
+local start = 0
+while want ~= 0 do
+  local batch = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', start, 256)
+  if #batch == 0 then break end
+  local removed = 0
+  for _, member in ipairs(batch) do
+    if redis.call('EXISTS', ARGV[5] .. member) == 1 then
+      if skip > 0 then
+        skip = skip - 1
+      elseif want ~= 0 then
+        out[#out + 1] = member
+        want = want - 1
+      end
+    else
+      redis.call('ZREM', KEYS[1], member)
+      removed = removed + 1
+    end
+  end
+  start = start + #batch - removed
+end
+return out
 ";
 
 /// The Redis store. Clones share the connection, made on first use and
@@ -58,6 +96,7 @@ pub struct RedisStore {
     shown: String,
     defaults: Namespace,
     script: redis::Script,
+    list: redis::Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -85,17 +124,25 @@ fn url(address: &str) -> (String, String) {
     (url, shown)
 }
 
-/// A key prefix as a `SCAN MATCH` pattern matching exactly it.
-fn glob_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 1);
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
+/// The `ZRANGEBYLEX` bounds of every key starting with `prefix`: from
+/// `[prefix` to `(` and the prefix with its last byte below 0xff
+/// incremented (UTF-8 has no 0xff byte, so one always is).
+fn lex_range(prefix: &str) -> (Vec<u8>, Vec<u8>) {
+    if prefix.is_empty() {
+        return (b"-".to_vec(), b"+".to_vec());
     }
-    out.push('*');
-    out
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            let mut min = b"[".to_vec();
+            min.extend_from_slice(prefix.as_bytes());
+            let mut max = b"(".to_vec();
+            max.extend_from_slice(&end);
+            return (min, max);
+        }
+    }
+    (b"-".to_vec(), b"+".to_vec())
 }
 
 impl RedisStore {
@@ -117,6 +164,7 @@ impl RedisStore {
             shown,
             defaults,
             script: redis::Script::new(APPLY),
+            list: redis::Script::new(LIST),
         })
     }
 
@@ -196,30 +244,32 @@ impl RedisStore {
         )
     }
 
-    /// Every key of the namespace starting with `prefix`, sorted.
-    async fn keys(&self, namespace: &Namespace, prefix: &str) -> Result<Vec<String>> {
-        let strip = Self::data_prefix(namespace);
-        let pattern = glob_escape(&format!("{strip}{prefix}"));
-        let mut cursor: u64 = 0;
-        let mut keys = std::collections::BTreeSet::new();
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000);
-            let (next, batch): (u64, Vec<String>) = self.query(scan).await?;
-            keys.extend(
-                batch
-                    .into_iter()
-                    .filter_map(|k| k.strip_prefix(strip.as_str()).map(str::to_owned)),
-            );
-            if next == 0 {
-                return Ok(keys.into_iter().collect());
-            }
-            cursor = next;
-        }
+    fn index_key(namespace: &Namespace) -> String {
+        format!(
+            "micro/store/index/{}/{}",
+            namespace.database, namespace.table
+        )
+    }
+
+    /// The live keys of the namespace starting with `prefix`, in key order,
+    /// after `offset`, at most `limit`.
+    async fn keys(
+        &self,
+        namespace: &Namespace,
+        prefix: &str,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Result<Vec<String>> {
+        let (min, max) = lex_range(prefix);
+        let mut invocation = self.list.prepare_invoke();
+        invocation
+            .key(Self::index_key(namespace))
+            .arg(min)
+            .arg(max)
+            .arg(offset)
+            .arg(limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX)))
+            .arg(Self::data_prefix(namespace));
+        self.query(Invoke(invocation)).await
     }
 
     /// The records of `keys` (those that still exist), in that order.
@@ -274,7 +324,8 @@ impl RedisStore {
         let mut invocation = self.script.prepare_invoke();
         invocation
             .key(format!("{}{key}", Self::data_prefix(namespace)))
-            .key(Self::fence_key(namespace));
+            .key(Self::fence_key(namespace))
+            .key(Self::index_key(namespace));
         match write {
             Some((record, ttl_ms)) => {
                 let metadata = if record.metadata.is_empty() {
@@ -298,7 +349,8 @@ impl RedisStore {
                     .map(|f| checks::token_text(f.token))
                     .unwrap_or_default(),
             )
-            .arg(op);
+            .arg(op)
+            .arg(key);
         let refused: Option<String> = self.query(Invoke(invocation)).await?;
         match (refused, fence) {
             (Some(seen), Some(fence)) => Err(checks::fenced(fence, seen.parse().ok())),
@@ -352,11 +404,9 @@ impl Store for RedisStore {
             return Ok(records);
         }
         checks::prefix(key)?;
-        let keys = checks::page(
-            self.keys(&namespace, key).await?,
-            options.offset,
-            options.limit,
-        );
+        let keys = self
+            .keys(&namespace, key, options.offset, options.limit)
+            .await?;
         self.records(&namespace, &keys).await
     }
 
@@ -389,8 +439,8 @@ impl Store for RedisStore {
     async fn list(&self, options: &ListOptions) -> Result<Vec<String>> {
         let namespace = self.defaults.of(&options.scope)?;
         checks::prefix(&options.prefix)?;
-        let keys = self.keys(&namespace, &options.prefix).await?;
-        Ok(checks::page(keys, options.offset, options.limit))
+        self.keys(&namespace, &options.prefix, options.offset, options.limit)
+            .await
     }
 }
 
@@ -404,6 +454,8 @@ mod tests {
         let (full, shown) = url("redis://:secret@db:6379/2");
         assert_eq!(full, "redis://:secret@db:6379/2");
         assert_eq!(shown, "redis://db:6379/2");
-        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\*");
+        assert_eq!(lex_range(""), (b"-".to_vec(), b"+".to_vec()));
+        assert_eq!(lex_range("ab"), (b"[ab".to_vec(), b"(ac".to_vec()));
+        assert_eq!(lex_range("é").1, b"(\xc3\xaa".to_vec());
     }
 }
