@@ -70,6 +70,7 @@ pub mod server;
 pub mod service;
 pub mod store;
 mod streaming;
+pub mod sync;
 pub mod transport;
 pub mod wrapper;
 
