@@ -6,8 +6,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod bot;
+mod config;
 mod mcp;
 pub use bot::{BotArgs, BotInput};
+pub use config::{ConfigArgs, ConfigCommand};
 pub use mcp::{McpArgs, McpCallArgs, McpCommand, McpFlags, McpServeArgs};
 
 /// Exit codes, shown at the end of `micro --help`.
@@ -92,6 +94,9 @@ pub enum Command {
     Health(HealthArgs),
     /// Prints registry changes as they happen, until Ctrl-C.
     Watch(WatchArgs),
+    /// Reads, writes and watches the configuration tree in etcd
+    /// (`micro config set app/db/host db1`, `micro config get app`).
+    Config(ConfigArgs),
     /// Serves services over HTTP/JSON (`/api/...`, `/rpc`, `/openapi.json`)
     /// until Ctrl-C or SIGTERM.
     Gateway(GatewayArgs),
