@@ -55,7 +55,7 @@ fn defaults_then_file_then_environment_then_etcd() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let three = Config::builder()
+        let three: App = Config::builder()
             .defaults(defaults.clone())
             .file(&file)
             .env_prefix(&prefix)
@@ -100,7 +100,7 @@ async fn etcd_layer(defaults: App, file: &std::path::Path, prefix: &str) {
     .unwrap();
     etcd.set("app/db/port", "4").await.unwrap();
     etcd.set("app/db/user", "from-etcd").await.unwrap();
-    let config = Config::builder()
+    let config = Config::<App>::builder()
         .defaults(defaults)
         .file(file)
         .env_prefix(prefix)

@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
+use figment::{Figment, Provider};
 use figment::providers::{Format as _, Json, Toml, Yaml};
 
+use super::redact;
 use crate::{Error, Result};
 
 /// A configuration file's format.
@@ -84,11 +85,26 @@ impl File {
             }
         }
         // `file_exact`: exactly this path, never a namesake in a parent directory.
-        Ok(match self.format {
-            Format::Toml => figment.merge(Toml::file_exact(&self.path)),
-            Format::Yaml => figment.merge(Yaml::file_exact(&self.path)),
-            Format::Json => figment.merge(Json::file_exact(&self.path)),
-        })
+        match self.format {
+            Format::Toml => self.merge(figment, Toml::file_exact(&self.path)),
+            Format::Yaml => self.merge(figment, Yaml::file_exact(&self.path)),
+            Format::Json => self.merge(figment, Json::file_exact(&self.path)),
+        }
+    }
+
+    /// Merges `provider` once it parsed: a syntax error names the file
+    /// (figment's does not).
+    fn merge(&self, figment: Figment, provider: impl Provider) -> Result<Figment> {
+        if let Err(err) = provider.data() {
+            let detail = redact::error(err).detail().to_owned();
+            return Err(Error::bad_request(format!(
+                "config file {}: {}",
+                self.path.display(),
+                detail.trim_start_matches("invalid configuration: ")
+            ))
+            .with_id("micro.config"));
+        }
+        Ok(figment.merge(provider))
     }
 }
 

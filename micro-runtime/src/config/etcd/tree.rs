@@ -13,10 +13,10 @@ use crate::{Error, Result};
 ///
 /// 400 for an empty segment (`app//db`) or a control character.
 pub(crate) fn normalize_path(path: &str) -> Result<String> {
-    let trimmed = path.trim().trim_matches('/');
-    if trimmed.chars().any(char::is_control) {
+    if path.chars().any(char::is_control) {
         return Err(bad_path(path, "it holds a control character"));
     }
+    let trimmed = path.trim().trim_matches('/');
     if !trimmed.is_empty() && trimmed.split('/').any(|segment| segment.trim().is_empty()) {
         return Err(bad_path(path, "it has an empty segment"));
     }
