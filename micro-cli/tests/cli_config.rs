@@ -26,14 +26,20 @@ fn set_get_list_delete_through_the_binary() {
     run(&["set", "app/db/port", "5432"]).ok();
     // A value starting with `-`, and one from stdin.
     run(&["set", "app/offset", "-5"]).ok();
-    let stdin = place.run_with_stdin(&config_args(&prefix, &["set", "app/motd", "-"]), "hello\nworld");
+    let stdin = place.run_with_stdin(
+        &config_args(&prefix, &["set", "app/motd", "-"]),
+        "hello\nworld",
+    );
     stdin.ok();
 
     assert_eq!(
         run(&["get", "app/db"]).json(),
         json!({"host": "db1", "port": 5432})
     );
-    assert_eq!(run(&["get", "app/db/host", "-o", "json"]).json(), json!("db1"));
+    assert_eq!(
+        run(&["get", "app/db/host", "-o", "json"]).json(),
+        json!("db1")
+    );
     assert_eq!(
         run(&["get", "app"]).json(),
         json!({"db": {"host": "db1", "port": 5432}, "offset": -5, "motd": "hello\nworld"})
@@ -51,7 +57,10 @@ fn set_get_list_delete_through_the_binary() {
     );
     let table = run(&["list"]).ok().to_owned();
     assert!(table.starts_with("KEY"), "{table}");
-    assert!(table.contains("app/db/host") && table.contains("db1"), "{table}");
+    assert!(
+        table.contains("app/db/host") && table.contains("db1"),
+        "{table}"
+    );
 
     let deleted = run(&["delete", "app/db", "-o", "json"]).json();
     assert_eq!(deleted, json!({"key": "app/db", "deleted": 2}));
@@ -64,13 +73,20 @@ fn set_get_list_delete_through_the_binary() {
 fn watch_prints_each_change_as_a_line() {
     let Some(place) = Place::etcd() else { return };
     let prefix = format!("/micro-test/{}/", unique("cli-config-watch"));
-    let mut json_watch = place.spawn("watch json", &config_args(&prefix, &["watch", "app", "-o", "json"]));
+    let mut json_watch = place.spawn(
+        "watch json",
+        &config_args(&prefix, &["watch", "app", "-o", "json"]),
+    );
     let mut table_watch = place.spawn("watch table", &config_args(&prefix, &["watch"]));
     json_watch.wait_stderr("watching", LIMIT);
     table_watch.wait_stderr("watching", LIMIT);
 
-    place.run(&config_args(&prefix, &["set", "other", "x"])).ok();
-    place.run(&config_args(&prefix, &["set", "app/db/port", "6543"])).ok();
+    place
+        .run(&config_args(&prefix, &["set", "other", "x"]))
+        .ok();
+    place
+        .run(&config_args(&prefix, &["set", "app/db/port", "6543"]))
+        .ok();
     place.run(&config_args(&prefix, &["delete", "app"])).ok();
 
     let put = line_where(&json_watch, "the put", |l| l.contains("\"put\""));
@@ -84,8 +100,14 @@ fn watch_prints_each_change_as_a_line() {
 
     // The unfiltered watch sees `other` too, in the order of the changes.
     assert_eq!(line_where(&table_watch, "other", |_| true), "put other x");
-    assert_eq!(line_where(&table_watch, "the put", |_| true), "put app/db/port 6543");
-    assert_eq!(line_where(&table_watch, "the delete", |_| true), "delete app/db/port");
+    assert_eq!(
+        line_where(&table_watch, "the put", |_| true),
+        "put app/db/port 6543"
+    );
+    assert_eq!(
+        line_where(&table_watch, "the delete", |_| true),
+        "delete app/db/port"
+    );
     interrupt(&mut json_watch);
     interrupt(&mut table_watch);
     place.run(&config_args(&prefix, &["delete", "other"])).ok();

@@ -75,7 +75,9 @@ fn defaults() -> App {
 
 #[tokio::test]
 async fn the_tree_is_read_written_and_deleted() {
-    let Some(address) = etcd_address() else { return };
+    let Some(address) = etcd_address() else {
+        return;
+    };
     let etcd = source(&address, "tree");
     assert_eq!(etcd.get("app").await.unwrap(), None);
 
@@ -106,16 +108,24 @@ async fn the_tree_is_read_written_and_deleted() {
 
     // A subtree goes with its key; `apple` is no part of `app`.
     assert_eq!(etcd.delete("app/db").await.unwrap(), 2);
-    assert_eq!(etcd.get("app").await.unwrap(), Some(json!({"tags": ["a", "b"]})));
+    assert_eq!(
+        etcd.get("app").await.unwrap(),
+        Some(json!({"tags": ["a", "b"]}))
+    );
     assert_eq!(etcd.delete("app").await.unwrap(), 1);
     assert_eq!(etcd.delete("app").await.unwrap(), 0);
-    assert_eq!(etcd.get("apple").await.unwrap(), Some(json!("not under app")));
+    assert_eq!(
+        etcd.get("apple").await.unwrap(),
+        Some(json!("not under app"))
+    );
     assert_eq!(etcd.delete("apple").await.unwrap(), 1);
 }
 
 #[tokio::test]
 async fn a_watch_sees_puts_and_deletes_under_its_key_only() {
-    let Some(address) = etcd_address() else { return };
+    let Some(address) = etcd_address() else {
+        return;
+    };
     let etcd = source(&address, "watch");
     let mut changes = etcd.watch("app").await.unwrap();
     etcd.set("apple", "elsewhere").await.unwrap();
@@ -142,7 +152,9 @@ async fn a_watch_sees_puts_and_deletes_under_its_key_only() {
 
 #[tokio::test]
 async fn an_etcd_change_reaches_subscribers_and_an_invalid_one_is_rejected() {
-    let Some(address) = etcd_address() else { return };
+    let Some(address) = etcd_address() else {
+        return;
+    };
     let etcd = source(&address, "reload");
     etcd.set("app/db/host", "db1").await.unwrap();
     let config = Config::builder()
@@ -195,7 +207,10 @@ async fn an_etcd_change_reaches_subscribers_and_an_invalid_one_is_rejected() {
         .unwrap();
     assert!(err.detail().contains("db.port is 0"), "{err}");
     assert_eq!(config.get().db.port, 6003);
-    assert!(!changes.has_changed().unwrap(), "no rejected value was handed out");
+    assert!(
+        !changes.has_changed().unwrap(),
+        "no rejected value was handed out"
+    );
 
     // Deleted: the default is back.
     etcd.delete("app/db/port").await.unwrap();
@@ -232,6 +247,7 @@ async fn an_unreachable_etcd_is_a_503() {
         .unwrap_err();
     assert_eq!(err.code(), 503, "{err}");
 
-    let bad = EtcdSource::new(EtcdConfigOptions::with_address(Some("https://127.0.0.1:1"))).unwrap_err();
+    let bad =
+        EtcdSource::new(EtcdConfigOptions::with_address(Some("https://127.0.0.1:1"))).unwrap_err();
     assert_eq!(bad.code(), 400);
 }

@@ -50,10 +50,16 @@ fn replace(path: &Path, text: &str) {
 async fn each_format_overrides_the_defaults_key_by_key() {
     let dir = tempfile::tempdir().unwrap();
     let files = [
-        ("app.toml", "name = \"toml\"\ntags = [\"a\"]\n[db]\nport = 1001\n"),
+        (
+            "app.toml",
+            "name = \"toml\"\ntags = [\"a\"]\n[db]\nport = 1001\n",
+        ),
         ("app.yaml", "name: yaml\ntags: [a]\ndb:\n  port: 1001\n"),
         ("app.yml", "name: yml\ntags: [a]\ndb:\n  port: 1001\n"),
-        ("app.json", r#"{"name":"json","tags":["a"],"db":{"port":1001}}"#),
+        (
+            "app.json",
+            r#"{"name":"json","tags":["a"],"db":{"port":1001}}"#,
+        ),
     ];
     for (file, text) in files {
         let path = dir.path().join(file);
@@ -111,7 +117,10 @@ async fn a_file_change_reaches_subscribers_and_callbacks() {
         .await
         .expect("the change within the limit")
         .unwrap();
-    println!("file change (rename over) seen after {:?}", written.elapsed());
+    println!(
+        "file change (rename over) seen after {:?}",
+        written.elapsed()
+    );
     let now = changes.borrow_and_update().clone();
     assert_eq!((now.db.host.as_str(), now.db.port), ("db3", 3));
     let calls = calls.lock().unwrap().clone();
@@ -166,7 +175,10 @@ async fn an_invalid_change_is_rejected_and_the_last_good_value_stays() {
         .expect("a rejection within the limit")
         .unwrap();
     assert_eq!(config.get().db.port, 10);
-    assert!(!changes.has_changed().unwrap(), "no rejected value was handed out");
+    assert!(
+        !changes.has_changed().unwrap(),
+        "no rejected value was handed out"
+    );
 
     // A good one is taken again.
     replace(&path, "db:\n  port: 11\n");
@@ -199,13 +211,21 @@ async fn bad_input_is_a_clear_error() {
 
     let path = dir.path().join("app.toml");
     std::fs::write(&path, "name = \"x\"\npassword = \"s3cret-value\n").unwrap();
-    let syntax = Config::<App>::builder().file(&path).load().await.unwrap_err();
+    let syntax = Config::<App>::builder()
+        .file(&path)
+        .load()
+        .await
+        .unwrap_err();
     assert_eq!(syntax.code(), 400, "{syntax}");
     assert!(syntax.detail().contains("app.toml"), "{syntax}");
     assert!(!syntax.detail().contains("s3cret"), "{syntax}");
 
     std::fs::write(&path, "name = \"x\"\n").unwrap();
-    let missing_field = Config::<App>::builder().file(&path).load().await.unwrap_err();
+    let missing_field = Config::<App>::builder()
+        .file(&path)
+        .load()
+        .await
+        .unwrap_err();
     assert_eq!(missing_field.code(), 400);
     assert!(missing_field.detail().contains("db"), "{missing_field}");
 

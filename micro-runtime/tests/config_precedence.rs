@@ -118,10 +118,13 @@ async fn etcd_layer(defaults: App, file: &std::path::Path, prefix: &str) {
     // The etcd key gone: the environment's value shows through.
     let mut changes = config.watch();
     etcd.delete("app/db/port").await.unwrap();
-    tokio::time::timeout(Duration::from_secs(30), changes.wait_for(|app| app.db.port == 3))
-        .await
-        .expect("the change within the limit")
-        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        changes.wait_for(|app| app.db.port == 3),
+    )
+    .await
+    .expect("the change within the limit")
+    .unwrap();
     etcd.delete("app").await.unwrap();
 }
 

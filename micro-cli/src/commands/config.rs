@@ -70,7 +70,9 @@ mod with_etcd {
                 let value = argument_or_stdin(Some(&value), "").await?;
                 etcd.set(key, &value).await?;
                 if out.json() {
-                    out.print_json_line(&serde_json::json!({ "key": key, "value": parsed(&value) }))?;
+                    out.print_json_line(
+                        &serde_json::json!({ "key": key, "value": parsed(&value) }),
+                    )?;
                 }
                 Ok(())
             }
@@ -145,7 +147,11 @@ mod with_etcd {
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
             return out.print_json_line(&Printed {
                 at_ms,
-                event: if change.value.is_some() { "put" } else { "delete" },
+                event: if change.value.is_some() {
+                    "put"
+                } else {
+                    "delete"
+                },
                 key: &change.path,
                 value: change.value.as_deref().map(parsed),
             });

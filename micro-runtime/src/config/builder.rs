@@ -253,8 +253,12 @@ impl<T: DeserializeOwned + Send + Sync + 'static> ConfigBuilder<T> {
         #[cfg(feature = "etcd")]
         if let (Some((etcd, path)), true) = (&sources.etcd, settings.watch) {
             tasks.push(
-                tokio::spawn(reload::follow_etcd(etcd.clone(), path.clone(), triggers.clone()))
-                    .abort_handle(),
+                tokio::spawn(reload::follow_etcd(
+                    etcd.clone(),
+                    path.clone(),
+                    triggers.clone(),
+                ))
+                .abort_handle(),
             );
         }
         drop(triggers);
@@ -265,7 +269,10 @@ impl<T: DeserializeOwned + Send + Sync + 'static> ConfigBuilder<T> {
             callbacks: settings.callbacks,
             last: Mutex::new(snapshot),
         });
-        tasks.push(tokio::spawn(reload::run(reloader.clone(), triggered, settings.debounce)).abort_handle());
+        tasks.push(
+            tokio::spawn(reload::run(reloader.clone(), triggered, settings.debounce))
+                .abort_handle(),
+        );
         Ok(Config::new(Shared {
             receiver,
             reloader,

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use figment::{Figment, Provider};
 use figment::providers::{Format as _, Json, Toml, Yaml};
+use figment::{Figment, Provider};
 
 use super::redact;
 use crate::{Error, Result};

@@ -49,6 +49,9 @@ pub(crate) fn watch(file: &Path, changed: UnboundedSender<()>) -> Result<Recomme
 }
 
 fn failed(file: &Path, err: &notify::Error) -> Error {
-    Error::internal(format!("cannot watch config file {}: {err}", file.display()))
-        .with_id("micro.config")
+    Error::internal(format!(
+        "cannot watch config file {}: {err}",
+        file.display()
+    ))
+    .with_id("micro.config")
 }

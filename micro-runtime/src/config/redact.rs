@@ -2,8 +2,8 @@
 //! value may be a secret (a password in the wrong field), so messages name
 //! the field, the source and the kinds of value, never the value itself.
 
-use figment::error::{Actual, Kind};
 use figment::Source;
+use figment::error::{Actual, Kind};
 
 use crate::Error;
 
@@ -57,7 +57,10 @@ fn kind(kind: &Kind) -> String {
         Kind::ISizeOutOfRange(_) | Kind::USizeOutOfRange(_) => "number out of range".to_owned(),
         Kind::Unsupported(actual) => format!("unsupported {}", what(actual)),
         Kind::UnsupportedKey(actual, expected) => {
-            format!("unsupported key of type {}, expected {expected}", what(actual))
+            format!(
+                "unsupported key of type {}, expected {expected}",
+                what(actual)
+            )
         }
     }
 }
@@ -141,6 +144,10 @@ mod tests {
     fn a_missing_field_is_named() {
         let figment = Figment::from(Serialized::defaults(serde_json::json!({"port": 1})));
         let err = error(figment.extract::<Db>().unwrap_err());
-        assert!(err.detail().contains("missing field \"password\""), "{}", err.detail());
+        assert!(
+            err.detail().contains("missing field \"password\""),
+            "{}",
+            err.detail()
+        );
     }
 }

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use figment::{Figment, Provider as _};
 use figment::providers::{Env, Serialized};
+use figment::{Figment, Provider as _};
 use serde::de::DeserializeOwned;
 
 use super::file::File;

@@ -4,6 +4,6 @@
 //! endpoints with failover and a time limit on every call.
 
 pub(crate) mod client;
+pub(crate) mod pb;
 #[cfg(feature = "config")]
 pub(crate) mod prefix;
-pub(crate) mod pb;

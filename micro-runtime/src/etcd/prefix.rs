@@ -174,7 +174,9 @@ pub(crate) async fn watch_prefix(
                 } else {
                     answer.cancel_reason
                 };
-                let _ = tx.send(Err(broken(format!("cancelled by etcd: {why}")))).await;
+                let _ = tx
+                    .send(Err(broken(format!("cancelled by etcd: {why}"))))
+                    .await;
                 return;
             }
             let events: Vec<KeyEvent> = answer.events.into_iter().filter_map(convert).collect();
@@ -220,7 +222,10 @@ mod tests {
         };
         assert_eq!(
             convert(put),
-            Some(KeyEvent { key: "/c/a".into(), value: Some(b"1".to_vec()) })
+            Some(KeyEvent {
+                key: "/c/a".into(),
+                value: Some(b"1".to_vec())
+            })
         );
         let delete = mvccpb::Event {
             r#type: mvccpb::event::EventType::Delete as i32,

@@ -219,12 +219,12 @@ impl EtcdSource {
     /// The tree below `path` (the keys under it; `path` itself ignored).
     fn subtree(&self, path: &str, entries: &[Entry]) -> Value {
         let skip = if path.is_empty() { 0 } else { path.len() + 1 };
-        tree::build(entries.iter().filter(|e| e.path.len() > skip).map(|e| {
-            (
-                &e.path[skip..],
-                tree::parse_value(e.value.as_bytes()),
-            )
-        }))
+        tree::build(
+            entries
+                .iter()
+                .filter(|e| e.path.len() > skip)
+                .map(|e| (&e.path[skip..], tree::parse_value(e.value.as_bytes()))),
+        )
     }
 
     /// The configuration tree at `path`: an object (empty when nothing is
@@ -280,23 +280,30 @@ impl EtcdSource {
             let item = rx.recv().await?;
             Some((item, rx))
         });
-        Ok(Box::pin(futures_util::StreamExt::flat_map(stream, move |item| {
-            let changes: Vec<Result<Change>> = match item {
-                Ok(events) => events
-                    .into_iter()
-                    .filter(|event| tree::within(&base, &root, &event.key))
-                    .map(|event| {
-                        Ok(Change {
-                            path: event.key.strip_prefix(&root).unwrap_or(&event.key).to_owned(),
-                            value: event
-                                .value
-                                .map(|v| String::from_utf8_lossy(&v).into_owned()),
+        Ok(Box::pin(futures_util::StreamExt::flat_map(
+            stream,
+            move |item| {
+                let changes: Vec<Result<Change>> = match item {
+                    Ok(events) => events
+                        .into_iter()
+                        .filter(|event| tree::within(&base, &root, &event.key))
+                        .map(|event| {
+                            Ok(Change {
+                                path: event
+                                    .key
+                                    .strip_prefix(&root)
+                                    .unwrap_or(&event.key)
+                                    .to_owned(),
+                                value: event
+                                    .value
+                                    .map(|v| String::from_utf8_lossy(&v).into_owned()),
+                            })
                         })
-                    })
-                    .collect(),
-                Err(err) => vec![Err(err)],
-            };
-            futures_util::stream::iter(changes)
-        })))
+                        .collect(),
+                    Err(err) => vec![Err(err)],
+                };
+                futures_util::stream::iter(changes)
+            },
+        )))
     }
 }

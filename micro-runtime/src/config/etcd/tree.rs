@@ -48,7 +48,10 @@ pub(crate) fn within(base: &str, root: &str, key: &str) -> bool {
     if base == root {
         return key.starts_with(root);
     }
-    key == base || key.strip_prefix(base).is_some_and(|rest| rest.starts_with('/'))
+    key == base
+        || key
+            .strip_prefix(base)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// A stored value: JSON when it parses as JSON, else the text as a string.
