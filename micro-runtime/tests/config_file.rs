@@ -127,8 +127,40 @@ async fn a_file_change_reaches_subscribers_and_callbacks() {
     assert!(calls.ends_with(&[2, 3]), "{calls:?}");
 }
 
+/// Log lines written while a test runs (its runtime is on this thread).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn warnings(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains("WARN"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 #[tokio::test]
 async fn an_invalid_change_is_rejected_and_the_last_good_value_stays() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.yaml");
     std::fs::write(&path, "db:\n  port: 10\n").unwrap();
@@ -178,6 +210,19 @@ async fn an_invalid_change_is_rejected_and_the_last_good_value_stays() {
     assert!(
         !changes.has_changed().unwrap(),
         "no rejected value was handed out"
+    );
+
+    // One warning per rejected change, naming the key, never the value.
+    let warnings = logs.warnings();
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("configuration change rejected"),
+        "{warnings:#?}"
+    );
+    assert!(warnings[0].contains("db.port"), "{warnings:#?}");
+    assert!(
+        !warnings.iter().any(|w| w.contains("hunter2")),
+        "{warnings:#?}"
     );
 
     // A good one is taken again.

@@ -74,6 +74,35 @@ fn defaults_then_file_then_environment_then_etcd() {
                 },
             }
         );
+
+        // The same sources from the MICRO_CONFIG_* variables.
+        // SAFETY: as above, no other thread reads the environment.
+        unsafe {
+            std::env::set_var("MICRO_CONFIG_FILE", &file);
+            std::env::set_var("MICRO_CONFIG_ENV_PREFIX", &prefix);
+            std::env::set_var("MICRO_CONFIG_DEBOUNCE", "soon");
+        }
+        let bad = micro_runtime::config::ConfigBuilder::<App>::from_env().unwrap_err();
+        assert_eq!(bad.code(), 400, "{bad}");
+        assert!(bad.detail().contains("MICRO_CONFIG_DEBOUNCE"), "{bad}");
+        unsafe { std::env::set_var("MICRO_CONFIG_DEBOUNCE", "20ms") };
+        let from_env: App = micro_runtime::config::ConfigBuilder::from_env()
+            .unwrap()
+            .defaults(defaults.clone())
+            .load()
+            .await
+            .unwrap();
+        assert_eq!(from_env, three);
+        unsafe {
+            for name in [
+                "MICRO_CONFIG_FILE",
+                "MICRO_CONFIG_ENV_PREFIX",
+                "MICRO_CONFIG_DEBOUNCE",
+            ] {
+                std::env::remove_var(name);
+            }
+        }
+
         etcd_layer(defaults, &file, &prefix).await;
     });
 }
