@@ -7,8 +7,6 @@
 //! skip is printed; required with `MICRO_TEST_REQUIRE_BACKENDS=1`).
 #![cfg(feature = "config")]
 
-use std::time::Duration;
-
 use micro_runtime::config::Config;
 use serde::{Deserialize, Serialize};
 
@@ -148,7 +146,7 @@ async fn etcd_layer(defaults: App, file: &std::path::Path, prefix: &str) {
     let mut changes = config.watch();
     etcd.delete("app/db/port").await.unwrap();
     tokio::time::timeout(
-        Duration::from_secs(30),
+        std::time::Duration::from_secs(30),
         changes.wait_for(|app| app.db.port == 3),
     )
     .await
