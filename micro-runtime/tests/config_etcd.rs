@@ -251,3 +251,127 @@ async fn an_unreachable_etcd_is_a_503() {
         EtcdSource::new(EtcdConfigOptions::with_address(Some("https://127.0.0.1:1"))).unwrap_err();
     assert_eq!(bad.code(), 400);
 }
+
+/// An etcd process of the test's own on free loopback ports (the `etcd`
+/// binary from `PATH`), killed and its data removed when dropped.
+struct OwnEtcd {
+    child: Option<std::process::Child>,
+    dir: tempfile::TempDir,
+    client_port: u16,
+    peer_port: u16,
+}
+
+impl OwnEtcd {
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn start() -> std::io::Result<Self> {
+        let mut etcd = OwnEtcd {
+            child: None,
+            dir: tempfile::tempdir()?,
+            client_port: Self::free_port(),
+            peer_port: Self::free_port(),
+        };
+        etcd.spawn()?;
+        Ok(etcd)
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.client_port)
+    }
+
+    fn spawn(&mut self) -> std::io::Result<()> {
+        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("etcd.log"))?;
+        self.child = Some(
+            std::process::Command::new("etcd")
+                .arg("--name=micro-config-test")
+                .arg(format!(
+                    "--data-dir={}",
+                    self.dir.path().join("data").display()
+                ))
+                .arg(format!("--listen-client-urls={client}"))
+                .arg(format!("--advertise-client-urls={client}"))
+                .arg(format!("--listen-peer-urls={peer}"))
+                .arg(format!("--initial-advertise-peer-urls={peer}"))
+                .arg(format!("--initial-cluster=micro-config-test={peer}"))
+                .stdin(std::process::Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()?,
+        );
+        Ok(())
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits (bounded) until etcd answers `source`.
+    async fn ready(&self, source: &EtcdSource) {
+        let answered = tokio::time::timeout(LIMIT, async {
+            while source.list("").await.is_err() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        if answered.is_err() {
+            let log = std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
+            panic!("etcd did not become ready; its log:\n{log}");
+        }
+    }
+}
+
+impl Drop for OwnEtcd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test]
+async fn the_etcd_watch_comes_back_after_etcd_restarts() {
+    // Runs where the etcd tests run (the `etcd` binary is installed there).
+    if etcd_address().is_none() {
+        return;
+    }
+    let mut own = OwnEtcd::start().expect("the etcd binary runs");
+    let etcd = source(&own.address(), "restart");
+    own.ready(&etcd).await;
+    etcd.set("app/db/port", "1").await.unwrap();
+    let config = Config::<App>::builder()
+        .defaults(defaults())
+        .etcd(etcd.clone(), "app")
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(config.get().db.port, 1);
+    let mut changes = config.watch();
+    let mut rejections = config.rejections();
+
+    own.kill();
+    own.spawn().expect("etcd restarts");
+    own.ready(&etcd).await;
+    let set = Instant::now();
+    etcd.set("app/db/port", "2").await.unwrap();
+    tokio::time::timeout(LIMIT, changes.wait_for(|app| app.db.port == 2))
+        .await
+        .expect("the change after the restart within the limit")
+        .unwrap();
+    println!(
+        "first change after an etcd restart seen after {:?}",
+        set.elapsed()
+    );
+    assert!(rejections.try_recv().is_err(), "nothing was rejected");
+}
