@@ -6,9 +6,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod bot;
+mod config;
 mod mcp;
 mod store;
 pub use bot::{BotArgs, BotInput};
+pub use config::{ConfigArgs, ConfigCommand};
 pub use mcp::{McpArgs, McpCallArgs, McpCommand, McpFlags, McpServeArgs};
 pub use store::{
     StoreArgs, StoreCommand, StoreFlags, StoreKeyArgs, StoreListArgs, StoreReadArgs, StoreWriteArgs,
@@ -96,6 +98,9 @@ pub enum Command {
     Health(HealthArgs),
     /// Prints registry changes as they happen, until Ctrl-C.
     Watch(WatchArgs),
+    /// Reads, writes and watches the configuration tree in etcd
+    /// (`micro config set app/db/host db1`, `micro config get app`).
+    Config(ConfigArgs),
     /// Serves services over HTTP/JSON (`/api/...`, `/rpc`, `/openapi.json`)
     /// until Ctrl-C or SIGTERM.
     Gateway(GatewayArgs),

@@ -51,6 +51,8 @@ pub mod broker;
 mod chain;
 pub mod client;
 pub mod codec;
+#[cfg(feature = "config")]
+pub mod config;
 mod context;
 pub mod debug;
 pub mod defaults;

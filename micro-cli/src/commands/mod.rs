@@ -3,6 +3,7 @@
 mod bot;
 mod call;
 mod completions;
+mod config;
 mod describe;
 mod drain;
 mod dynamic;
@@ -38,6 +39,7 @@ pub(crate) async fn run(command: Command, session: &Session) -> Outcome {
         Command::Subscribe(args) => subscribe::run(session, args).await,
         Command::Health(args) => health::run(session, args).await,
         Command::Watch(args) => watch::run(session, args).await,
+        Command::Config(args) => config::run(session, args).await,
         Command::Gateway(args) => gateway::run(session, args, gateway::Serve::Gateway).await,
         Command::Web(args) => gateway::run(session, args, gateway::Serve::Dashboard).await,
         Command::New(args) => new::run(session, &args),

@@ -6,3 +6,5 @@
 pub(crate) mod client;
 pub(crate) mod keys;
 pub(crate) mod pb;
+#[cfg(feature = "config")]
+pub(crate) mod prefix;
