@@ -140,7 +140,7 @@ async fn an_election_is_observed_and_handed_on() {
     });
     // b waits: the leader stays a.
     assert_eq!(b.leader("leader").await.unwrap().unwrap().value, "node-a");
-    term_a.release().await.unwrap();
+    term_a.resign().await.unwrap();
     let term_b = tokio::time::timeout(BOUND, campaign_b)
         .await
         .unwrap()

@@ -88,7 +88,7 @@ async fn main() {
                 _ = term.lost() => {}
                 () = &mut stop => {
                     println!("term end {token} {} resigned", now_ns());
-                    let _ = term.release().await;
+                    let _ = term.resign().await;
                     return;
                 }
             }

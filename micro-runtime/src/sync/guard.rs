@@ -124,6 +124,16 @@ impl Guard {
         }
     }
 
+    /// Steps down as leader: [`release`](Guard::release) under the name
+    /// elections use.
+    ///
+    /// # Errors
+    ///
+    /// As [`release`](Guard::release).
+    pub async fn resign(self) -> Result<()> {
+        self.release().await
+    }
+
     fn lost_error(&self, why: &str) -> Error {
         Error::conflict(format!(
             "{:?} (token {}) is no longer held: {why}",
