@@ -117,6 +117,16 @@ impl MemoryStore {
         let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
         f(tables.entry(namespace).or_default())
     }
+
+    /// `f` on the namespace's table (an empty one when it has none, which
+    /// is not kept: reads of unknown namespaces leave nothing behind).
+    fn reading<T>(&self, namespace: &Namespace, f: impl FnOnce(&Table) -> T) -> T {
+        let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        match tables.get(namespace) {
+            Some(table) => f(table),
+            None => f(&Table::default()),
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -130,7 +140,7 @@ impl Store for MemoryStore {
         let now = Instant::now();
         if !options.prefix {
             checks::key(key)?;
-            return self.with_table(namespace.clone(), |table| {
+            return self.reading(&namespace, |table| {
                 match table.records.get(key).filter(|e| e.live(now)) {
                     Some(entry) => Ok(vec![entry.record(key, now)]),
                     None => Err(checks::not_found(key, &namespace)),
@@ -138,7 +148,7 @@ impl Store for MemoryStore {
             });
         }
         checks::prefix(key)?;
-        let records = self.with_table(namespace, |table| {
+        let records = self.reading(&namespace, |table| {
             table
                 .records
                 .range(key.to_owned()..)
@@ -191,7 +201,7 @@ impl Store for MemoryStore {
         let namespace = self.defaults.of(&options.scope)?;
         checks::prefix(&options.prefix)?;
         let now = Instant::now();
-        Ok(self.with_table(namespace, |table| {
+        Ok(self.reading(&namespace, |table| {
             table
                 .records
                 .range(options.prefix.clone()..)
