@@ -6,24 +6,12 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::client::{Client, reason, unavailable};
+use super::keys::range_end;
 use super::pb::etcdserverpb::{
     DeleteRangeRequest, PutRequest, RangeRequest, WatchCreateRequest, WatchRequest, watch_request,
 };
 use super::pb::mvccpb;
 use crate::{Error, Result};
-
-/// The end of etcd's range for every key starting with `prefix`: the
-/// prefix with its last byte below 0xff incremented (etcd's `WithPrefix`).
-pub(crate) fn range_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
 
 /// Every key starting with `prefix` and its value, sorted by key.
 pub(crate) async fn range_prefix(client: &Client, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
@@ -200,13 +188,6 @@ fn convert(event: mvccpb::Event) -> Option<KeyEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn range_end_is_etcds_prefix_end() {
-        assert_eq!(range_end(b"/micro/"), b"/micro0".to_vec());
-        assert_eq!(range_end(b"a\xff"), b"b".to_vec());
-        assert_eq!(range_end(b""), vec![0]);
-    }
 
     #[test]
     fn events_carry_the_value_of_puts_only() {

@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use tonic::codec::Streaming;
 
 use crate::etcd::client::{Client, reason, unavailable};
+use crate::etcd::keys::range_end;
 use crate::etcd::pb::etcdserverpb::{
     PutRequest, RangeRequest, RangeResponse, WatchCreateRequest, WatchRequest, WatchResponse,
     range_request, watch_create_request, watch_request,
@@ -22,18 +23,6 @@ use crate::{Error, Result};
 /// name's keys never share a prefix with another's.
 pub(super) fn name_prefix(prefix: &str, name: &str) -> String {
     format!("{prefix}{}/", name.replace('%', "%25").replace('/', "%2F"))
-}
-
-/// The end of the range of keys starting with `prefix`.
-fn range_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
 }
 
 /// Puts `key` with `lease`; its create revision.
