@@ -69,6 +69,7 @@ pub mod selector;
 pub mod server;
 pub mod service;
 mod streaming;
+pub mod trace;
 pub mod transport;
 pub mod wrapper;
 

@@ -83,6 +83,29 @@ fn nats_transport() -> Result<Arc<dyn Transport>> {
     ))
 }
 
+/// Installs micro's tracing (`micro_runtime::trace::init`) in this process,
+/// once: the clients built afterwards trace their calls too.
+///
+/// # Errors
+///
+/// When a variable `init` reads does not parse.
+pub fn trace() -> Result<()> {
+    if TRACED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Ok(());
+    }
+    match micro_runtime::trace::init() {
+        Err(err) if err.code() != 409 => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// Set once [`trace`] ran in this process.
+static TRACED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn traced() -> bool {
+    TRACED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The name the bench registers the greeter under.
 pub const SERVICE: &str = "micro.bench.greeter";
 
@@ -209,7 +232,11 @@ impl Client {
     }
 
     fn connect_to(registry: Arc<MemoryRegistry>, wire: Wire) -> Result<Client> {
-        let client = micro_runtime::Client::builder()
+        let mut builder = micro_runtime::Client::builder();
+        if traced() {
+            builder = micro_runtime::trace::instrument(builder);
+        }
+        let client = builder
             .registry(registry)
             .transport(transport(wire)?)
             .wrap(client_fn(|req: ClientRequest, next: ClientNext| {
