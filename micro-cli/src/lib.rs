@@ -94,8 +94,3 @@ fn init_logging() -> Result<(), Failure> {
         _ => Ok(()),
     }
 }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .try_init();
-}

@@ -114,7 +114,8 @@ mod receiver {
             .unwrap();
         runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            println!("otlp listening on http://{}", listener.local_addr().unwrap());
+            // On a line of its own: libtest has printed `test otlp_receiver ... `.
+            println!("\notlp listening on http://{}", listener.local_addr().unwrap());
             std::io::stdout().flush().unwrap();
             tonic::transport::Server::builder()
                 .add_service(TraceServiceServer::new(Printer))
@@ -279,7 +280,7 @@ mod flow {
         assert_child(front_served, gateway_call, SERVER);
         assert_eq!(front_served["attributes"]["rpc.system"], "micro");
         assert_eq!(front_served["attributes"]["rpc.method"], "Front.Greet");
-        assert_eq!(front_served["attributes"]["rpc.response.status_code"], 200);
+        assert_eq!(front_served["attributes"]["rpc.response.status_code"], "200");
         let front_call = find(&spans, "com.example.srv.front", greeter_name);
         assert_child(front_call, front_served, CLIENT);
         let greeter_served = find(&spans, "com.example.srv.greeter", greeter_name);

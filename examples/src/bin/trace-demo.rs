@@ -31,6 +31,7 @@ impl Front {
         tracing::info!(name = %request.name, "greeting");
         let response = self.greeter.hello(request).await?;
         let event = Event {
+            id: String::new(),
             seq: 1,
             text: response.greeting.clone(),
         };
