@@ -83,11 +83,7 @@ mod receiver {
                     .map(|r| attributes(&r.attributes))
                     .unwrap_or_default();
                 let service = resource.get("service.name").cloned().unwrap_or_default();
-                for span in resource_spans
-                    .scope_spans
-                    .into_iter()
-                    .flat_map(|s| s.spans)
-                {
+                for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
                     let line = json!({
                         "service": service,
                         "name": span.name,
@@ -115,7 +111,10 @@ mod receiver {
         runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             // On a line of its own: libtest has printed `test otlp_receiver ... `.
-            println!("\notlp listening on http://{}", listener.local_addr().unwrap());
+            println!(
+                "\notlp listening on http://{}",
+                listener.local_addr().unwrap()
+            );
             std::io::stdout().flush().unwrap();
             tonic::transport::Server::builder()
                 .add_service(TraceServiceServer::new(Printer))
@@ -149,7 +148,9 @@ mod flow {
 
     fn start(ns: &Netns, name: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let mut cmd = ns.command(program);
-        cmd.args(args).envs(env.iter().copied()).stdin(Stdio::null());
+        cmd.args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null());
         let proc = Proc::spawn(name, cmd);
         proc.wait_line("listening on ", LIMIT);
         proc
@@ -173,7 +174,10 @@ mod flow {
         while missing(&spans) > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             let Some(line) = receiver.next_line(left) else {
-                panic!("{} spans missing of {wanted:?}: {spans:#?}", missing(&spans));
+                panic!(
+                    "{} spans missing of {wanted:?}: {spans:#?}",
+                    missing(&spans)
+                );
             };
             let Some(json) = line.strip_prefix("span ") else {
                 continue;
@@ -197,7 +201,10 @@ mod flow {
     }
 
     fn assert_child(child: &Value, parent: &Value, kind: i64) {
-        assert_eq!(child["parent"], parent["span_id"], "{child:#} under {parent:#}");
+        assert_eq!(
+            child["parent"], parent["span_id"],
+            "{child:#} under {parent:#}"
+        );
         assert_eq!(child["kind"], kind, "{child:#}");
     }
 
@@ -205,9 +212,14 @@ mod flow {
         let ns = Netns::new();
         let mut receiver = {
             let mut cmd = ns.command(std::env::current_exe().unwrap().to_str().unwrap());
-            cmd.args(["--exact", "otlp_receiver", "--nocapture", "--test-threads=1"])
-                .env(RECEIVER, "1")
-                .stdin(Stdio::null());
+            cmd.args([
+                "--exact",
+                "otlp_receiver",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(RECEIVER, "1")
+            .stdin(Stdio::null());
             Proc::spawn("otlp receiver", cmd)
         };
         let endpoint = receiver
@@ -219,7 +231,13 @@ mod flow {
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ];
-        let greeter = start(&ns, "greeter", greeter_server().to_str().unwrap(), &[], &otel);
+        let greeter = start(
+            &ns,
+            "greeter",
+            greeter_server().to_str().unwrap(),
+            &[],
+            &otel,
+        );
         let demo = trace_demo().to_str().unwrap();
         let audit = start(&ns, "audit", demo, &["audit"], &otel);
         let front_env = [
@@ -250,7 +268,12 @@ mod flow {
         }
         for proc in &mut stopped {
             let status = proc.wait_exit(LIMIT);
-            assert!(status.success(), "{}: {status}\n{}", proc.name, proc.stderr());
+            assert!(
+                status.success(),
+                "{}: {status}\n{}",
+                proc.name,
+                proc.stderr()
+            );
         }
         let [_, front, ..] = &stopped;
 
@@ -280,14 +303,20 @@ mod flow {
         assert_child(front_served, gateway_call, SERVER);
         assert_eq!(front_served["attributes"]["rpc.system"], "micro");
         assert_eq!(front_served["attributes"]["rpc.method"], "Front.Greet");
-        assert_eq!(front_served["attributes"]["rpc.response.status_code"], "200");
+        assert_eq!(
+            front_served["attributes"]["rpc.response.status_code"],
+            "200"
+        );
         let front_call = find(&spans, "com.example.srv.front", greeter_name);
         assert_child(front_call, front_served, CLIENT);
         let greeter_served = find(&spans, "com.example.srv.greeter", greeter_name);
         assert_child(greeter_served, front_call, SERVER);
         let published = find(&spans, "com.example.srv.front", "send greeted");
         assert_child(published, front_served, PRODUCER);
-        assert_eq!(published["attributes"]["messaging.destination.name"], "greeted");
+        assert_eq!(
+            published["attributes"]["messaging.destination.name"],
+            "greeted"
+        );
         let consumed = find(&spans, "com.example.srv.audit", "process greeted");
         assert_child(consumed, published, CONSUMER);
 

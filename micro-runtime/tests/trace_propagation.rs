@@ -69,12 +69,10 @@ async fn relay_is_one_trace(client: Client) {
         use tracing_opentelemetry::OpenTelemetrySpanExt;
         root.context().span().span_context().trace_id()
     };
-    let reply = tracing::Instrument::instrument(
-        EchoClient::new("a", client).relay(Msg::text("b")),
-        root,
-    )
-    .await
-    .unwrap();
+    let reply =
+        tracing::Instrument::instrument(EchoClient::new("a", client).relay(Msg::text("b")), root)
+            .await
+            .unwrap();
     assert_eq!(reply.text, "");
     let caller = one(trace, "a/Echo.Relay", SpanKind::Client);
     let a_served = one(trace, "a/Echo.Relay", SpanKind::Server);

@@ -247,7 +247,8 @@ impl ServiceBuilder {
         if traced {
             trace::name_service(&name);
             client = trace::instrument(client);
-            self.handler_wrappers.insert(0, Arc::new(trace::TraceHandler));
+            self.handler_wrappers
+                .insert(0, Arc::new(trace::TraceHandler));
             self.subscriber_wrappers
                 .insert(0, Arc::new(trace::TraceSubscriber));
         }

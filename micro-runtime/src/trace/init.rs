@@ -19,7 +19,10 @@ enum Format {
 }
 
 fn format_from_env() -> Result<Format> {
-    match env_vars::string("MICRO_LOG_FORMAT").as_deref().map(str::trim) {
+    match env_vars::string("MICRO_LOG_FORMAT")
+        .as_deref()
+        .map(str::trim)
+    {
         None | Some("text") => Ok(Format::Text),
         Some("json") => Ok(Format::Json),
         Some(other) => Err(Error::bad_request(format!(
@@ -80,7 +83,15 @@ fn otel_layer() -> Result<Boxed> {
     use tracing::level_filters::LevelFilter;
     use tracing_subscriber::filter::Targets;
     let tracer = super::otlp::tracer(super::otlp::configured()?)?;
-    let quiet = ["h2", "hyper", "hyper_util", "tonic", "tower", "reqwest", "opentelemetry"];
+    let quiet = [
+        "h2",
+        "hyper",
+        "hyper_util",
+        "tonic",
+        "tower",
+        "reqwest",
+        "opentelemetry",
+    ];
     let filter = quiet.into_iter().fold(
         Targets::new().with_default(LevelFilter::INFO),
         |targets, target| targets.with_target(target, LevelFilter::OFF),

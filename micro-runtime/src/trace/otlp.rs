@@ -43,10 +43,13 @@ pub(crate) fn configured() -> Result<Option<Protocol>> {
     if endpoint.is_none() {
         return Ok(None);
     }
-    let (name, protocol) = ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]
-        .into_iter()
-        .find_map(|name| env_vars::string(name).map(|v| (name, v)))
-        .unwrap_or(("", "http/protobuf".to_owned()));
+    let (name, protocol) = [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ]
+    .into_iter()
+    .find_map(|name| env_vars::string(name).map(|v| (name, v)))
+    .unwrap_or(("", "http/protobuf".to_owned()));
     match protocol.trim() {
         "grpc" => Ok(Some(Protocol::Grpc)),
         "http/protobuf" => Ok(Some(Protocol::HttpProtobuf)),

@@ -77,7 +77,11 @@ impl Wrapper<ClientRequest, ClientResponse> for TraceClient {
 pub struct TraceSubscriber;
 
 impl Wrapper<SubscriberRequest, ()> for TraceSubscriber {
-    fn call(&self, mut req: SubscriberRequest, next: SubscriberNext) -> BoxFuture<'static, Result<()>> {
+    fn call(
+        &self,
+        mut req: SubscriberRequest,
+        next: SubscriberNext,
+    ) -> BoxFuture<'static, Result<()>> {
         let span = span::deliver(req.topic(), req.subscriber(), req.redelivered());
         if span.is_disabled() {
             return next.run(req);
