@@ -110,6 +110,16 @@ fn is_loopback(address: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// `builder` with spans around its calls and publishes, unless `MICRO_TRACE=off`.
+pub(crate) fn traced(
+    builder: micro_runtime::client::ClientBuilder,
+) -> Outcome<micro_runtime::client::ClientBuilder> {
+    Ok(match micro_runtime::trace::enabled_from_env()? {
+        true => micro_runtime::trace::instrument(builder),
+        false => builder,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_loopback;
@@ -122,14 +132,4 @@ mod tests {
         assert!(!is_loopback("0.0.0.0:0"));
         assert!(!is_loopback("10.0.0.1:80"));
     }
-}
-
-/// `builder` with spans around its calls and publishes, unless `MICRO_TRACE=off`.
-pub(crate) fn traced(
-    builder: micro_runtime::client::ClientBuilder,
-) -> Outcome<micro_runtime::client::ClientBuilder> {
-    Ok(match micro_runtime::trace::enabled_from_env()? {
-        true => micro_runtime::trace::instrument(builder),
-        false => builder,
-    })
 }
