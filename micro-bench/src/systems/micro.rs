@@ -84,7 +84,7 @@ fn nats_transport() -> Result<Arc<dyn Transport>> {
 }
 
 /// Installs micro's tracing (`micro_runtime::trace::init`) in this process,
-/// once: the clients built afterwards trace their calls too.
+/// once: spans of every traced client and service from then on.
 ///
 /// # Errors
 ///
@@ -101,10 +101,6 @@ pub fn trace() -> Result<()> {
 
 /// Set once [`trace`] ran in this process.
 static TRACED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-fn traced() -> bool {
-    TRACED.load(std::sync::atomic::Ordering::SeqCst)
-}
 
 /// The name the bench registers the greeter under.
 pub const SERVICE: &str = "micro.bench.greeter";
@@ -216,7 +212,17 @@ impl Client {
     ///
     /// When the registry or the client refuses.
     pub async fn connect(address: &str, wire: Wire) -> Result<Client> {
-        Self::connect_to(registry(address).await?, wire)
+        Self::connect_to(registry(address).await?, wire, false)
+    }
+
+    /// Like [`Client::connect`] over TCP, with the client traced
+    /// (`micro_runtime::trace::instrument`; [`trace`] installs the subscriber).
+    ///
+    /// # Errors
+    ///
+    /// When the registry or the client refuses.
+    pub async fn connect_traced(address: &str) -> Result<Client> {
+        Self::connect_to(registry(address).await?, Wire::Tcp, true)
     }
 
     /// Like [`Client::connect`] for a gRPC server (tonic's): the node is
@@ -228,12 +234,12 @@ impl Client {
     /// When the registry or the client refuses.
     pub async fn connect_grpc(address: &str) -> Result<Client> {
         let metadata = BTreeMap::from([(PROTOCOLS_METADATA.to_owned(), "grpc".to_owned())]);
-        Self::connect_to(registry_with(address, metadata).await?, Wire::Tcp)
+        Self::connect_to(registry_with(address, metadata).await?, Wire::Tcp, false)
     }
 
-    fn connect_to(registry: Arc<MemoryRegistry>, wire: Wire) -> Result<Client> {
+    fn connect_to(registry: Arc<MemoryRegistry>, wire: Wire, traced: bool) -> Result<Client> {
         let mut builder = micro_runtime::Client::builder();
-        if traced() {
+        if traced {
             builder = micro_runtime::trace::instrument(builder);
         }
         let client = builder

@@ -201,7 +201,7 @@ impl Client {
             System::MicroTonic => Client::Micro(micro::Client::connect_grpc(address).await?),
             System::MicroTrace => {
                 micro::trace()?;
-                Client::Micro(micro::Client::connect(address, micro::Wire::Tcp).await?)
+                Client::Micro(micro::Client::connect_traced(address).await?)
             }
             System::Tarpc => Client::Tarpc(tarpc::Client::connect(address, connections).await?),
             System::Volo => Client::Volo(volo::Client::connect(address).await?),
