@@ -98,14 +98,17 @@ impl Greeter {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `warn`).
+/// Logs to stderr, filtered by `RUST_LOG` (default `warn`), as JSON lines
+/// with `MICRO_LOG_FORMAT=json`, spans exported over OTLP when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set (feature `otel`): see
+/// `micro_runtime::trace::init`. Exits on a variable that does not parse.
 pub fn init_logging() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    if let Err(err) = micro_runtime::trace::init()
+        && err.code() != 409
+    {
+        eprintln!("{err}");
+        std::process::exit(2);
+    }
 }
 
 #[micro_runtime::service]

@@ -30,7 +30,6 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if err.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    init_logging();
     let json = cli.global.output == OutputFormat::Json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -40,6 +39,9 @@ pub fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => return report(&Failure::local(format!("cannot start: {err}")), json),
     };
+    if let Err(failure) = runtime.block_on(async { init_logging() }) {
+        return report(&failure, json);
+    }
     let session = Session::new(cli.global);
     let outcome = runtime.block_on(async {
         // A server (the gateway) stops itself on Ctrl-C and SIGTERM.
@@ -60,6 +62,7 @@ pub fn main() -> ExitCode {
             }
         }
     });
+    runtime.block_on(micro_runtime::trace::flush());
     // Background tasks (registry watches, connections) end with the runtime.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match outcome {
@@ -82,13 +85,12 @@ fn report(failure: &Failure, json: bool) -> ExitCode {
 }
 
 /// Runtime logs on stderr, only when `RUST_LOG` asks for them: the
-/// command's own output stays clean.
-fn init_logging() {
-    if std::env::var_os("RUST_LOG").is_none() {
-        return;
+/// command's own output stays clean (`MICRO_LOG_FORMAT=json` for JSON
+/// lines); spans exported when `OTEL_EXPORTER_OTLP_ENDPOINT` is set
+/// (feature `otel`). Inside the runtime: the OTLP exporter needs it.
+fn init_logging() -> Result<(), Failure> {
+    match micro_runtime::trace::init_with("off") {
+        Err(err) if err.code() != 409 => Err(err.into()),
+        _ => Ok(()),
     }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -46,12 +46,12 @@ impl Session {
             &self.global.registry,
             self.global.registry_address.as_deref(),
         )?;
-        let client = Client::builder()
+        let builder = Client::builder()
             .registry(registry)
             .transport(defaults::transport_from_env()?)
             .selector(defaults::selector_from_env()?)
-            .options(ClientOptions::from_env()?)
-            .build()?;
+            .options(ClientOptions::from_env()?);
+        let client = traced(builder)?.build()?;
         Ok(self.client.get_or_init(|| client))
     }
 
@@ -108,6 +108,16 @@ fn is_loopback(address: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `builder` with spans around its calls and publishes, unless `MICRO_TRACE=off`.
+pub(crate) fn traced(
+    builder: micro_runtime::client::ClientBuilder,
+) -> Outcome<micro_runtime::client::ClientBuilder> {
+    Ok(match micro_runtime::trace::enabled_from_env()? {
+        true => micro_runtime::trace::instrument(builder),
+        false => builder,
+    })
 }
 
 #[cfg(test)]

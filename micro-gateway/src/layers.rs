@@ -1,5 +1,5 @@
-//! What wraps every route: gzip, CORS, the rate limit, the cross-site
-//! check and the token, outermost first.
+//! What wraps every route: gzip, a span per request, CORS, the rate
+//! limit, the cross-site check and the token, outermost first.
 
 use std::sync::Arc;
 
@@ -10,12 +10,12 @@ use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Pr
 
 use crate::GatewayOptions;
 use crate::limits::rate::{self, Limiter};
-use crate::{auth, host, origin};
+use crate::{auth, host, origin, trace};
 
 /// `routes` wrapped, outermost first, in: gzip for clients that accept it
 /// (streams — server-sent events, JSON lines — and small bodies stay
 /// plain: gzip would hold a stream's messages back until its buffer
-/// fills); CORS for the trusted
+/// fills); a span per request continuing the caller's trace; CORS for the trusted
 /// origins (preflights answered before anything else); 429 for a client
 /// over the rate limit (inside CORS, so a page can read it); without a token
 /// (and not `insecure`), 403 for a `Host` that is a DNS name (DNS
@@ -51,5 +51,7 @@ pub(crate) fn wrap(routes: Router, options: &GatewayOptions) -> Router {
     }
     let compress =
         DefaultPredicate::new().and(NotForContentType::const_new("application/x-ndjson"));
-    router.layer(CompressionLayer::new().compress_when(compress))
+    router
+        .layer(middleware::from_fn(trace::span_per_request))
+        .layer(CompressionLayer::new().compress_when(compress))
 }

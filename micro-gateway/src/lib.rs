@@ -72,6 +72,7 @@ mod request;
 mod resolve;
 mod routes;
 mod stream;
+mod trace;
 mod web;
 
 pub use limits::rate::RateLimit;

@@ -202,7 +202,8 @@ fn store_not_built(name: &str, feature: &str) -> Error {
 
 impl Client {
     /// A client configured from the environment alone (`MICRO_REGISTRY`,
-    /// `MICRO_TRANSPORT`, `MICRO_SELECTOR`, `MICRO_BROKER`, `MICRO_CLIENT_*`):
+    /// `MICRO_TRANSPORT`, `MICRO_SELECTOR`, `MICRO_BROKER`, `MICRO_CLIENT_*`,
+    /// `MICRO_TRACE`):
     /// for programs that call services without being one.
     ///
     /// # Errors
@@ -211,13 +212,16 @@ impl Client {
     /// cannot start.
     pub fn from_env() -> Result<Client> {
         let registry = registry_from_env()?;
-        Client::builder()
+        let builder = Client::builder()
             .broker(broker_from_env(registry.clone())?)
             .registry(registry)
             .transport(transport_from_env()?)
             .selector(selector_from_env()?)
-            .options(ClientOptions::from_env()?)
-            .build()
+            .options(ClientOptions::from_env()?);
+        match crate::trace::enabled_from_env()? {
+            true => crate::trace::instrument(builder).build(),
+            false => builder.build(),
+        }
     }
 }
 

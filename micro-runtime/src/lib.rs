@@ -73,6 +73,7 @@ pub mod service;
 pub mod store;
 mod streaming;
 pub mod sync;
+pub mod trace;
 pub mod transport;
 pub mod wrapper;
 

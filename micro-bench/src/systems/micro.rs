@@ -83,6 +83,25 @@ fn nats_transport() -> Result<Arc<dyn Transport>> {
     ))
 }
 
+/// Installs micro's tracing (`micro_runtime::trace::init`) in this process,
+/// once: spans of every traced client and service from then on.
+///
+/// # Errors
+///
+/// When a variable `init` reads does not parse.
+pub fn trace() -> Result<()> {
+    if TRACED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Ok(());
+    }
+    match micro_runtime::trace::init() {
+        Err(err) if err.code() != 409 => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// Set once [`trace`] ran in this process.
+static TRACED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The name the bench registers the greeter under.
 pub const SERVICE: &str = "micro.bench.greeter";
 
@@ -193,7 +212,17 @@ impl Client {
     ///
     /// When the registry or the client refuses.
     pub async fn connect(address: &str, wire: Wire) -> Result<Client> {
-        Self::connect_to(registry(address).await?, wire)
+        Self::connect_to(registry(address).await?, wire, false)
+    }
+
+    /// Like [`Client::connect`] over TCP, with the client traced
+    /// (`micro_runtime::trace::instrument`; [`trace`] installs the subscriber).
+    ///
+    /// # Errors
+    ///
+    /// When the registry or the client refuses.
+    pub async fn connect_traced(address: &str) -> Result<Client> {
+        Self::connect_to(registry(address).await?, Wire::Tcp, true)
     }
 
     /// Like [`Client::connect`] for a gRPC server (tonic's): the node is
@@ -205,11 +234,15 @@ impl Client {
     /// When the registry or the client refuses.
     pub async fn connect_grpc(address: &str) -> Result<Client> {
         let metadata = BTreeMap::from([(PROTOCOLS_METADATA.to_owned(), "grpc".to_owned())]);
-        Self::connect_to(registry_with(address, metadata).await?, Wire::Tcp)
+        Self::connect_to(registry_with(address, metadata).await?, Wire::Tcp, false)
     }
 
-    fn connect_to(registry: Arc<MemoryRegistry>, wire: Wire) -> Result<Client> {
-        let client = micro_runtime::Client::builder()
+    fn connect_to(registry: Arc<MemoryRegistry>, wire: Wire, traced: bool) -> Result<Client> {
+        let mut builder = micro_runtime::Client::builder();
+        if traced {
+            builder = micro_runtime::trace::instrument(builder);
+        }
+        let client = builder
             .registry(registry)
             .transport(transport(wire)?)
             .wrap(client_fn(|req: ClientRequest, next: ClientNext| {

@@ -43,11 +43,18 @@ pub enum System {
     #[value(name = "micro-tonic")]
     #[serde(rename = "micro-tonic")]
     MicroTonic,
+    /// micro with tracing on both sides: `micro_runtime::trace::init()`
+    /// (feature `otel`, no OTLP endpoint: every call's spans are built with
+    /// OpenTelemetry ids and the trace context propagated, nothing
+    /// exported). Measured last: it installs the bench's global subscriber.
+    #[value(name = "micro-trace")]
+    #[serde(rename = "micro-trace")]
+    MicroTrace,
 }
 
 impl System {
     /// Every system, in the order they are measured and printed.
-    pub const ALL: [System; 8] = [
+    pub const ALL: [System; 9] = [
         System::Raw,
         System::Micro,
         System::MicroNats,
@@ -56,6 +63,7 @@ impl System {
         System::Volo,
         System::TonicMicro,
         System::MicroTonic,
+        System::MicroTrace,
     ];
 
     /// Its name on the command line and in the table.
@@ -69,6 +77,7 @@ impl System {
             System::Volo => "volo",
             System::TonicMicro => "tonic-micro",
             System::MicroTonic => "micro-tonic",
+            System::MicroTrace => "micro-trace",
         }
     }
 
@@ -92,6 +101,9 @@ impl System {
     /// cannot: only `micro-nats`, without a NATS server or the `nats`
     /// feature, and then only unless `MICRO_TEST_REQUIRE_BACKENDS=1`.
     pub fn unavailable(self) -> Option<String> {
+        if self == System::MicroTrace && !cfg!(feature = "otel") {
+            return Some("micro-bench was built without its `otel` feature".into());
+        }
         if self != System::MicroNats
             || std::env::var("MICRO_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1")
         {
@@ -123,6 +135,10 @@ pub async fn serve(system: System, port: u16, ready: impl FnOnce(&str)) -> anyho
         System::Raw => raw::serve(port, ready).await?,
         System::Micro | System::TonicMicro => micro::serve(port, micro::Wire::Tcp, ready).await?,
         System::MicroNats => micro::serve(port, micro::Wire::Nats, ready).await?,
+        System::MicroTrace => {
+            micro::trace()?;
+            micro::serve(port, micro::Wire::Tcp, ready).await?
+        }
         System::Tonic | System::MicroTonic => tonic::serve(port, ready).await?,
         System::Tarpc => tarpc::serve(port, ready).await?,
         System::Volo => volo::serve(port, ready).await?,
@@ -183,6 +199,10 @@ impl Client {
                 Client::Tonic(tonic::Client::connect(address).await?)
             }
             System::MicroTonic => Client::Micro(micro::Client::connect_grpc(address).await?),
+            System::MicroTrace => {
+                micro::trace()?;
+                Client::Micro(micro::Client::connect_traced(address).await?)
+            }
             System::Tarpc => Client::Tarpc(tarpc::Client::connect(address, connections).await?),
             System::Volo => Client::Volo(volo::Client::connect(address).await?),
         })

@@ -72,13 +72,13 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs, serve: Serve) -> O
 /// `insecure`.
 fn client_with_broker(session: &Session, insecure: bool) -> Outcome<micro_runtime::Client> {
     let client = session.client()?;
-    Ok(micro_runtime::Client::builder()
+    let builder = micro_runtime::Client::builder()
         .registry(client.registry().clone())
         .transport(micro_runtime::defaults::transport_from_env()?)
         .selector(micro_runtime::defaults::selector_from_env()?)
         .options(client.options().clone())
-        .broker(session.broker(Some(insecure))?)
-        .build()?)
+        .broker(session.broker(Some(insecure))?);
+    Ok(crate::session::traced(builder)?.build()?)
 }
 
 /// micro-mcp's Streamable HTTP endpoint at /mcp, behind the gateway's token.

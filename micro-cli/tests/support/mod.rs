@@ -48,8 +48,15 @@ pub fn bot_command_echo() -> &'static Path {
     ECHO.get_or_init(|| example("bot-command-echo"))
 }
 
+/// `trace-demo` (the front and audit services of the trace test), built as
+/// [`greeter_server`] is.
+pub fn trace_demo() -> &'static Path {
+    static DEMO: OnceLock<PathBuf> = OnceLock::new();
+    DEMO.get_or_init(|| example("trace-demo"))
+}
+
 /// Builds the binary `bin` of `examples` next to `micro` (with the etcd
-/// registry when this crate has it) and returns its path.
+/// registry and OTLP export when this crate has them) and returns its path.
 fn example(bin: &str) -> PathBuf {
     let micro = Path::new(MICRO);
     let profile_dir = micro.parent().expect("micro lives in a directory");
@@ -61,6 +68,9 @@ fn example(bin: &str) -> PathBuf {
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     if cfg!(feature = "etcd") {
         cargo.args(["--features", "etcd"]);
+    }
+    if cfg!(feature = "otel") {
+        cargo.args(["--features", "otel"]);
     }
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         cargo.arg("--release");

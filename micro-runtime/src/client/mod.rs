@@ -11,7 +11,7 @@ mod discovery;
 mod options;
 mod pool;
 mod probe;
-mod publish;
+pub(crate) mod publish;
 pub mod resolve;
 mod retry;
 mod select;
@@ -85,6 +85,7 @@ pub struct ClientBuilder {
     cache: CacheOptions,
     wrappers: Vec<Arc<dyn Wrapper<ClientRequest, ClientResponse>>>,
     broker: Option<Arc<dyn Broker>>,
+    publish_hook: Option<Arc<dyn publish::PublishHook>>,
 }
 
 impl ClientBuilder {
@@ -147,6 +148,12 @@ impl ClientBuilder {
         self
     }
 
+    /// Observes every publish (tracing's hook on the publish path).
+    pub(crate) fn publish_hook(mut self, hook: Arc<dyn publish::PublishHook>) -> Self {
+        self.publish_hook = Some(hook);
+        self
+    }
+
     /// Builds the client. Must run inside a tokio runtime.
     ///
     /// # Errors
@@ -177,7 +184,9 @@ impl ClientBuilder {
             end: call_end(&core),
             core,
             chain: Chain::new(self.wrappers),
-            broker: self.broker.map(publish::Publisher::new),
+            broker: self
+                .broker
+                .map(|broker| publish::Publisher::new(broker).hooked(self.publish_hook)),
         })
     }
 }
@@ -194,6 +203,7 @@ impl Client {
             cache: CacheOptions::default(),
             wrappers: Vec::new(),
             broker: None,
+            publish_hook: None,
         }
     }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use tracing::Instrument;
 
 use super::Client;
 use bytes::Bytes;
@@ -13,11 +14,22 @@ use crate::broker::{Broker, Event};
 use crate::codec::{ContentType, MessageCodec};
 use crate::{Context, Error, Result};
 
+/// What tracing plugs into the publish path (`trace` sits above `client`).
+pub(crate) trait PublishHook: Send + Sync + 'static {
+    /// Called before an event to `topic` is built from `ctx`: may add to its
+    /// metadata (e.g. a `traceparent`); the publish runs in the span returned.
+    fn publish(&self, broker: &str, topic: &str, ctx: &mut Context) -> tracing::Span;
+
+    /// Called with the outcome, in that span.
+    fn published(&self, span: &tracing::Span, outcome: &Result<()>);
+}
+
 /// The broker a client publishes to, with the backend's way to publish
 /// without waiting (core NATS), found once when the client is built.
 #[derive(Clone)]
 pub(crate) struct Publisher {
     broker: Arc<dyn Broker>,
+    hook: Option<Arc<dyn PublishHook>>,
     #[cfg(feature = "nats")]
     now: Option<Arc<dyn PublishNow>>,
 }
@@ -29,19 +41,46 @@ impl Publisher {
             #[cfg(feature = "nats")]
             now: publish_now(&broker),
             broker,
+            hook: None,
         }
     }
 
-    /// Publishes the event `encode` makes: at once when the broker can
-    /// take it without waiting, else waiting (encoded again if the broker
-    /// spent the first body on a full buffer).
+    /// This publisher observed by `hook`.
+    pub(crate) fn hooked(mut self, hook: Option<Arc<dyn PublishHook>>) -> Self {
+        self.hook = hook;
+        self
+    }
+
+    /// Publishes the event `encode` makes, through the hook when there is one.
     async fn publish(
         &self,
         topic: &str,
         content_type: ContentType,
         encode: impl Fn() -> Result<Bytes>,
     ) -> Result<()> {
-        let ctx = Context::current();
+        let mut ctx = Context::current();
+        let Some(hook) = &self.hook else {
+            return self.send(topic, content_type, encode, ctx).await;
+        };
+        let span = hook.publish(self.broker.name(), topic, &mut ctx);
+        let outcome = self
+            .send(topic, content_type, encode, ctx)
+            .instrument(span.clone())
+            .await;
+        hook.published(&span, &outcome);
+        outcome
+    }
+
+    /// Publishes the event `encode` makes: at once when the broker can
+    /// take it without waiting, else waiting (encoded again if the broker
+    /// spent the first body on a full buffer).
+    async fn send(
+        &self,
+        topic: &str,
+        content_type: ContentType,
+        encode: impl Fn() -> Result<Bytes>,
+        ctx: Context,
+    ) -> Result<()> {
         let event = Event::new(content_type, ctx.metadata(), encode()?);
         #[cfg(feature = "nats")]
         let event = match &self.now {
@@ -204,6 +243,7 @@ mod tests {
             let mut client = client_of(broker.clone());
             client.broker = Some(Publisher {
                 broker: broker.clone(),
+                hook: None,
                 now: Some(scripted.clone()),
             });
             client

@@ -14,7 +14,7 @@ use crate::registry::Registry;
 use crate::selector::Selector;
 use crate::server::wrapper::{HandlerRequest, HandlerResponse, HandlerWrapper};
 use crate::transport::Transport;
-use crate::{Error, Result, defaults, env_vars};
+use crate::{Error, Result, defaults, env_vars, trace};
 
 /// Builds a [`Service`].
 ///
@@ -43,6 +43,7 @@ pub struct ServiceBuilder {
     handler_wrappers: Vec<Arc<dyn Wrapper<HandlerRequest, HandlerResponse>>>,
     subscriber_wrappers: Vec<Arc<dyn Wrapper<SubscriberRequest, ()>>>,
     client_wrappers: Vec<Arc<dyn Wrapper<ClientRequest, ClientResponse>>>,
+    trace: Option<bool>,
     hooks: Hooks,
 }
 
@@ -152,6 +153,14 @@ impl ServiceBuilder {
         self
     }
 
+    /// Whether calls, deliveries and publishes run in spans that propagate
+    /// the W3C trace context ([`trace`](crate::trace); `MICRO_TRACE`,
+    /// default on). The trace wrappers are outermost.
+    pub fn trace(mut self, on: bool) -> Self {
+        self.trace = Some(on);
+        self
+    }
+
     /// Runs before the service listens; an error aborts the start.
     pub fn before_start<F, Fut>(mut self, hook: F) -> Self
     where
@@ -198,7 +207,7 @@ impl ServiceBuilder {
     ///
     /// 400 when the name is missing or an environment variable does not parse;
     /// the registry's error when it cannot be set up.
-    pub fn build(self) -> Result<Service> {
+    pub fn build(mut self) -> Result<Service> {
         let name = self
             .name
             .filter(|n| !n.trim().is_empty())
@@ -231,6 +240,18 @@ impl ServiceBuilder {
             .broker(broker.clone())
             .selector(selector)
             .options(client_options);
+        let traced = match self.trace {
+            Some(on) => on,
+            None => trace::enabled_from_env()?,
+        };
+        if traced {
+            trace::name_service(&name);
+            client = trace::instrument(client);
+            self.handler_wrappers
+                .insert(0, Arc::new(trace::TraceHandler));
+            self.subscriber_wrappers
+                .insert(0, Arc::new(trace::TraceSubscriber));
+        }
         for wrapper in self.client_wrappers {
             client = client.wrap_shared(wrapper);
         }

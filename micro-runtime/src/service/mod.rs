@@ -354,6 +354,7 @@ impl Service {
             subscription.stop(inner.options.grace).await;
         }
         running.listener.shutdown(inner.options.grace).await;
+        crate::trace::flush().await;
         tracing::info!(service = %inner.name, id = %inner.id, "service stopped");
         let after = inner.hooks.after_stop.run().await;
         before.and(after)
