@@ -162,13 +162,28 @@ async fn prometheus_scrapes_the_request_rate_of_a_loaded_greeter() {
         .build()
         .unwrap();
 
-    // Load in bounded batches until Prometheus sees a rate: at most 200
-    // batches of 200 calls, within 3 minutes.
-    let promql = r#"rate(micro_server_requests_total{endpoint="Greeter.Hello",code="200"}[10s])"#;
+    // Prometheus scrapes the target at all (it answers `up` 1).
     let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let up = query(port, r#"up{job="greeter"}"#).await;
+        if up.first().is_some_and(|s| s["value"][1] == "1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the target never came up; prometheus stderr:\n{}",
+            prometheus.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Load in bounded batches, paced (a batch of 100 calls, then a pause:
+    // Prometheus needs two scrapes a second apart) until Prometheus sees a
+    // rate: at most 1000 batches, within 3 minutes.
+    let promql = r#"rate(micro_server_requests_total{endpoint="Greeter.Hello",code="200"}[10s])"#;
     let mut seen = None;
-    for _ in 0..200 {
-        load(&client, &address, 200).await;
+    for _ in 0..1000 {
+        load(&client, &address, 100).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let result = query(port, promql).await;
         if let Some(series) = result.first() {
             let rate: f64 = series["value"][1].as_str().unwrap().parse().unwrap();

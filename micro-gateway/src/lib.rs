@@ -7,6 +7,8 @@
 //! - `POST /rpc` with `{"service", "endpoint", "request", "address"?}`;
 //! - `GET /openapi.json`: OpenAPI 3.1 from the services' `Debug.Describe`;
 //! - `GET /health`: `{"status":"ok"}`;
+//! - `GET /metrics` (feature `metrics`, with [`GatewayOptions::metrics`]):
+//!   Prometheus text of its HTTP requests and its client's calls;
 //! - `/web/{service}/...`: web apps (nodes with metadata `web`),
 //!   reverse-proxied, WebSockets included; `GET /web` lists them.
 //! - `GET /`: the web dashboard (services, their endpoints and schemas, a
