@@ -213,13 +213,15 @@ impl Report {
         let rate = |c: Option<&Cell>| c.map(|c| c.rate);
         let p99 = |c: Option<&Cell>| c.map(|c| c.p99_us);
         let nats = self.cell(System::MicroNats, Workload::Small, 64);
+        let metrics = self.cell(System::MicroMetrics, Workload::Small, 64);
         format!(
             "summary: micro/tonic rps c=64 = {}; micro/raw rps c=64 = {}; micro/tonic p99 c=64 = {}; \
-             micro-nats/micro rps c=64 = {}",
+             micro-nats/micro rps c=64 = {}; micro-metrics/micro rps c=64 = {}",
             ratio(rate(micro), rate(tonic)),
             ratio(rate(micro), rate(raw)),
             ratio(p99(micro), p99(tonic)),
             ratio(rate(nats), rate(micro)),
+            ratio(rate(metrics), rate(micro)),
         )
     }
 }
@@ -355,13 +357,13 @@ mod tests {
         assert_eq!(
             r.summary(),
             "summary: micro/tonic rps c=64 = 1.25; micro/raw rps c=64 = 0.50; micro/tonic p99 c=64 = 1.50; \
-             micro-nats/micro rps c=64 = n/a"
+             micro-nats/micro rps c=64 = n/a; micro-metrics/micro rps c=64 = n/a"
         );
         let missing = report(vec![cell(System::Micro, 100.0, 300.0)]);
         assert!(
             missing
                 .summary()
-                .ends_with("= n/a; micro/raw rps c=64 = n/a; micro/tonic p99 c=64 = n/a; micro-nats/micro rps c=64 = n/a")
+                .ends_with("micro/tonic p99 c=64 = n/a; micro-nats/micro rps c=64 = n/a; micro-metrics/micro rps c=64 = n/a")
         );
     }
 

@@ -7,6 +7,8 @@
 //! - `POST /rpc` with `{"service", "endpoint", "request", "address"?}`;
 //! - `GET /openapi.json`: OpenAPI 3.1 from the services' `Debug.Describe`;
 //! - `GET /health`: `{"status":"ok"}`;
+//! - `GET /metrics` (feature `metrics`, with [`GatewayOptions::metrics`]):
+//!   Prometheus text of its HTTP requests and its client's calls;
 //! - `/web/{service}/...`: web apps (nodes with metadata `web`),
 //!   reverse-proxied, WebSockets included; `GET /web` lists them.
 //! - `GET /`: the web dashboard (services, their endpoints and schemas, a
@@ -65,6 +67,8 @@ mod host;
 mod layers;
 mod limits;
 mod listen;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod openapi;
 mod options;
 mod origin;
@@ -84,13 +88,14 @@ pub use options::GatewayOptions;
 /// The registry watch starts with the first request, so this needs no
 /// runtime; requests must be served on a tokio runtime.
 pub fn router(client: Client, options: GatewayOptions) -> Router {
+    let client = instrument(client, &options);
     let wrapped = options.clone();
     let gateway = gateway::Gateway::new(client, options);
     let mut routes = routes::router(gateway.clone());
     if wrapped.dashboard {
         routes = routes.merge(dashboard::routes(gateway));
     }
-    layers::wrap(routes, &wrapped)
+    wrap(routes, &wrapped)
 }
 
 /// The web dashboard alone (`micro web`): its pages and API, the
@@ -98,10 +103,32 @@ pub fn router(client: Client, options: GatewayOptions) -> Router {
 /// nor `/openapi.json`. The same guards as [`router`].
 pub fn dashboard_router(client: Client, options: GatewayOptions) -> Router {
     let options = options.dashboard(true);
+    let client = instrument(client, &options);
     let wrapped = options.clone();
     let gateway = gateway::Gateway::new(client, options);
     let routes = routes::calls_only(gateway.clone()).merge(dashboard::routes(gateway));
-    layers::wrap(routes, &wrapped)
+    wrap(routes, &wrapped)
+}
+
+/// The client, counted in the options' metrics when there are some.
+fn instrument(client: Client, options: &GatewayOptions) -> Client {
+    #[cfg(feature = "metrics")]
+    if let Some(metrics) = &options.metrics {
+        return metrics.instrument(&client);
+    }
+    let _ = options;
+    client
+}
+
+/// `routes` in the guards (and, with metrics, with `/metrics` inside
+/// them and the HTTP counters around them).
+fn wrap(routes: Router, options: &GatewayOptions) -> Router {
+    #[cfg(feature = "metrics")]
+    if let Some(metrics) = &options.metrics {
+        let routes = layers::wrap(metrics::serve(routes, metrics), options);
+        return metrics::count(routes, metrics);
+    }
+    layers::wrap(routes, options)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the

@@ -38,6 +38,8 @@ pub struct GatewayOptions {
     pub(crate) trust_forwarded: bool,
     pub(crate) max_concurrent: usize,
     pub(crate) dashboard: bool,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: Option<micro_runtime::metrics::Metrics>,
 }
 
 /// The default limit on calls in flight per service.
@@ -58,6 +60,8 @@ impl Default for GatewayOptions {
             trust_forwarded: false,
             max_concurrent: MAX_CONCURRENT,
             dashboard: true,
+            #[cfg(feature = "metrics")]
+            metrics: None,
         }
     }
 }
@@ -200,6 +204,15 @@ impl GatewayOptions {
     /// `/dashboard/`, and `/login` when there is a token). Default: true.
     pub fn dashboard(mut self, dashboard: bool) -> Self {
         self.dashboard = dashboard;
+        self
+    }
+
+    /// Counts every HTTP request (by method, route and status) and every
+    /// call the gateway makes in `metrics`, and serves them at `GET
+    /// /metrics` (behind the token, like every route but `/health`).
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, metrics: micro_runtime::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 

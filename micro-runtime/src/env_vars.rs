@@ -62,6 +62,20 @@ pub(crate) fn pairs(name: &str) -> Result<std::collections::BTreeMap<String, Str
     Ok(out)
 }
 
+/// A switch: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`; `None` when unset.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) fn flag(name: &str) -> Result<Option<bool>> {
+    string(name)
+        .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(Error::bad_request(format!(
+                "{name}={v:?} is not a switch (1 or 0, true or false)"
+            ))),
+        })
+        .transpose()
+}
+
 /// Parses `250ms`, `5s`, `2m`, `1h`, `1.5s` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();

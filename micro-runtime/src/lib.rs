@@ -63,6 +63,8 @@ mod error;
 mod etcd;
 mod log;
 mod metadata;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 #[cfg(feature = "nats")]
 mod nats;
 pub mod registry;

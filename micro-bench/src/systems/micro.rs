@@ -175,16 +175,39 @@ impl pb::Greeter for BenchGreeter {
 ///
 /// When the service cannot be built or started (NATS unreachable, too).
 pub async fn serve(port: u16, wire: Wire, ready: impl FnOnce(&str)) -> Result<()> {
-    let service = Service::builder()
-        .name(SERVICE)
-        .version("1.0.0")
-        .address(format!("127.0.0.1:{port}"))
-        .registry(Arc::new(MemoryRegistry::new()))
-        .transport(transport(wire)?)
+    let service = builder(port, wire)?
         .wrap_handler(handler_fn(|req: HandlerRequest, next: HandlerNext| {
             next.run(req)
         }))
         .build()?;
+    serve_service(service, ready).await
+}
+
+/// Like [`serve`] over TCP, with metrics instead of the passthrough
+/// wrapper (the `micro-metrics` system).
+///
+/// # Errors
+///
+/// As [`serve`].
+pub async fn serve_measured(port: u16, ready: impl FnOnce(&str)) -> Result<()> {
+    #[cfg(feature = "metrics")]
+    let builder = builder(port, Wire::Tcp)?.metrics(micro_runtime::metrics::Metrics::new());
+    #[cfg(not(feature = "metrics"))]
+    let builder = builder(port, Wire::Tcp)?;
+    serve_service(builder.build()?, ready).await
+}
+
+/// The bench service's builder, without wrappers.
+fn builder(port: u16, wire: Wire) -> Result<micro_runtime::ServiceBuilder> {
+    Ok(Service::builder()
+        .name(SERVICE)
+        .version("1.0.0")
+        .address(format!("127.0.0.1:{port}"))
+        .registry(Arc::new(MemoryRegistry::new()))
+        .transport(transport(wire)?))
+}
+
+async fn serve_service(service: Service, ready: impl FnOnce(&str)) -> Result<()> {
     service.handle(BenchGreeter)?;
     service.start().await?;
     let address = service
@@ -237,6 +260,22 @@ impl Client {
         Self::connect_to(registry_with(address, metadata).await?, Wire::Tcp, false)
     }
 
+    /// Like [`Client::connect`] over TCP, counted by metrics instead of
+    /// the passthrough wrapper (the `micro-metrics` system).
+    ///
+    /// # Errors
+    ///
+    /// When the registry or the client refuses.
+    pub async fn connect_measured(address: &str) -> Result<Client> {
+        let client = micro_runtime::Client::builder()
+            .registry(registry(address).await?)
+            .transport(transport(Wire::Tcp)?)
+            .build()?;
+        #[cfg(feature = "metrics")]
+        let client = micro_runtime::metrics::Metrics::new().instrument(&client);
+        Ok(Self::with(client))
+    }
+
     fn connect_to(registry: Arc<MemoryRegistry>, wire: Wire, traced: bool) -> Result<Client> {
         let mut builder = micro_runtime::Client::builder();
         if traced {
@@ -249,8 +288,12 @@ impl Client {
                 next.run(req)
             }))
             .build()?;
+        Ok(Self::with(client))
+    }
+
+    fn with(client: micro_runtime::Client) -> Client {
         let greeter = pb::GreeterClient::new(SERVICE, client.clone());
-        Ok(Client { client, greeter })
+        Client { client, greeter }
     }
 
     /// One unary call.

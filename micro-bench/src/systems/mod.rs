@@ -23,6 +23,12 @@ pub enum System {
     Raw,
     /// micro's native TCP transport.
     Micro,
+    /// micro's native TCP transport with Prometheus metrics on the server
+    /// and the client (`micro_runtime::metrics`; needs the `metrics`
+    /// feature): the cost of metrics against the `micro` row.
+    #[value(name = "micro-metrics")]
+    #[serde(rename = "micro-metrics")]
+    MicroMetrics,
     /// micro over its NATS transport (request/reply through the NATS server
     /// at `MICRO_TEST_NATS`, else 127.0.0.1:4222; a note instead of a row
     /// when none answers or the `nats` feature is off).
@@ -57,6 +63,7 @@ impl System {
     pub const ALL: [System; 9] = [
         System::Raw,
         System::Micro,
+        System::MicroMetrics,
         System::MicroNats,
         System::Tonic,
         System::Tarpc,
@@ -71,6 +78,7 @@ impl System {
         match self {
             System::Raw => "raw",
             System::Micro => "micro",
+            System::MicroMetrics => "micro-metrics",
             System::MicroNats => "micro-nats",
             System::Tonic => "tonic",
             System::Tarpc => "tarpc",
@@ -98,18 +106,23 @@ impl System {
     }
 
     /// Why it cannot run here (a backend it needs is absent), when it
-    /// cannot: only `micro-nats`, without a NATS server or the `nats`
-    /// feature, and then only unless `MICRO_TEST_REQUIRE_BACKENDS=1`.
+    /// cannot: `micro-nats` without a NATS server or the `nats` feature,
+    /// `micro-metrics` without the `metrics` feature; never with
+    /// `MICRO_TEST_REQUIRE_BACKENDS=1`.
     pub fn unavailable(self) -> Option<String> {
         if self == System::MicroTrace && !cfg!(feature = "otel") {
             return Some("micro-bench was built without its `otel` feature".into());
         }
-        if self != System::MicroNats
-            || std::env::var("MICRO_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1")
-        {
+        if std::env::var("MICRO_TEST_REQUIRE_BACKENDS").as_deref() == Ok("1") {
             return None;
         }
-        micro::nats_unavailable()
+        match self {
+            System::MicroNats => micro::nats_unavailable(),
+            System::MicroMetrics if !cfg!(feature = "metrics") => {
+                Some("micro-bench was built without its `metrics` feature".into())
+            }
+            _ => None,
+        }
     }
 
     /// Whether it can stream responses.
@@ -139,6 +152,7 @@ pub async fn serve(system: System, port: u16, ready: impl FnOnce(&str)) -> anyho
             micro::trace()?;
             micro::serve(port, micro::Wire::Tcp, ready).await?
         }
+        System::MicroMetrics => micro::serve_measured(port, ready).await?,
         System::Tonic | System::MicroTonic => tonic::serve(port, ready).await?,
         System::Tarpc => tarpc::serve(port, ready).await?,
         System::Volo => volo::serve(port, ready).await?,
@@ -195,6 +209,7 @@ impl Client {
             System::MicroNats => {
                 Client::Micro(micro::Client::connect(address, micro::Wire::Nats).await?)
             }
+            System::MicroMetrics => Client::Micro(micro::Client::connect_measured(address).await?),
             System::Tonic | System::TonicMicro => {
                 Client::Tonic(tonic::Client::connect(address).await?)
             }

@@ -4,13 +4,14 @@
 //! whether to retry ([`attempts`](super::attempts)).
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::ClientOptions;
 use super::attempts::{Attempts, Verdict};
+use super::observer::CallObserver;
 use super::pool::Pool;
 use super::retry::RetryBudget;
 use super::wrapper::{ClientBody, ClientRequest, ClientResponse};
@@ -29,6 +30,8 @@ pub(crate) struct Core {
     pub(crate) grpc: Option<Pool>,
     pub(crate) options: ClientOptions,
     pub(crate) budget: RetryBudget,
+    /// Told of retries, ejections and publishes (metrics), once installed.
+    pub(crate) observer: OnceLock<Arc<dyn CallObserver>>,
 }
 
 impl Core {
@@ -55,6 +58,7 @@ impl Core {
                 Verdict::Retry { wait, err } => {
                     tracing::debug!(service = %req.service, endpoint = %req.endpoint,
                         error = %err, "retrying call");
+                    self.report(|o| o.retried(&req.service, &req.endpoint));
                     if let Some(wait) = wait {
                         tokio::time::sleep(wait).await;
                     }

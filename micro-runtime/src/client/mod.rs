@@ -8,6 +8,7 @@
 mod attempts;
 mod core;
 mod discovery;
+pub(crate) mod observer;
 mod options;
 mod pool;
 mod probe;
@@ -178,6 +179,7 @@ impl ClientBuilder {
             pool: Pool::new(transport, self.options.pool.clone()),
             budget: RetryBudget::new(self.options.retry_budget, 1.0),
             options: self.options,
+            observer: std::sync::OnceLock::new(),
         };
         let core = Arc::new(core);
         Ok(Client {
@@ -215,6 +217,12 @@ impl Client {
             end: self.end.clone(),
             broker: self.broker.clone(),
         }
+    }
+
+    /// The machinery its clones share (for metrics).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
     }
 
     /// The client's defaults.

@@ -48,6 +48,7 @@ impl Core {
             tracing::warn!(service = %nodes.name, node = %node.node.id, address = %node.address,
                 failures, ejected_ms = ejected_for.as_millis() as u64,
                 "ejecting node after repeated failures");
+            self.report(|o| o.ejected(&nodes.name));
             if node.stats.try_start_probe() {
                 tokio::spawn(probe(Arc::downgrade(self), node.clone(), false));
             }
@@ -115,6 +116,7 @@ async fn check_suspect(core: &Weak<Core>, node: &NodeInfo) {
         tracing::warn!(node = %node.node.id, address = %node.address,
             ejected_ms = ejected_for.as_millis() as u64,
             "ejecting node: no answer to calls or to its health probe");
+        live.report(|o| o.ejected(&nodes.name));
     }
 }
 

@@ -110,8 +110,7 @@ impl Client {
     /// 503 when the broker cannot take it; 400 when the client has no broker.
     pub async fn publish<T: prost::Message>(&self, topic: &str, event: &T) -> Result<()> {
         let encode = || Ok(event.encode_to_vec().into());
-        self.publisher()?
-            .publish(topic, ContentType::Protobuf, encode)
+        self.publish_reported(topic, ContentType::Protobuf, encode)
             .await
     }
 
@@ -126,8 +125,7 @@ impl Client {
                 .map(Into::into)
                 .map_err(|e| Error::internal(format!("encoding an event for {topic}: {e}")))
         };
-        self.publisher()?
-            .publish(topic, ContentType::Json, encode)
+        self.publish_reported(topic, ContentType::Json, encode)
             .await
     }
 
@@ -144,7 +142,22 @@ impl Client {
         content_type: ContentType,
     ) -> Result<()> {
         let encode = || codec.encode(content_type, event);
-        self.publisher()?.publish(topic, content_type, encode).await
+        self.publish_reported(topic, content_type, encode).await
+    }
+
+    /// Publishes, and reports the outcome to the client's observer.
+    async fn publish_reported(
+        &self,
+        topic: &str,
+        content_type: ContentType,
+        encode: impl Fn() -> Result<Bytes>,
+    ) -> Result<()> {
+        let result = match self.publisher() {
+            Ok(publisher) => publisher.publish(topic, content_type, encode).await,
+            Err(err) => return Err(err),
+        };
+        self.core.report(|o| o.published(topic, &result));
+        result
     }
 
     /// What publishes to the client's broker.

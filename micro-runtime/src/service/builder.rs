@@ -45,6 +45,8 @@ pub struct ServiceBuilder {
     client_wrappers: Vec<Arc<dyn Wrapper<ClientRequest, ClientResponse>>>,
     trace: Option<bool>,
     hooks: Hooks,
+    #[cfg(feature = "metrics")]
+    metrics: super::metrics::MetricsSetup,
 }
 
 impl ServiceBuilder {
@@ -161,6 +163,32 @@ impl ServiceBuilder {
         self
     }
 
+    /// Counts the service's requests, calls and events in `metrics`
+    /// (feature `metrics`; see [`crate::metrics`]). Without it, metrics
+    /// are on when an address to serve them is set.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics.metrics = Some(metrics);
+        self
+    }
+
+    /// Serves the metrics at `GET /metrics` on `address` while the service
+    /// runs (`MICRO_METRICS_ADDRESS`; loopback only unless
+    /// [`metrics_insecure`](Self::metrics_insecure)).
+    #[cfg(feature = "metrics")]
+    pub fn metrics_address(mut self, address: impl Into<String>) -> Self {
+        self.metrics.address = Some(address.into());
+        self
+    }
+
+    /// Allows serving metrics beyond loopback, unauthenticated
+    /// (`MICRO_METRICS_INSECURE=1`).
+    #[cfg(feature = "metrics")]
+    pub fn metrics_insecure(mut self, insecure: bool) -> Self {
+        self.metrics.insecure = Some(insecure);
+        self
+    }
+
     /// Runs before the service listens; an error aborts the start.
     pub fn before_start<F, Fut>(mut self, hook: F) -> Self
     where
@@ -207,7 +235,17 @@ impl ServiceBuilder {
     ///
     /// 400 when the name is missing or an environment variable does not parse;
     /// the registry's error when it cannot be set up.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
     pub fn build(mut self) -> Result<Service> {
+        #[cfg(feature = "metrics")]
+        let metrics = std::mem::take(&mut self.metrics).install(
+            super::metrics::Wrappers {
+                handler: &mut self.handler_wrappers,
+                subscriber: &mut self.subscriber_wrappers,
+                client: &mut self.client_wrappers,
+            },
+            &mut self.hooks,
+        )?;
         let name = self
             .name
             .filter(|n| !n.trim().is_empty())
@@ -290,6 +328,9 @@ impl ServiceBuilder {
             fastrand::u64(..),
             fastrand::u64(..)
         );
+        let client = client.build()?;
+        #[cfg(feature = "metrics")]
+        super::metrics::observe(metrics.as_ref(), &client);
         let mut node_metadata = env_vars::pairs("MICRO_SERVER_METADATA")?;
         node_metadata.extend(self.node_metadata);
         Ok(Service {
@@ -302,7 +343,7 @@ impl ServiceBuilder {
                 registry,
                 transport,
                 broker,
-                client: client.build()?,
+                client,
                 handler_wrappers: Chain::new(self.handler_wrappers),
                 subscriber_wrappers: Chain::new(self.subscriber_wrappers),
                 subscribers: Mutex::default(),

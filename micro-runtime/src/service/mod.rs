@@ -3,6 +3,8 @@
 
 mod builder;
 mod hooks;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod record;
 
 use std::sync::atomic::{AtomicBool, Ordering};
