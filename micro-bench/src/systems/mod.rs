@@ -60,7 +60,7 @@ pub enum System {
 
 impl System {
     /// Every system, in the order they are measured and printed.
-    pub const ALL: [System; 9] = [
+    pub const ALL: [System; 10] = [
         System::Raw,
         System::Micro,
         System::MicroMetrics,
