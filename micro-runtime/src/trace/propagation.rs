@@ -13,8 +13,6 @@ use crate::Metadata;
 
 /// The `traceparent` metadata key.
 pub(crate) const TRACEPARENT: &str = "traceparent";
-/// The `tracestate` metadata key.
-pub(crate) const TRACESTATE: &str = "tracestate";
 
 /// The trace id (32 hex digits) of a well-formed `traceparent` in
 /// `metadata`; what JSON log lines show without OpenTelemetry.
@@ -36,8 +34,11 @@ mod otel {
     use tracing::Span;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-    use super::{TRACEPARENT, TRACESTATE};
+    use super::TRACEPARENT;
     use crate::Metadata;
+
+    /// The `tracestate` metadata key.
+    const TRACESTATE: &str = "tracestate";
 
     struct Reader<'a>(&'a Metadata);
 
