@@ -14,7 +14,10 @@ pub fn resolve_path(data: &[u8]) {
     let registered: Vec<(&str, Vec<&str>)> = lines
         .map(|line| {
             let (service, endpoints) = line.split_once('=').unwrap_or((line, ""));
-            (service, endpoints.split(',').filter(|e| !e.is_empty()).collect())
+            (
+                service,
+                endpoints.split(',').filter(|e| !e.is_empty()).collect(),
+            )
         })
         .collect();
     let names = registered.iter().map(|(name, _)| *name);

@@ -320,7 +320,10 @@ mod tests {
     #[test]
     fn names_with_multibyte_characters_before_the_suffix_resolve() {
         let names = ["a.b\u{e9}list", "x.list", "v\u{e9}.v1-list"];
-        assert_eq!(service("list", "", names.iter().copied()).unwrap(), "x.list");
+        assert_eq!(
+            service("list", "", names.iter().copied()).unwrap(),
+            "x.list"
+        );
         let err = service("b\u{e9}list", "", ["\u{e9}\u{e9}b\u{e9}list"].into_iter()).unwrap_err();
         assert!(err.is_not_found(), "{err}");
     }
