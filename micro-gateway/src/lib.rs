@@ -61,6 +61,9 @@ mod catalog;
 mod components;
 mod dashboard;
 mod failure;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 mod gateway;
 mod headers;
 mod host;

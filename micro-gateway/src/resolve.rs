@@ -98,11 +98,10 @@ pub(crate) fn service<'a>(
     }
     let suffix: Vec<&str> = names
         .filter(|name| {
-            name.strip_suffix(wanted).is_some_and(|head| {
+            name.strip_suffix(wanted)
+                .and_then(|head| head.strip_suffix(['.', '-', '_']))
                 // `x.v1.greeter` is reached by `v1/greeter/...` only.
-                let before = head[..head.len().saturating_sub(1)].rsplit('.').next();
-                head.ends_with(['.', '-', '_']) && !before.is_some_and(is_version)
-            })
+                .is_some_and(|head| !head.rsplit('.').next().is_some_and(is_version))
         })
         .collect();
     match suffix.as_slice() {
@@ -313,6 +312,20 @@ mod tests {
                 (want, got) => panic!("{path} (ns {namespace:?}): wanted {want:?}, got {got:?}"),
             }
         }
+    }
+
+    /// Found by the `gateway_path` fuzz target: a registered name with a
+    /// multi-byte character just before the wanted suffix was sliced
+    /// inside that character (a panic serving the request).
+    #[test]
+    fn names_with_multibyte_characters_before_the_suffix_resolve() {
+        let names = ["a.b\u{e9}list", "x.list", "v\u{e9}.v1-list"];
+        assert_eq!(
+            service("list", "", names.iter().copied()).unwrap(),
+            "x.list"
+        );
+        let err = service("b\u{e9}list", "", ["\u{e9}\u{e9}b\u{e9}list"].into_iter()).unwrap_err();
+        assert!(err.is_not_found(), "{err}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::sync::Notify;
 
-use super::envelope;
+use super::{envelope, server};
 use crate::registry::Node;
 use crate::selector::RegistryCache;
 use crate::{Error, Result};
@@ -188,8 +188,12 @@ impl Publisher {
     /// POSTs one delivery.
     async fn post(&self, node: &Node, body: &Bytes) -> Result<()> {
         let uri = format!("http://{}/_sub/{}", node.address, node.id);
-        let request = Request::post(&uri)
-            .header(hyper::header::CONTENT_TYPE, envelope::CONTENT_TYPE)
+        let mut request =
+            Request::post(&uri).header(hyper::header::CONTENT_TYPE, envelope::CONTENT_TYPE);
+        if let Some(token) = node.metadata.get(server::TOKEN_METADATA) {
+            request = request.header(server::TOKEN_HEADER, token.as_str());
+        }
+        let request = request
             .body(Full::new(body.clone()))
             .map_err(|e| Error::internal(format!("delivery request: {e}")))?;
         let sent = tokio::time::timeout(POST_TIMEOUT, async {

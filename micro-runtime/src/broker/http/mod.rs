@@ -7,9 +7,20 @@
 //! failed deliveries go to a bounded retry buffer and are retried with
 //! backoff (another member, for a group); a delivery given up is logged and
 //! counted ([`HttpBroker::stats`]), never silently lost.
+//!
+//! Each subscription registers a secret token (node metadata `token`, 128
+//! random bits) that publishers send back with each delivery
+//! (`x-micro-broker-token`): a POST without it is refused with 401, one
+//! with another token with 403, before its body is read, so an outsider
+//! who learns a subscription's address cannot inject messages (nor have
+//! undecodable ones moved to the dead-letter topic). Whoever can read the
+//! registry can read the token: keep the registry to the services.
 
 mod deliver;
 mod envelope;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 mod server;
 
 use std::collections::{BTreeMap, HashMap};
@@ -264,17 +275,20 @@ impl Broker for HttpBroker {
         }
         let address = self.serve().await?;
         let id = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let token = server::new_token()?;
         let (tx, rx) = mpsc::channel(options.concurrency.max(1) * 4);
         self.inner.inboxes.lock().unwrap().insert(
             id.clone(),
             Arc::new(Inbox {
                 topic: topic.to_owned(),
+                token: token.clone(),
                 tx,
             }),
         );
         let mut metadata = BTreeMap::new();
         metadata.insert("broker".to_owned(), "http".to_owned());
         metadata.insert("topic".to_owned(), topic.to_owned());
+        metadata.insert(server::TOKEN_METADATA.to_owned(), token);
         if let Some(queue) = &options.queue {
             metadata.insert("queue".to_owned(), queue.clone());
         }

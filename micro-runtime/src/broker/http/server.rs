@@ -37,7 +37,44 @@ pub(super) enum Settled {
 /// A subscription the server delivers to.
 pub(super) struct Inbox {
     pub(super) topic: String,
+    /// The secret a delivery must carry in [`TOKEN_HEADER`].
+    pub(super) token: String,
     pub(super) tx: mpsc::Sender<Delivery>,
+}
+
+/// The node metadata key under which a subscription registers its token.
+pub(super) const TOKEN_METADATA: &str = "token";
+
+/// The header a publisher sends the subscription's token in.
+pub(super) const TOKEN_HEADER: &str = "x-micro-broker-token";
+
+/// A fresh subscription token: 128 bits from the operating system's
+/// random source, in hex.
+pub(super) fn new_token() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::internal(format!("no random source for a broker token: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Whether `req` carries `inbox`'s token: `None` when it does, else the
+/// refusal (401 without one, 403 with another).
+fn refuse_unauthorised(
+    req: &Request<Incoming>,
+    inbox: &Inbox,
+) -> Option<(StatusCode, &'static str)> {
+    use subtle::ConstantTimeEq;
+    match req.headers().get(TOKEN_HEADER) {
+        None => Some((
+            StatusCode::UNAUTHORIZED,
+            "a delivery needs the subscription's token (x-micro-broker-token)",
+        )),
+        Some(sent) if bool::from(sent.as_bytes().ct_eq(inbox.token.as_bytes())) => None,
+        Some(_) => Some((
+            StatusCode::FORBIDDEN,
+            "the delivery's token is not this subscription's",
+        )),
+    }
 }
 
 pub(super) type Inboxes = Arc<Mutex<HashMap<String, Arc<Inbox>>>>;
@@ -189,6 +226,13 @@ async fn deliver(
             format!("subscription {id} not found"),
         );
     };
+    if let Some((status, why)) = refuse_unauthorised(&req, &inbox) {
+        refusals.warn(|suppressed| {
+            tracing::warn!(topic = %inbox.topic, status = status.as_u16(), suppressed,
+                "delivery refused: {why}");
+        });
+        return reply(status, why);
+    }
     let body = Limited::new(req.into_body(), limits.max_message).collect();
     let Ok(body) = tokio::time::timeout(limits.read_timeout, body).await else {
         return reply(

@@ -12,13 +12,21 @@
 //! mDNS is unauthenticated: anyone on the network can announce nodes. The
 //! table keeps the first node seen for an instance until it expires (a
 //! forged announcement of a live instance at another address is ignored),
-//! clamps announced TTLs to 120 s and holds at most 1,024 nodes a service
-//! and 16,384 in all. Use it on trusted networks; use etcd elsewhere.
+//! clamps announced TTLs to 120 s (and never lets a live instance's
+//! shrink), and holds at most 1,024 nodes a service and 16,384 in all. A
+//! goodbye for a live node is not taken at its word: the node is dropped
+//! only if it does not announce itself within 3 s, and a node that hears a
+//! goodbye for itself it did not send announces itself at once (a forged
+//! goodbye drops nothing; a real one is honoured within those 3 s). Use it
+//! on trusted networks; use etcd elsewhere.
 //!
 //! `MICRO_MDNS_INTERFACES` (comma-separated interface names, e.g. `lo`)
 //! confines mDNS to those interfaces; `MICRO_MDNS_PORT` changes the port
 //! (default 5353).
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 mod txt;
 
 use std::collections::HashMap;
@@ -57,6 +65,11 @@ const MAX_ANNOUNCED_TTL: Duration = Duration::from_secs(120);
 /// instances does not grow the table without bound).
 const MAX_NODES_PER_SERVICE: usize = 1024;
 const MAX_NODES: usize = 16 * 1024;
+
+/// How long a live node stays after a goodbye for it, waiting for an
+/// announcement that proves the goodbye forged (its own process answers a
+/// goodbye it did not send at once).
+const GOODBYE_GRACE: Duration = Duration::from_secs(3);
 
 /// Settings of the mDNS registry.
 #[derive(Clone, Debug, Default)]
@@ -110,8 +123,9 @@ struct Table {
     nodes: HashMap<String, Known>,
     /// service name -> its nodes in `nodes`.
     per_service: HashMap<String, usize>,
-    /// Nodes this process registered (fullname -> node id).
-    own: HashMap<String, String>,
+    /// Nodes this process registered (lower-case fullname -> what it
+    /// announces, to announce it again).
+    own: HashMap<String, Own>,
     watchers: Vec<(Option<String>, mpsc::Sender<Result<Event>>)>,
 }
 
@@ -119,12 +133,33 @@ struct Known {
     service: Service,
     seen: Instant,
     ttl: Duration,
+    /// When a goodbye for it came while it was alive: dropped after
+    /// [`GOODBYE_GRACE`] unless it announces itself again.
+    goodbye: Option<Instant>,
 }
 
 impl Known {
     fn node(&self) -> Option<&super::Node> {
         self.service.nodes.first()
     }
+
+    fn alive(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.seen) <= self.ttl
+    }
+
+    fn gone(&self, now: Instant) -> bool {
+        !self.alive(now)
+            || self
+                .goodbye
+                .is_some_and(|at| now.saturating_duration_since(at) > GOODBYE_GRACE)
+    }
+}
+
+/// A node this process announces: its record (one node) and TTL.
+#[derive(Clone)]
+struct Own {
+    service: Service,
+    ttl: Duration,
 }
 
 /// Why an announcement from the network was not taken.
@@ -148,13 +183,18 @@ impl Table {
         own: bool,
         now: Instant,
     ) -> std::result::Result<Action, Refused> {
-        let ttl = if own { ttl } else { ttl.min(MAX_ANNOUNCED_TTL) };
+        let mut ttl = if own { ttl } else { ttl.min(MAX_ANNOUNCED_TTL) };
         if let Some(known) = self.nodes.get(&fullname) {
-            let alive = now.saturating_duration_since(known.seen) <= known.ttl;
+            let alive = known.alive(now);
             let same = known.node().map(|n| (&n.id, &n.address))
                 == service.nodes.first().map(|n| (&n.id, &n.address));
             if !own && alive && (!same || known.service.name != service.name) {
                 return Err(Refused::Conflict);
+            }
+            if !own && alive {
+                // A node keeps its TTL while it lives: a forged record with
+                // a short one would otherwise have it expire.
+                ttl = ttl.max(known.ttl);
             }
             let was = known.service.name.clone();
             self.forget(&was);
@@ -172,12 +212,27 @@ impl Table {
                 service,
                 seen: now,
                 ttl,
+                goodbye: None,
             },
         ) {
             Some(_) => Action::Update,
             None => Action::Create,
         };
         Ok(action)
+    }
+
+    /// A goodbye for `fullname`: true when it may be dropped now (it is
+    /// known and no longer alive); a live node is only marked, and dropped
+    /// by [`Inner::expire`] unless it announces itself within the grace.
+    fn goodbye(&mut self, fullname: &str, now: Instant) -> bool {
+        match self.nodes.get_mut(fullname) {
+            Some(known) if known.alive(now) => {
+                known.goodbye.get_or_insert(now);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        }
     }
 
     /// Drops `fullname` from the table.
@@ -347,6 +402,78 @@ impl Inner {
         }
     }
 
+    /// A goodbye from the network for `fullname`. Not taken at its word
+    /// (anyone can send one): for a node of this process it is forged, and
+    /// the node announces itself again; a live node of another process
+    /// stays for [`GOODBYE_GRACE`], in which its own process announces it
+    /// again if it was forged.
+    fn goodbye(&self, fullname: &str) {
+        let own = self
+            .table
+            .lock()
+            .unwrap()
+            .own
+            .get(&fullname.to_lowercase())
+            .cloned();
+        if let Some(own) = own {
+            self.refusals.warn(|suppressed| {
+                tracing::warn!(instance = %fullname, suppressed,
+                    "a goodbye for a node of this process that it did not send (forged?): \
+                     announcing the node again");
+            });
+            if let Err(err) = self.announce(&own.service, own.ttl) {
+                tracing::warn!(instance = %fullname, error = %err, "announcing the node again failed");
+            }
+            return;
+        }
+        let now = Instant::now();
+        let mut table = self.table.lock().unwrap();
+        if table.goodbye(fullname, now) {
+            if let Some(known) = table.take(fullname) {
+                self.notify(&mut table, Action::Delete, &known.service);
+            }
+        } else {
+            tracing::debug!(instance = %fullname,
+                "goodbye for a live node: dropped unless it announces itself within {GOODBYE_GRACE:?}");
+        }
+    }
+
+    /// Announces `service`'s one node (again) with a fresh beat, so every
+    /// peer sees a change; returns its lower-case full name.
+    fn announce(&self, service: &Service, ttl: Duration) -> Result<String> {
+        let node = service.nodes.first().ok_or_else(|| {
+            Error::bad_request("a record without a node").with_id("micro.registry")
+        })?;
+        let addr = announced_addr(&node.address)?;
+        let instance = instance_name(&service.name, &node.id);
+        let record = txt::NodeRecord {
+            service: service.clone(),
+            ttl: ttl.as_secs().max(1),
+            beat: self.beat.fetch_add(1, Ordering::Relaxed),
+        };
+        let host = format!("{instance}.local.");
+        let mut info = match addr {
+            Some(addr) => ServiceInfo::new(
+                SERVICE_TYPE,
+                &instance,
+                &host,
+                addr.ip(),
+                addr.port(),
+                txt::encode(&record),
+            ),
+            // Not host:port (`nats:<subject>`): the record carries the
+            // address; the A records are this host's interfaces.
+            None => ServiceInfo::new(SERVICE_TYPE, &instance, &host, (), 0, txt::encode(&record))
+                .map(ServiceInfo::enable_addr_auto),
+        }
+        .map_err(|e| mdns_error("record", e))?;
+        info.set_requires_probe(false);
+        self.daemon
+            .register(info)
+            .map_err(|e| mdns_error("register", e))?;
+        Ok(fullname(&instance).to_lowercase())
+    }
+
     /// Drops nodes not heard of for their TTL (our own never expire).
     fn expire(&self) {
         let now = Instant::now();
@@ -354,13 +481,14 @@ impl Inner {
         let expired: Vec<String> = table
             .nodes
             .iter()
-            .filter(|(name, k)| !table.own.contains_key(*name) && now - k.seen > k.ttl)
+            .filter(|(name, k)| !table.own.contains_key(*name) && k.gone(now))
             .map(|(name, _)| name.clone())
             .collect();
         for name in expired {
             if let Some(known) = table.take(&name) {
                 tracing::info!(node = %known.service.nodes.first().map_or("", |n| n.id.as_str()),
-                    "node expired: not announced within its TTL");
+                    goodbye = known.goodbye.is_some(),
+                    "node expired: not announced within its TTL, or after its goodbye");
                 self.notify(&mut table, Action::Delete, &known.service);
             }
         }
@@ -383,7 +511,7 @@ fn browse_loop(inner: Weak<Inner>, events: mdns_sd::Receiver<ServiceEvent>) {
                         "ignoring an mDNS instance without a micro record"),
                 }
             }
-            Ok(ServiceEvent::ServiceRemoved(_, fullname)) => inner.remove(&fullname),
+            Ok(ServiceEvent::ServiceRemoved(_, fullname)) => inner.goodbye(&fullname),
             Ok(_) => {}
             Err(mdns_sd::RecvTimeoutError::Timeout) => {}
             Err(mdns_sd::RecvTimeoutError::Disconnected) => return,
@@ -401,47 +529,17 @@ impl Registry for MdnsRegistry {
     async fn register(&self, service: &Service, ttl: Duration) -> Result<()> {
         let inner = &self.inner;
         for node in &service.nodes {
-            let addr = announced_addr(&node.address)?;
-            let instance = instance_name(&service.name, &node.id);
-            let record = txt::NodeRecord {
+            let own = Own {
                 service: Service {
                     nodes: vec![node.clone()],
                     ..service.clone()
                 },
-                ttl: ttl.as_secs().max(1),
-                beat: inner.beat.fetch_add(1, Ordering::Relaxed),
+                ttl,
             };
-            let host = format!("{instance}.local.");
-            let mut info = match addr {
-                Some(addr) => ServiceInfo::new(
-                    SERVICE_TYPE,
-                    &instance,
-                    &host,
-                    addr.ip(),
-                    addr.port(),
-                    txt::encode(&record),
-                ),
-                // Not host:port (`nats:<subject>`): the record carries the
-                // address; the A records are this host's interfaces.
-                None => {
-                    ServiceInfo::new(SERVICE_TYPE, &instance, &host, (), 0, txt::encode(&record))
-                        .map(ServiceInfo::enable_addr_auto)
-                }
-            }
-            .map_err(|e| mdns_error("record", e))?;
-            info.set_requires_probe(false);
-            inner
-                .daemon
-                .register(info)
-                .map_err(|e| mdns_error("register", e))?;
-            let name = fullname(&instance);
-            inner
-                .table
-                .lock()
-                .unwrap()
-                .own
-                .insert(name.to_lowercase(), node.id.clone());
-            inner.upsert(name.to_lowercase(), record.service, ttl, true);
+            let name = inner.announce(&own.service, ttl)?;
+            let record = own.service.clone();
+            inner.table.lock().unwrap().own.insert(name.clone(), own);
+            inner.upsert(name, record, ttl, true);
         }
         Ok(())
     }
@@ -450,6 +548,11 @@ impl Registry for MdnsRegistry {
         let inner = &self.inner;
         for node in &service.nodes {
             let name = fullname(&instance_name(&service.name, &node.id));
+            // No longer ours before the goodbye goes out: ours, it would be
+            // answered by announcing the node again.
+            let key = name.to_lowercase();
+            inner.table.lock().unwrap().own.remove(&key);
+            inner.remove(&key);
             let status = inner
                 .daemon
                 .unregister(&name)
@@ -458,9 +561,6 @@ impl Registry for MdnsRegistry {
             let _ =
                 tokio::task::spawn_blocking(move || status.recv_timeout(Duration::from_secs(2)))
                     .await;
-            let key = name.to_lowercase();
-            inner.table.lock().unwrap().own.remove(&key);
-            inner.remove(&key);
         }
         Ok(())
     }
@@ -590,6 +690,49 @@ mod tests {
             table.admit("i".into(), real.clone(), ttl, true, later),
             Ok(Action::Update)
         );
+    }
+
+    #[test]
+    fn a_goodbye_for_a_live_node_waits_for_its_next_announcement() {
+        let mut table = Table::default();
+        let now = Instant::now();
+        let ttl = Duration::from_secs(30);
+        let real = node_service("s", "n1", "10.0.0.1:1");
+        table
+            .admit("i".into(), real.clone(), ttl, false, now)
+            .unwrap();
+        // A goodbye (forged or not) only marks a live node.
+        assert!(!table.goodbye("i", now));
+        assert!(!table.nodes["i"].gone(now + GOODBYE_GRACE));
+        // Its own announcement within the grace clears the mark...
+        let soon = now + Duration::from_secs(1);
+        assert_eq!(
+            table.admit("i".into(), real.clone(), ttl, false, soon),
+            Ok(Action::Update)
+        );
+        assert!(!table.nodes["i"].gone(soon + GOODBYE_GRACE * 2));
+        // ...without one, the node is gone once the grace is over.
+        assert!(!table.goodbye("i", soon));
+        assert!(table.nodes["i"].gone(soon + GOODBYE_GRACE + Duration::from_millis(1)));
+        // A goodbye for a node already past its TTL drops it at once; one
+        // for an unknown instance does nothing.
+        assert!(table.goodbye("i", now + ttl * 2));
+        assert!(!table.goodbye("unknown", now));
+    }
+
+    #[test]
+    fn a_live_node_keeps_its_ttl_whatever_a_record_claims() {
+        let mut table = Table::default();
+        let now = Instant::now();
+        let real = node_service("s", "n1", "10.0.0.1:1");
+        let admit = |t: &mut Table, ttl, at| t.admit("i".into(), real.clone(), ttl, false, at);
+        admit(&mut table, Duration::from_secs(60), now).unwrap();
+        admit(&mut table, Duration::from_secs(1), now).unwrap();
+        assert_eq!(table.nodes["i"].ttl, Duration::from_secs(60));
+        // A new life (after it expired) starts with what it announces.
+        let later = now + Duration::from_secs(61);
+        admit(&mut table, Duration::from_secs(5), later).unwrap();
+        assert_eq!(table.nodes["i"].ttl, Duration::from_secs(5));
     }
 
     #[test]

@@ -9,6 +9,9 @@ mod client;
 mod client_body;
 mod client_conn;
 mod client_response;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 mod message;
 pub(crate) mod server;
 mod status;

@@ -204,6 +204,10 @@ impl Shared {
             Kind::GoAway => {
                 tracing::debug!(peer = %self.wire.peer, "server is going away");
                 self.going_away.store(true, Ordering::Release);
+                if let Some(last) = frame.payload.get(..4) {
+                    let last = u32::from_be_bytes(last.try_into().unwrap());
+                    self.refused_after(last);
+                }
             }
             Kind::Settings => self.wire.apply_settings(frame.payload)?,
             Kind::Request => {
@@ -211,6 +215,32 @@ impl Shared {
             }
         }
         Ok(())
+    }
+
+    /// The server said it takes no request after stream `last` (GOAWAY):
+    /// later calls fail as never sent, so they may go to a new connection.
+    fn refused_after(&self, last: u32) {
+        let refused: Vec<Slot> = {
+            let mut calls = self.calls.lock().unwrap();
+            let ids: Vec<u32> = calls
+                .slots
+                .keys()
+                .copied()
+                .filter(|id| *id > last)
+                .collect();
+            let slots = ids.iter().filter_map(|id| calls.slots.remove(id)).collect();
+            self.in_flight.store(calls.slots.len(), Ordering::Relaxed);
+            slots
+        };
+        for slot in refused {
+            slot.fail(
+                Error::unavailable(format!(
+                    "{} went away before taking the call",
+                    self.wire.peer
+                ))
+                .with_origin(Origin::NotSent),
+            );
+        }
     }
 
     /// The connection ended: every call still on it fails.
@@ -288,6 +318,7 @@ pub(crate) async fn dial(address: &str, options: TcpOptions) -> Result<TcpConnec
             read,
             BytesMut::new(),
             Backlog::KeepReading,
+            None,
             |parsed| shared.on_frame(parsed),
         )
         .await;

@@ -5,7 +5,11 @@
 
 mod client;
 mod frame;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 mod head;
+mod pending;
 mod server;
 mod wire;
 
@@ -43,6 +47,15 @@ pub struct TcpOptions {
     /// How long a new connection may take to send its preface
     /// (`MICRO_TRANSPORT_PREFACE_TIMEOUT`, default 10 s).
     pub preface_timeout: Duration,
+    /// Bytes a server may hold in partly received frames across all its
+    /// connections; a connection that would take more is closed
+    /// (`MICRO_TRANSPORT_MAX_PENDING_BYTES`, default 256 MiB).
+    pub max_pending_bytes: usize,
+    /// How long a server keeps a connection with no call open and no
+    /// frame but keepalive pings before it closes it with GOAWAY; the
+    /// client dials again on its next call (`MICRO_TRANSPORT_IDLE_TIMEOUT`,
+    /// default 5 min; `0` keeps idle connections open).
+    pub idle_timeout: Duration,
 }
 
 impl Default for TcpOptions {
@@ -57,6 +70,8 @@ impl Default for TcpOptions {
             max_connections: 4096,
             max_streams: 1024,
             preface_timeout: Duration::from_secs(10),
+            max_pending_bytes: 256 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -96,6 +111,12 @@ impl TcpOptions {
         }
         if let Some(d) = env_vars::duration("MICRO_TRANSPORT_PREFACE_TIMEOUT")? {
             options.preface_timeout = d;
+        }
+        if let Some(n) = env_vars::number("MICRO_TRANSPORT_MAX_PENDING_BYTES")? {
+            options.max_pending_bytes = (n as usize).max(64 * 1024);
+        }
+        if let Some(d) = env_vars::duration("MICRO_TRANSPORT_IDLE_TIMEOUT")? {
+            options.idle_timeout = d;
         }
         Ok(options)
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
@@ -14,6 +14,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{AbortHandle, JoinHandle};
 
 use super::frame::{self, Kind, Parsed, ProtocolError, flags};
+use super::pending::{PendingBudget, PendingShare};
 use super::wire::{self, Backlog, Wire};
 use super::{TcpOptions, head};
 use crate::log::Throttled;
@@ -44,6 +45,8 @@ struct ListenerState {
     slots: Arc<Semaphore>,
     /// Connections closed at the limit, logged throttled.
     refusals: Throttled,
+    /// What all connections may hold in partly received frames.
+    pending: Arc<PendingBudget>,
 }
 
 impl ListenerState {
@@ -58,6 +61,15 @@ struct ServerConn {
     state: Arc<ListenerState>,
     calls: Mutex<HashMap<u32, Call>>,
     last_stream: AtomicU32,
+    /// Closed for idleness: requests still arriving are refused unprocessed.
+    idle_closed: AtomicBool,
+    /// The highest stream id of a request taken (under the calls lock), for
+    /// the GOAWAY of an idle close.
+    last_taken: AtomicU32,
+    /// When a frame other than PING or SETTINGS last came or an answer
+    /// last went, in milliseconds since `opened`.
+    last_active_ms: AtomicU64,
+    opened: Instant,
 }
 
 /// A call being served.
@@ -99,6 +111,7 @@ pub(crate) async fn listen(
         .local_addr()
         .map_err(|err| Error::internal(format!("listener address: {err}")))?;
     let options_max_connections = options.max_connections as usize;
+    let options_max_pending = options.max_pending_bytes;
     let in_flight = InFlight::default();
     let state = Arc::new(ListenerState {
         grpc: Arc::new(GrpcServer::new(
@@ -114,6 +127,7 @@ pub(crate) async fn listen(
         next_conn: AtomicU64::new(1),
         slots: Arc::new(Semaphore::new(options_max_connections)),
         refusals: Throttled::new("tcp server", Duration::from_secs(10)),
+        pending: PendingBudget::new(options_max_pending),
     });
     let accept = tokio::spawn(accept_loop(socket, state.clone()));
     Ok(TcpListener {
@@ -215,6 +229,10 @@ async fn serve(mut stream: TcpStream, peer: String, state: Arc<ListenerState>) {
         state: state.clone(),
         calls: Mutex::default(),
         last_stream: AtomicU32::new(0),
+        idle_closed: AtomicBool::new(false),
+        last_taken: AtomicU32::new(0),
+        last_active_ms: AtomicU64::new(0),
+        opened: Instant::now(),
     });
     let id = state.next_conn.fetch_add(1, Ordering::Relaxed);
     state.connections.lock().unwrap().insert(id, conn.clone());
@@ -223,9 +241,18 @@ async fn serve(mut stream: TcpStream, peer: String, state: Arc<ListenerState>) {
     }
     let mut writer = tokio::spawn(wire::write_loop(wire.clone(), write));
     tokio::spawn(wire::keepalive(wire.clone()));
-    wire::read_loop(&wire, read, BytesMut::new(), Backlog::Pause, |parsed| {
-        conn.on_frame(parsed)
-    })
+    if !state.options.idle_timeout.is_zero() {
+        tokio::spawn(close_when_idle(conn.clone(), state.options.idle_timeout));
+    }
+    let share = PendingShare::new(state.pending.clone());
+    wire::read_loop(
+        &wire,
+        read,
+        BytesMut::new(),
+        Backlog::Pause,
+        Some(share),
+        |parsed| conn.on_frame(parsed),
+    )
     .await;
     // The caller went away (or broke the protocol): its calls are abandoned.
     conn.abort_all();
@@ -239,8 +266,54 @@ async fn serve(mut stream: TcpStream, peer: String, state: Arc<ListenerState>) {
     state.connections.lock().unwrap().remove(&id);
 }
 
+/// Closes `conn` once it has had no call open and no traffic but
+/// keepalive pings for `idle`: GOAWAY naming the last stream it took,
+/// then the close. A REQUEST crossing the GOAWAY is refused unprocessed,
+/// so the client sends it again on a new connection.
+async fn close_when_idle(conn: Arc<ServerConn>, idle: Duration) {
+    let mut tick = tokio::time::interval((idle / 4).max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = conn.wire.closed() => return,
+        }
+        if conn.idle_for() < idle {
+            continue;
+        }
+        {
+            let calls = conn.calls.lock().unwrap();
+            if !calls.is_empty() || conn.idle_for() < idle {
+                continue;
+            }
+            // Under the calls lock: no request is taken from here on.
+            conn.idle_closed.store(true, Ordering::Release);
+        }
+        let last = conn.last_taken.load(Ordering::Relaxed);
+        tracing::debug!(peer = %conn.wire.peer, idle_ms = idle.as_millis() as u64,
+            "closing an idle connection");
+        conn.wire.send_go_away(last, "idle");
+        conn.wire.close();
+        return;
+    }
+}
+
 impl ServerConn {
+    /// Notes traffic that keeps the connection from being idle.
+    fn touch(&self) {
+        let ms = self.opened.elapsed().as_millis() as u64;
+        self.last_active_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let now = self.opened.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)))
+    }
+
     fn on_frame(self: &Arc<Self>, parsed: Parsed) -> std::result::Result<(), ProtocolError> {
+        if !matches!(&parsed, Parsed::Frame(f) if matches!(f.kind, Kind::Ping | Kind::Settings)) {
+            self.touch();
+        }
         let frame = match parsed {
             Parsed::Frame(frame) => frame,
             Parsed::Oversized { kind, stream, len } => {
@@ -332,6 +405,13 @@ impl ServerConn {
         let streaming = flags & flags::STREAMING != 0;
         let guard = self.state.in_flight.enter();
         let mut calls = self.calls.lock().unwrap();
+        if self.idle_closed.load(Ordering::Acquire) {
+            // After the GOAWAY that closed this idle connection.
+            drop(calls);
+            self.wire.send_reset(id, flags::NOT_PROCESSED);
+            return;
+        }
+        self.last_taken.fetch_max(id, Ordering::Relaxed);
         if calls.len() >= self.wire.options.max_streams as usize {
             drop(calls);
             let limit = self.wire.options.max_streams;
@@ -417,6 +497,7 @@ impl ServerConn {
     ///
     /// (A unary outcome goes through [`unary_response`] first.)
     fn finish(&self, id: u32, result: Result<Option<Bytes>>) {
+        self.touch();
         if let Some(call) = self.calls.lock().unwrap().remove(&id)
             && let Some(credits) = call.credits
         {

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use super::TcpOptions;
 use super::frame::{self, FrameParser, Kind, Parsed, ProtocolError, flags, settings};
+use super::pending::PendingShare;
 use crate::error::Origin;
 use crate::{Error, Result};
 
@@ -348,11 +349,14 @@ pub(crate) enum Backlog {
 
 /// Reads frames and hands each to `on_frame` until the peer closes, the wire
 /// is closed, or the peer breaks the protocol (logged with the reason).
+/// With a `pending` share, the buffer of a partly received frame is taken
+/// from it before each read; the connection closes when it cannot be.
 pub(crate) async fn read_loop(
     wire: &Wire,
     mut socket: OwnedReadHalf,
     mut initial: BytesMut,
     backlog: Backlog,
+    mut pending: Option<PendingShare>,
     mut on_frame: impl FnMut(Parsed) -> std::result::Result<(), ProtocolError>,
 ) {
     let mut parser = FrameParser::new(wire.options.max_frame_size);
@@ -388,6 +392,12 @@ pub(crate) async fn read_loop(
         // `read_buf` falls back to 64-byte reads: a syscall per few frames.
         if buf.capacity() - buf.len() < chunk / 4 {
             buf.reserve(chunk);
+        }
+        if let Some(share) = &mut pending {
+            let partial = if buf.is_empty() { 0 } else { buf.capacity() };
+            if !share.hold(partial, &wire.peer) {
+                return;
+            }
         }
         let room = buf.capacity() - buf.len();
         let read = tokio::select! {
