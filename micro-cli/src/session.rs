@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use micro_runtime::auth::BearerToken;
 use micro_runtime::broker::Broker;
 use micro_runtime::debug::Describer;
 use micro_runtime::{Client, ClientOptions, defaults};
@@ -46,12 +47,20 @@ impl Session {
             &self.global.registry,
             self.global.registry_address.as_deref(),
         )?;
-        let client = Client::builder()
+        let mut client = Client::builder()
             .registry(registry)
             .transport(defaults::transport_from_env()?)
             .selector(defaults::selector_from_env()?)
-            .options(ClientOptions::from_env()?)
-            .build()?;
+            .options(ClientOptions::from_env()?);
+        // `--token` (or MICRO_AUTH_TOKEN) first; MICRO_AUTH_TOKEN_FILE and
+        // the breaker from the environment.
+        if let Some(token) = &self.global.token {
+            client = client.wrap(BearerToken::new(&token.0)?);
+        }
+        for wrapper in defaults::client_wrappers_from_env()? {
+            client = client.wrap(wrapper);
+        }
+        let client = client.build()?;
         Ok(self.client.get_or_init(|| client))
     }
 

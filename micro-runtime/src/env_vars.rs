@@ -33,6 +33,18 @@ pub(crate) fn number(name: &str) -> Result<Option<u32>> {
         .transpose()
 }
 
+/// A switch: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`
+/// (false when unset).
+pub(crate) fn flag(name: &str) -> Result<bool> {
+    match string(name).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("0" | "false" | "no" | "off") => Ok(false),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some(other) => Err(Error::bad_request(format!(
+            "{name}={other:?} is not a switch (1 or 0)"
+        ))),
+    }
+}
+
 /// `key=value,key=value` pairs.
 pub(crate) fn pairs(name: &str) -> Result<std::collections::BTreeMap<String, String>> {
     let mut out = std::collections::BTreeMap::new();

@@ -231,7 +231,12 @@ impl ServiceBuilder {
             .broker(broker.clone())
             .selector(selector)
             .options(client_options);
-        for wrapper in self.client_wrappers {
+        // Wrappers the environment turns on (auth token, breaker) run
+        // outside the code's own.
+        for wrapper in defaults::client_wrappers_from_env()?
+            .into_iter()
+            .chain(self.client_wrappers)
+        {
             client = client.wrap_shared(wrapper);
         }
         let register_ttl = self
@@ -282,7 +287,12 @@ impl ServiceBuilder {
                 transport,
                 broker,
                 client: client.build()?,
-                handler_wrappers: Chain::new(self.handler_wrappers),
+                handler_wrappers: Chain::new(
+                    defaults::handler_wrappers_from_env()?
+                        .into_iter()
+                        .chain(self.handler_wrappers)
+                        .collect(),
+                ),
                 subscriber_wrappers: Chain::new(self.subscriber_wrappers),
                 subscribers: Mutex::default(),
                 hooks: self.hooks,
