@@ -35,6 +35,7 @@ pub(crate) fn number(name: &str) -> Result<Option<u32>> {
 
 /// A switch: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`
 /// (false when unset).
+#[cfg_attr(not(feature = "auth"), allow(dead_code))]
 pub(crate) fn flag(name: &str) -> Result<bool> {
     match string(name).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("0" | "false" | "no" | "off") => Ok(false),

@@ -1,12 +1,4 @@
-//! Resilience wrappers: a rate limit ([`RateLimit`], 429), a concurrency
-//! limit that sheds load ([`ConcurrencyLimit`], 503) and a client-side
-//! circuit breaker ([`CircuitBreaker`], 503 without calling).
-//!
-//! Each is a wrapper (added with `wrap_handler`/`wrap_client`, or turned
-//! on by `MICRO_*` variables, see [`crate::defaults::handler_wrappers_from_env`])
-//! and a tower `Layer` over any service whose errors convert into a boxed
-//! error. Their clocks are tokio's, so tests drive them with a paused
-//! clock. See docs/resilience.md for the variables.
+#![doc = include_str!("../../../docs/resilience.md")]
 
 mod breaker;
 mod concurrency;
