@@ -123,7 +123,11 @@ async fn hs256_tokens_are_checked_and_scopes_enforced_without_leaking_secrets() 
         401,
         "token signature does not verify",
     );
-    refused(hello(&address, Some("not-a-jwt")).await, 401, "malformed token");
+    refused(
+        hello(&address, Some("not-a-jwt")).await,
+        401,
+        "malformed token",
+    );
     // Still serving: the right token gets through.
     assert_eq!(hello(&address, Some(&good)).await.unwrap(), "Hello Ada");
     // The scope rule: Hello allowed, HelloStream denied, allowed with the scope.
@@ -138,7 +142,10 @@ async fn hs256_tokens_are_checked_and_scopes_enforced_without_leaking_secrets() 
     let log = log_of(server);
     assert!(log.contains("auth: request refused"), "debug log:\n{log}");
     for secret in [SECRET, &good, &expired, &forged, &admin] {
-        assert!(!log.contains(secret), "a secret or token in the log:\n{log}");
+        assert!(
+            !log.contains(secret),
+            "a secret or token in the log:\n{log}"
+        );
     }
     let _ = std::fs::remove_file(secret);
 }
@@ -150,7 +157,8 @@ async fn es256_tokens_are_checked_against_a_jwks_with_issuer_and_audience() {
         ("MICRO_AUTH_ISSUER", "https://issuer.test"),
         ("MICRO_AUTH_AUDIENCE", "greeter"),
     ]);
-    let claims = json!({"sub": "svc", "iss": "https://issuer.test", "aud": "greeter", "exp": now() + 600});
+    let claims =
+        json!({"sub": "svc", "iss": "https://issuer.test", "aud": "greeter", "exp": now() + 600});
     let good = es256(claims.clone(), "test-es256");
     assert_eq!(hello(&address, Some(&good)).await.unwrap(), "Hello Ada");
 
@@ -189,12 +197,12 @@ async fn es256_tokens_are_checked_against_a_jwks_with_issuer_and_audience() {
 #[test]
 fn a_bad_auth_configuration_refuses_to_start() {
     for (env, why) in [
+        (vec![("MICRO_AUTH_SECRET", "short")], "needs at least 32"),
         (
-            vec![("MICRO_AUTH_SECRET", "short")],
-            "needs at least 32",
-        ),
-        (
-            vec![("MICRO_AUTH_SECRET", SECRET), ("MICRO_AUTH_RULES", "Greeter.Hello")],
+            vec![
+                ("MICRO_AUTH_SECRET", SECRET),
+                ("MICRO_AUTH_RULES", "Greeter.Hello"),
+            ],
             "is not pattern=scopes",
         ),
         (

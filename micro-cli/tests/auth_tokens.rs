@@ -16,7 +16,11 @@ use support::{Place, no_panic};
 const SECRET: &str = "hs256-secret-for-the-cli-auth-tests-0123";
 
 fn token(scope: &str) -> String {
-    let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 600;
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &json!({"sub": "cli", "scope": scope, "exp": exp}),
@@ -54,7 +58,8 @@ fn micro_call_presents_its_token() {
     args.extend(hello);
     let out = place.run(&args);
     assert!(
-        out.stderr.contains("forbidden (403): Greeter.Hello needs scope greeter.read"),
+        out.stderr
+            .contains("forbidden (403): Greeter.Hello needs scope greeter.read"),
         "{out}"
     );
     assert!(!out.stderr.contains(&other), "{out}");
@@ -73,7 +78,9 @@ fn the_gateway_passes_the_callers_token_on() {
         "1.0.0",
         &[("MICRO_AUTH_SECRET", SECRET), ("MICRO_AUTH_RULES", RULES)],
     );
-    let Place::Mdns(ns) = &place else { unreachable!() };
+    let Place::Mdns(ns) = &place else {
+        unreachable!()
+    };
     let body = Some(r#"{"name":"Ada"}"#);
     let read = token("greeter.read");
     let bearer = format!("Authorization: Bearer {read}");
@@ -83,7 +90,13 @@ fn the_gateway_passes_the_callers_token_on() {
     let url = format!("{base}/api/greeter/Greeter.Hello");
     let reply = curl(ns, "POST", &url, &[], body);
     assert_eq!(reply.status, 401, "{reply:?}");
-    assert!(reply.json()["detail"].as_str().unwrap().contains("missing token"), "{reply:?}");
+    assert!(
+        reply.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("missing token"),
+        "{reply:?}"
+    );
     let reply = curl(ns, "POST", &url, &[&bearer], body);
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json(), json!({"greeting": "Hello Ada"}));

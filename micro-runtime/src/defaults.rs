@@ -4,22 +4,22 @@
 
 use std::sync::Arc;
 
+use crate::auth::BearerToken;
 use crate::broker::http::HttpBrokerOptions;
 use crate::broker::{Broker, HttpBroker, MemoryBroker};
+use crate::chain::Wrapper;
+use crate::client::wrapper::{ClientRequest, ClientResponse};
 use crate::client::{Client, ClientOptions};
 use crate::registry::Registry;
 use crate::registry::mdns::MdnsRegistry;
 use crate::registry::memory::MemoryRegistry;
+use crate::resilience::{CircuitBreaker, ConcurrencyLimit, RateLimit};
 use crate::selector::{self, Selector};
+use crate::server::wrapper::{HandlerRequest, HandlerResponse};
 use crate::transport::Transport;
 use crate::transport::grpc::{GrpcOptions, GrpcTransport};
 use crate::transport::memory::MemoryTransport;
 use crate::transport::tcp::{TcpOptions, TcpTransport};
-use crate::auth::BearerToken;
-use crate::chain::Wrapper;
-use crate::client::wrapper::{ClientRequest, ClientResponse};
-use crate::resilience::{CircuitBreaker, ConcurrencyLimit, RateLimit};
-use crate::server::wrapper::{HandlerRequest, HandlerResponse};
 use crate::{Error, Result, env_vars};
 
 /// The registry named by `MICRO_REGISTRY` (default `mdns`).
@@ -199,7 +199,9 @@ pub fn transport_from_env() -> Result<Arc<dyn Transport>> {
 ///
 /// 400 for an unknown name.
 pub fn selector_from_env() -> Result<Arc<dyn Selector>> {
-    selector::by_name(&env_vars::string("MICRO_SELECTOR").unwrap_or_else(|| "leastloaded".to_owned()))
+    selector::by_name(
+        &env_vars::string("MICRO_SELECTOR").unwrap_or_else(|| "leastloaded".to_owned()),
+    )
 }
 
 /// The handler wrappers `MICRO_*` variables turn on, outermost first:
@@ -220,7 +222,11 @@ pub fn handler_wrappers_from_env() -> Result<Vec<Arc<dyn Wrapper<HandlerRequest,
         wrappers.push(Arc::new(auth));
     }
     #[cfg(not(feature = "auth"))]
-    for name in ["MICRO_AUTH_SECRET_FILE", "MICRO_AUTH_SECRET", "MICRO_AUTH_JWKS"] {
+    for name in [
+        "MICRO_AUTH_SECRET_FILE",
+        "MICRO_AUTH_SECRET",
+        "MICRO_AUTH_JWKS",
+    ] {
         if env_vars::string(name).is_some() {
             return Err(Error::bad_request(format!(
                 "{name} is set but token verification is not built in: enable the cargo \

@@ -37,7 +37,10 @@ pub(crate) fn number(name: &str) -> Result<Option<u32>> {
 /// (false when unset).
 #[cfg_attr(not(feature = "auth"), allow(dead_code))]
 pub(crate) fn flag(name: &str) -> Result<bool> {
-    match string(name).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+    match string(name)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
         None | Some("0" | "false" | "no" | "off") => Ok(false),
         Some("1" | "true" | "yes" | "on") => Ok(true),
         Some(other) => Err(Error::bad_request(format!(

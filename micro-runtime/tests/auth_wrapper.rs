@@ -10,16 +10,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{EchoClient, Kind, Msg, World};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use micro_runtime::CallOptions;
 use micro_runtime::auth::{self, Auth, Verifier};
 use micro_runtime::wrapper::{HandlerNext, HandlerRequest, handler_fn};
-use micro_runtime::CallOptions;
 
 const SECRET: &str = "a-secret-for-the-auth-wrapper-test-0123";
 
 type Log = Arc<Mutex<Vec<String>>>;
 
 fn token() -> String {
-    let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 600;
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &serde_json::json!({"sub": "ada", "scope": "echo.relay", "exp": exp}),
@@ -76,9 +80,13 @@ async fn claims_open_endpoints_and_forwarding() {
         // Open: no token needed; a missing one elsewhere is 401.
         front.whoami(Msg::default()).await.unwrap();
         let err = front.say(Msg::text("hi")).await.unwrap_err();
-        assert!(err.is_unauthorized() && err.detail().contains("missing token"), "{err}");
+        assert!(
+            err.is_unauthorized() && err.detail().contains("missing token"),
+            "{err}"
+        );
 
-        let with_token = CallOptions::new().metadata("authorization", format!("Bearer {}", token()));
+        let with_token =
+            CallOptions::new().metadata("authorization", format!("Bearer {}", token()));
         front
             .relay_with(Msg::text("back"), with_token.clone())
             .await

@@ -53,7 +53,9 @@ impl Claims {
 
     /// True when it grants `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.binary_search_by(|s| s.as_str().cmp(scope)).is_ok()
+        self.scopes
+            .binary_search_by(|s| s.as_str().cmp(scope))
+            .is_ok()
     }
 
     /// Any claim by name (`iss`, `aud`, `exp`, a custom one).

@@ -183,15 +183,25 @@ mod tests {
 
     #[test]
     fn first_match_wins_and_services_match_by_short_name() {
-        let rules: Rules = "greeter:Greeter.Hello=a.read, b.read\n# note\nother/*=x;Greeter.*=;Debug.Health=ops"
-            .parse()
-            .unwrap();
+        let rules: Rules =
+            "greeter:Greeter.Hello=a.read, b.read\n# note\nother/*=x;Greeter.*=;Debug.Health=ops"
+                .parse()
+                .unwrap();
         let svc = "com.example.srv.greeter";
-        assert_eq!(rules.requirement(svc, "Greeter.Hello"), scopes(&["a.read", "b.read"]));
-        assert_eq!(rules.requirement("x.other", "Greeter.Hello"), scopes(&["x"]));
+        assert_eq!(
+            rules.requirement(svc, "Greeter.Hello"),
+            scopes(&["a.read", "b.read"])
+        );
+        assert_eq!(
+            rules.requirement("x.other", "Greeter.Hello"),
+            scopes(&["x"])
+        );
         assert_eq!(rules.requirement(svc, "Greeter.Chat"), scopes(&[]));
         assert_eq!(rules.requirement(svc, "Debug.Health"), scopes(&["ops"]));
-        assert_eq!(Rules::new().requirement(svc, "Debug.Health"), Requirement::Open);
+        assert_eq!(
+            Rules::new().requirement(svc, "Debug.Health"),
+            Requirement::Open
+        );
         assert_eq!(Rules::new().requirement(svc, "Debug.Describe"), scopes(&[]));
         let open: Rules = "*/Greeter.Ping=open".parse().unwrap();
         assert_eq!(open.requirement(svc, "Greeter.Ping"), Requirement::Open);

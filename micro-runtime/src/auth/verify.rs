@@ -77,7 +77,9 @@ impl Verifier {
                 secret.len()
             )));
         }
-        Ok(Self::with_keys(Keys::Secret(DecodingKey::from_secret(secret))))
+        Ok(Self::with_keys(Keys::Secret(DecodingKey::from_secret(
+            secret,
+        ))))
     }
 
     /// Tokens signed with a key of this JWKS document (`{"keys": [...]}`),
@@ -93,9 +95,11 @@ impl Verifier {
             .map_err(|e| Error::bad_request(format!("the JWKS does not parse: {e}")))?;
         let mut keys = HashMap::new();
         for jwk in &set.keys {
-            let kid = jwk.common.key_id.clone().ok_or_else(|| {
-                Error::bad_request("every key of the JWKS needs a kid")
-            })?;
+            let kid = jwk
+                .common
+                .key_id
+                .clone()
+                .ok_or_else(|| Error::bad_request("every key of the JWKS needs a kid"))?;
             let mut algorithms = match &jwk.algorithm {
                 AlgorithmParameters::RSA(_) => vec![
                     Algorithm::RS256,
@@ -262,8 +266,12 @@ mod tests {
 
     #[test]
     fn hs256_tokens_and_why_they_fail() {
-        let v = Verifier::hs256(SECRET).unwrap().issuer("me").audience("you");
-        let good = json!({"sub": "ada", "exp": now() + 600, "iss": "me", "aud": "you", "scope": "a b"});
+        let v = Verifier::hs256(SECRET)
+            .unwrap()
+            .issuer("me")
+            .audience("you");
+        let good =
+            json!({"sub": "ada", "exp": now() + 600, "iss": "me", "aud": "you", "scope": "a b"});
         let claims = v.verify(&mint(good.clone(), SECRET)).unwrap();
         assert_eq!(claims.subject(), Some("ada"));
         assert_eq!(claims.scopes(), ["a", "b"]);
@@ -287,7 +295,10 @@ mod tests {
         assert_eq!(detail(issuer, SECRET), "token issuer is not me");
         let mut audience = good.clone();
         audience["aud"] = json!("them");
-        assert_eq!(detail(audience, SECRET), "token audience does not include you");
+        assert_eq!(
+            detail(audience, SECRET),
+            "token audience does not include you"
+        );
         let no_exp = json!({"sub": "ada", "iss": "me", "aud": "you"});
         assert_eq!(detail(no_exp, SECRET), "token has no exp claim");
         let err = v.verify("a.b").unwrap_err();
@@ -300,8 +311,17 @@ mod tests {
         let v = Verifier::hs256(SECRET).unwrap();
         assert!(!format!("{v:?}").contains("0123456789"));
         assert!(Verifier::jwks("{").unwrap_err().is_bad_request());
-        assert!(Verifier::jwks(r#"{"keys":[]}"#).unwrap_err().is_bad_request());
+        assert!(
+            Verifier::jwks(r#"{"keys":[]}"#)
+                .unwrap_err()
+                .is_bad_request()
+        );
         let oct = r#"{"keys":[{"kty":"oct","kid":"k","k":"c2VjcmV0"}]}"#;
-        assert!(Verifier::jwks(oct).unwrap_err().detail().contains("symmetric"));
+        assert!(
+            Verifier::jwks(oct)
+                .unwrap_err()
+                .detail()
+                .contains("symmetric")
+        );
     }
 }

@@ -105,7 +105,10 @@ impl CircuitBreaker {
         match circuit.state {
             State::Closed => {}
             State::Open { until } if Instant::now() >= until => {
-                tracing::info!(circuit = key, "circuit half-open: one probe call goes through");
+                tracing::info!(
+                    circuit = key,
+                    "circuit half-open: one probe call goes through"
+                );
                 circuit.state = State::HalfOpen;
             }
             State::Open { until } => {

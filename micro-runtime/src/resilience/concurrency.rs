@@ -160,7 +160,10 @@ mod tests {
         let slow = tokio::spawn(chain.run(1, &end));
         entered.notified().await;
         let err = chain.run(2, &end).await.unwrap_err();
-        assert!(err.is_unavailable() && err.detail().starts_with("overloaded"), "{err}");
+        assert!(
+            err.is_unavailable() && err.detail().starts_with("overloaded"),
+            "{err}"
+        );
         release.notify_one();
         assert_eq!(slow.await.unwrap().unwrap(), 1);
         assert_eq!(chain.run(3, &end).await.unwrap(), 3);

@@ -231,7 +231,11 @@ impl RateLimit {
             Error::too_many_requests(format!(
                 "rate limit {} exceeded{}: retry after {}ms",
                 self.rate,
-                if key.is_empty() { String::new() } else { format!(" for {key}") },
+                if key.is_empty() {
+                    String::new()
+                } else {
+                    format!(" for {key}")
+                },
                 wait.as_nanos().div_ceil(1_000_000).max(1)
             ))
         })
