@@ -43,7 +43,10 @@ pub struct Context {
 /// Typed values a wrapper attaches for the handler (e.g. verified token
 /// claims): one per type, shared by clones, never sent on the wire.
 #[derive(Clone, Default)]
-struct Extensions(Option<Arc<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>>);
+struct Extensions(Option<Arc<Vec<Extension>>>);
+
+/// One extension: its type and its value.
+type Extension = (TypeId, Arc<dyn Any + Send + Sync>);
 
 impl std::fmt::Debug for Extensions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
