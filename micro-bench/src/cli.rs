@@ -31,6 +31,10 @@ pub enum Command {
     /// Measures micro-gateway with wrk: HTTP/JSON through the gateway to
     /// the greeter against a bare axum handler.
     Gateway(crate::gateway::GatewayArgs),
+    /// A long run at a fixed rate with a node restarted every minute:
+    /// samples memory, fds and p99, writes a CSV and a PNG plot, fails on a
+    /// failed call or memory growth.
+    Soak(crate::soak::SoakArgs),
 }
 
 /// Flags of `rpc`.

@@ -20,6 +20,7 @@ pub mod proc;
 pub mod pubsub;
 pub mod report;
 pub mod runner;
+pub mod soak;
 pub mod systems;
 pub mod workload;
 

@@ -99,6 +99,11 @@ impl Tally {
         }
     }
 
+    /// What was counted, as the outcome of a phase that took `elapsed`.
+    pub fn into_outcome(self, elapsed: Duration) -> Outcome {
+        Outcome::from_tally(self, elapsed)
+    }
+
     fn merge(&mut self, other: Tally) {
         self.ok += other.ok;
         self.failed += other.failed;

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "nats")]
         Command::Pubsub(args) => runtime.block_on(pubsub(args)),
         Command::Gateway(args) => runtime.block_on(gateway(args)),
+        Command::Soak(args) => runtime.block_on(soak(args)),
     }
 }
 
@@ -97,6 +98,19 @@ async fn gateway(args: micro_bench::gateway::GatewayArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("micro-bench gateway: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn soak(args: micro_bench::soak::SoakArgs) -> ExitCode {
+    match micro_bench::soak::run(&args).await {
+        Ok(()) => {
+            println!("soak passed");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("micro-bench soak: {err:#}");
             ExitCode::FAILURE
         }
     }

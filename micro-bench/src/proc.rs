@@ -98,8 +98,36 @@ impl ServerProcess {
 
     /// Its memory now, from `/proc/<pid>/status`.
     pub fn memory(&self) -> Option<Memory> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        Memory::parse(&status)
+        memory_of(self.pid())
+    }
+
+    /// Its open file descriptors now (`/proc/<pid>/fd`).
+    pub fn open_fds(&self) -> Option<usize> {
+        open_fds(self.pid())
+    }
+
+    /// Asks it to stop (SIGTERM: a micro server drains its calls) and waits
+    /// up to `timeout` for it to exit; kills it after that.
+    ///
+    /// # Errors
+    ///
+    /// When the signal cannot be sent, or it had to be killed.
+    pub fn terminate(mut self, timeout: Duration) -> anyhow::Result<()> {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .context("running kill -TERM")?;
+        if !sent.success() {
+            bail!("kill -TERM {} failed ({sent})", self.pid());
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("the server did not exit within {timeout:?} of SIGTERM (killed)")
     }
 
     /// Resets its peak RSS (`VmHWM`) to the current RSS, so the next peak
@@ -114,6 +142,16 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The open file descriptors of process `pid` (`/proc/<pid>/fd`).
+pub fn open_fds(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// Resident memory of process `pid` now, from `/proc/<pid>/status`.
+pub fn memory_of(pid: u32) -> Option<Memory> {
+    Memory::parse(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
 /// Resident memory of a process, in KiB.

@@ -6,9 +6,15 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod bot;
+mod config;
 mod mcp;
+mod store;
 pub use bot::{BotArgs, BotInput};
+pub use config::{ConfigArgs, ConfigCommand};
 pub use mcp::{McpArgs, McpCallArgs, McpCommand, McpFlags, McpServeArgs};
+pub use store::{
+    StoreArgs, StoreCommand, StoreFlags, StoreKeyArgs, StoreListArgs, StoreReadArgs, StoreWriteArgs,
+};
 
 /// Exit codes, shown at the end of `micro --help`.
 const EXIT_CODES: &str = "\
@@ -103,6 +109,9 @@ pub enum Command {
     Health(HealthArgs),
     /// Prints registry changes as they happen, until Ctrl-C.
     Watch(WatchArgs),
+    /// Reads, writes and watches the configuration tree in etcd
+    /// (`micro config set app/db/host db1`, `micro config get app`).
+    Config(ConfigArgs),
     /// Serves services over HTTP/JSON (`/api/...`, `/rpc`, `/openapi.json`)
     /// until Ctrl-C or SIGTERM.
     Gateway(GatewayArgs),
@@ -120,6 +129,8 @@ pub enum Command {
     /// Answers chat messages (console, IRC, Slack) with the toolkit's commands
     /// and the commands services serve.
     Bot(BotArgs),
+    /// Reads and writes a key-value store (file, memory, redis, postgres, etcd).
+    Store(StoreArgs),
     /// Prints a shell completion script.
     Completions(CompletionsArgs),
     /// `micro SERVICE ENDPOINT --field value`: calls by short names, the

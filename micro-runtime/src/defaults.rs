@@ -16,6 +16,7 @@ use crate::registry::memory::MemoryRegistry;
 use crate::resilience::{CircuitBreaker, ConcurrencyLimit, RateLimit};
 use crate::selector::{self, Selector};
 use crate::server::wrapper::{HandlerRequest, HandlerResponse};
+use crate::store::{Store, StoreOptions};
 use crate::transport::Transport;
 use crate::transport::grpc::{GrpcOptions, GrpcTransport};
 use crate::transport::memory::MemoryTransport;
@@ -139,6 +140,69 @@ fn not_built(name: &str) -> Error {
         "broker {name:?} is not built in: enable the cargo feature \"{name}\" of micro-runtime \
          (micro-runtime = {{ version = \"0.1\", features = [\"{name}\"] }})"
     ))
+}
+
+/// The store named by `MICRO_STORE` (default `file`), with
+/// `MICRO_STORE_ADDRESS`, `MICRO_STORE_DATABASE` and `MICRO_STORE_TABLE`.
+///
+/// # Errors
+///
+/// 400 for an unknown name, one whose cargo feature is not enabled, or a
+/// bad variable; 503 when the file store's file cannot be opened.
+pub fn store_from_env() -> Result<Arc<dyn Store>> {
+    let name = env_vars::string("MICRO_STORE").unwrap_or_else(|| "file".to_owned());
+    store_by_name(&name, StoreOptions::from_env()?)
+}
+
+/// The store called `name` (memory, file, redis, postgres, etcd) with
+/// `options`. Network stores connect on first use.
+///
+/// # Errors
+///
+/// As [`store_from_env`].
+pub fn store_by_name(name: &str, options: StoreOptions) -> Result<Arc<dyn Store>> {
+    match name.trim() {
+        "memory" => Ok(Arc::new(crate::store::memory::MemoryStore::global(
+            &options,
+        )?)),
+        #[cfg(feature = "store-file")]
+        "file" => Ok(Arc::new(crate::store::file::FileStore::open(&options)?)),
+        #[cfg(feature = "store-redis")]
+        "redis" => Ok(Arc::new(crate::store::redis::RedisStore::new(&options)?)),
+        #[cfg(feature = "store-postgres")]
+        "postgres" => Ok(Arc::new(crate::store::postgres::PostgresStore::new(
+            &options,
+        )?)),
+        #[cfg(feature = "etcd")]
+        "etcd" => Ok(Arc::new(crate::store::etcd::EtcdStore::new(options)?)),
+        #[cfg(not(feature = "store-file"))]
+        "file" => Err(store_not_built("file", "store-file")),
+        #[cfg(not(feature = "store-redis"))]
+        "redis" => Err(store_not_built("redis", "store-redis")),
+        #[cfg(not(feature = "store-postgres"))]
+        "postgres" => Err(store_not_built("postgres", "store-postgres")),
+        #[cfg(not(feature = "etcd"))]
+        "etcd" => Err(store_not_built("etcd", "etcd")),
+        other => Err(Error::bad_request(format!(
+            "unknown store {other:?} (known: memory, file, redis, postgres, etcd)"
+        ))
+        .with_id("micro.store")),
+    }
+}
+
+/// 400 for a store whose cargo feature is off.
+#[cfg(not(all(
+    feature = "store-file",
+    feature = "store-redis",
+    feature = "store-postgres",
+    feature = "etcd"
+)))]
+fn store_not_built(name: &str, feature: &str) -> Error {
+    Error::bad_request(format!(
+        "store {name:?} is not built in: enable the cargo feature \"{feature}\" of micro-runtime \
+         (micro-runtime = {{ version = \"0.1\", features = [\"{feature}\"] }})"
+    ))
+    .with_id("micro.store")
 }
 
 impl Client {
@@ -292,6 +356,36 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(err.code(), 400, "{err}");
+    }
+
+    #[test]
+    fn stores_by_name() {
+        let err = store_by_name("floppy", StoreOptions::default())
+            .err()
+            .unwrap();
+        assert_eq!((err.code(), err.id()), (400, "micro.store"));
+        assert!(err.detail().contains("redis, postgres, etcd"), "{err:?}");
+        let store = store_by_name("memory", StoreOptions::default()).unwrap();
+        assert_eq!(store.name(), "memory");
+        let bad = StoreOptions::default().table("a/b");
+        assert_eq!(store_by_name("memory", bad).err().unwrap().code(), 400);
+        for (name, built) in [
+            ("redis", cfg!(feature = "store-redis")),
+            ("postgres", cfg!(feature = "store-postgres")),
+            ("etcd", cfg!(feature = "etcd")),
+        ] {
+            match store_by_name(name, StoreOptions::with_address("127.0.0.1:1")) {
+                Ok(store) => {
+                    assert!(built, "{name}");
+                    assert_eq!(store.name(), name);
+                }
+                Err(err) => {
+                    assert!(!built, "{name}: {err:?}");
+                    assert_eq!(err.code(), 400);
+                    assert!(err.detail().contains("cargo feature"), "{err:?}");
+                }
+            }
+        }
     }
 
     fn registry() -> Arc<dyn Registry> {

@@ -53,6 +53,8 @@ pub mod broker;
 mod chain;
 pub mod client;
 pub mod codec;
+#[cfg(feature = "config")]
+pub mod config;
 mod context;
 pub mod debug;
 pub mod defaults;
@@ -71,14 +73,16 @@ pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod service;
+pub mod store;
 mod streaming;
+pub mod sync;
 pub mod transport;
 pub mod wrapper;
 
 pub use broker::Subscriber;
 pub use client::{CallOptions, Client, ClientOptions};
-pub use env_vars::parse_duration;
 pub use context::Context;
+pub use env_vars::parse_duration;
 pub use error::{Error, Result};
 pub use metadata::Metadata;
 pub use micro_macros::{service, subscriber};

@@ -150,7 +150,7 @@ impl pb::Greeter for BenchGreeter {
 
 /// Serves the micro service on 127.0.0.1:`port` (over NATS: on a node
 /// subject), calls `ready` with the address it registered, and serves
-/// until the process ends.
+/// until SIGTERM or SIGINT, then drains (calls in flight finish).
 ///
 /// # Errors
 ///
@@ -173,7 +173,7 @@ pub async fn serve(port: u16, wire: Wire, ready: impl FnOnce(&str)) -> Result<()
         .await
         .ok_or_else(|| micro_runtime::Error::internal("started service has no address"))?;
     ready(&address);
-    std::future::pending::<()>().await;
+    micro_runtime::shutdown_signal().await;
     service.stop().await
 }
 

@@ -3,6 +3,7 @@
 mod bot;
 mod call;
 mod completions;
+mod config;
 mod describe;
 mod drain;
 mod dynamic;
@@ -14,6 +15,7 @@ mod new;
 mod publish;
 mod services;
 mod sidecar;
+mod store;
 mod stream;
 mod subscribe;
 mod target;
@@ -37,12 +39,14 @@ pub(crate) async fn run(command: Command, session: &Session) -> Outcome {
         Command::Subscribe(args) => subscribe::run(session, args).await,
         Command::Health(args) => health::run(session, args).await,
         Command::Watch(args) => watch::run(session, args).await,
+        Command::Config(args) => config::run(session, args).await,
         Command::Gateway(args) => gateway::run(session, args, gateway::Serve::Gateway).await,
         Command::Web(args) => gateway::run(session, args, gateway::Serve::Dashboard).await,
         Command::New(args) => new::run(session, &args),
         Command::Mcp(args) => mcp::run(session, args).await,
         Command::Sidecar(args) => sidecar::run(session, args).await,
         Command::Bot(args) => bot::run(session, args).await,
+        Command::Store(args) => store::run(session, args).await,
         Command::Completions(args) => completions::run(&args),
         Command::Dynamic(words) => dynamic::run(session, words).await,
     }

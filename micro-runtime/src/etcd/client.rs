@@ -153,7 +153,9 @@ impl Client {
                 format!("http://{address}")
             };
             let endpoint = Endpoint::from_shared(uri)
-                .map_err(|e| Error::bad_request(format!("etcd endpoint {address:?}: {e}")).with_id(id))?
+                .map_err(|e| {
+                    Error::bad_request(format!("etcd endpoint {address:?}: {e}")).with_id(id)
+                })?
                 .connect_timeout(connect_timeout)
                 .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
                 .keep_alive_timeout(KEEPALIVE_TIMEOUT)

@@ -4,4 +4,7 @@
 //! endpoints with failover and a time limit on every call.
 
 pub(crate) mod client;
+pub(crate) mod keys;
 pub(crate) mod pb;
+#[cfg(feature = "config")]
+pub(crate) mod prefix;

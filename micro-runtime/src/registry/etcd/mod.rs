@@ -59,9 +59,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Registry, Service, Watcher, service_not_found};
-use crate::{Error, Result, env_vars};
 use crate::etcd::client::Client;
 use crate::etcd::pb::etcdserverpb::RangeRequest;
+use crate::{Error, Result, env_vars};
 
 /// The endpoint used when none is configured.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:2379";

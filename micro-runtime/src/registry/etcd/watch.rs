@@ -13,9 +13,11 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tonic::codec::Streaming;
 
-use crate::etcd::client::{Client, reason, unavailable};
 use super::keys;
-use crate::etcd::pb::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse, watch_request};
+use crate::etcd::client::{Client, reason, unavailable};
+use crate::etcd::pb::etcdserverpb::{
+    WatchCreateRequest, WatchRequest, WatchResponse, watch_request,
+};
 use crate::etcd::pb::mvccpb;
 use crate::registry::{Action, Event, Service, Watcher};
 use crate::{Error, Result};
@@ -56,10 +58,10 @@ pub(super) async fn watch(client: &Client, prefix: &str, key_prefix: &str) -> Re
             .with_id(client.id()));
         }
         None => {
-            return Err(unavailable(format!(
-                "{address} ended the watch before starting it"
-            ))
-            .with_id(client.id()));
+            return Err(
+                unavailable(format!("{address} ended the watch before starting it"))
+                    .with_id(client.id()),
+            );
         }
     }
     let (tx, watcher) = Watcher::channel(1024);
