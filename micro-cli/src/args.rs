@@ -64,6 +64,17 @@ pub struct Global {
     /// How results are printed: a table for people, JSON for scripts.
     #[arg(short, long, global = true, value_enum, env = "MICRO_OUTPUT", default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    /// A bearer token (JWT) every call presents to services
+    /// (`authorization: Bearer TOKEN`); MICRO_AUTH_TOKEN_FILE reads it
+    /// from a file. Not the gateway's own --auth-token.
+    #[arg(
+        long,
+        global = true,
+        env = "MICRO_AUTH_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<Secret>,
 }
 
 /// How results are printed.

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use micro_runtime::auth::BearerToken;
 use micro_runtime::broker::Broker;
 use micro_runtime::debug::Describer;
 use micro_runtime::{Client, ClientOptions, defaults};
@@ -51,7 +52,16 @@ impl Session {
             .transport(defaults::transport_from_env()?)
             .selector(defaults::selector_from_env()?)
             .options(ClientOptions::from_env()?);
-        let client = traced(builder)?.build()?;
+        // Tracing outermost, then `--token` (or MICRO_AUTH_TOKEN), then
+        // MICRO_AUTH_TOKEN_FILE and the breaker from the environment.
+        let mut builder = traced(builder)?;
+        if let Some(token) = &self.global.token {
+            builder = builder.wrap(BearerToken::new(&token.0)?);
+        }
+        for wrapper in defaults::client_wrappers_from_env()? {
+            builder = builder.wrap(wrapper);
+        }
+        let client = builder.build()?;
         Ok(self.client.get_or_init(|| client))
     }
 

@@ -42,6 +42,11 @@ const RESERVED: &str = "micro-";
 /// Headers that carry the caller's credentials for the gateway.
 const CREDENTIALS: &[&str] = &["authorization", "cookie"];
 
+/// The header that carries the services' bearer token when
+/// `Authorization` is the gateway's own (`auth_token`): it becomes the
+/// call's `authorization` metadata.
+const SERVICE_AUTHORIZATION: &str = "x-micro-authorization";
+
 /// `options` with every header that says something about the call as
 /// metadata (names lower case), and the deadline from `Timeout`,
 /// `X-Micro-Timeout` or `grpc-timeout` (else `default`).
@@ -85,21 +90,41 @@ pub(crate) fn stream_options(
     Ok(options)
 }
 
-/// The headers that say something about the call, names lower case.
+/// The headers that say something about the call, names lower case. A
+/// bearer `Authorization` (a token for the services: browsers never send
+/// one by themselves) always passes; other credentials only when
+/// `forward_credentials`; `X-Micro-Authorization` becomes `authorization`.
 fn metadata(headers: &HeaderMap, forward_credentials: bool) -> Vec<(&str, &str)> {
     let listed = connection_listed(headers);
-    headers
+    let mut out: Vec<(&str, &str)> = headers
         .iter()
-        .filter(|(name, _)| {
-            let name = name.as_str();
-            !(HOP_BY_HOP.contains(&name)
-                || DROPPED.contains(&name)
-                || name.starts_with(RESERVED)
-                || listed.iter().any(|l| l == name)
-                || (!forward_credentials && CREDENTIALS.contains(&name)))
-        })
         .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
-        .collect()
+        .filter(|(name, value)| {
+            !(HOP_BY_HOP.contains(name)
+                || DROPPED.contains(name)
+                || name.starts_with(RESERVED)
+                || *name == SERVICE_AUTHORIZATION
+                || listed.iter().any(|l| l == name)
+                || (!forward_credentials
+                    && CREDENTIALS.contains(name)
+                    && !(*name == "authorization" && is_bearer(value))))
+        })
+        .collect();
+    if let Some(token) = headers
+        .get(SERVICE_AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        out.retain(|(name, _)| *name != "authorization");
+        out.push(("authorization", token));
+    }
+    out
+}
+
+/// True for `Bearer <token>` (the scheme in any case).
+fn is_bearer(value: &str) -> bool {
+    value
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer "))
 }
 
 /// The header names the `Connection` header lists (lower case): they
@@ -216,10 +241,28 @@ mod tests {
             names.sort_unstable();
             names
         };
-        assert_eq!(kept(false), ["traceparent", "x-request-id"]);
+        // A bearer token is for the services: it passes.
+        assert_eq!(
+            kept(false),
+            ["authorization", "traceparent", "x-request-id"]
+        );
         assert_eq!(
             kept(true),
             ["authorization", "cookie", "traceparent", "x-request-id"]
+        );
+        let basic = headers(&[("authorization", "Basic dTpw")]);
+        assert!(metadata(&basic, false).is_empty());
+    }
+
+    #[test]
+    fn the_services_token_under_its_own_header() {
+        let map = headers(&[
+            ("authorization", "Bearer for-the-gateway"),
+            ("x-micro-authorization", "Bearer for-the-services"),
+        ]);
+        assert_eq!(
+            metadata(&map, false),
+            [("authorization", "Bearer for-the-services")]
         );
     }
 }

@@ -122,9 +122,14 @@ impl GatewayOptions {
         self
     }
 
-    /// Also pass `Authorization` and `Cookie` headers on as call metadata
-    /// (default: dropped, so a browser's credentials for the gateway's
-    /// origin do not reach every service).
+    /// Also pass `Cookie` and non-bearer `Authorization` headers on as
+    /// call metadata (default: dropped, so a browser's credentials for the
+    /// gateway's origin do not reach every service). A bearer
+    /// `Authorization` always passes (browsers never send one by
+    /// themselves): it is the caller's token for the services. When the
+    /// gateway has its own [`auth_token`](Self::auth_token), that header
+    /// is the gateway's; the services' token then comes as
+    /// `X-Micro-Authorization: Bearer <jwt>`.
     pub fn forward_credentials(mut self, forward: bool) -> Self {
         self.forward_credentials = forward;
         self

@@ -131,7 +131,9 @@ async fn headers_become_metadata_and_set_the_deadline() {
                     "traceparent",
                     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
                 ),
-                ("authorization", "Bearer secret"),
+                // A bearer token is the services' and passes; other
+                // credentials are the gateway origin's.
+                ("authorization", "Basic dTpw"),
                 ("cookie", "session=1"),
                 ("connection", "x-hop"),
                 ("x-hop", "1"),
@@ -163,10 +165,10 @@ async fn headers_become_metadata_and_set_the_deadline() {
         .gateway(GatewayOptions::new().forward_credentials(true))
         .await;
     let answer = trusting
-        .send("POST", &path, &[("authorization", "Bearer secret")], "{}")
+        .send("POST", &path, &[("authorization", "Basic dTpw")], "{}")
         .await;
     let seen = answer.json();
-    assert_eq!(seen["metadata"]["authorization"], "Bearer secret", "{seen}");
+    assert_eq!(seen["metadata"]["authorization"], "Basic dTpw", "{seen}");
     let left = seen["deadline_ms"].as_u64().expect("a deadline");
     assert!(left > 3000 && left <= 30_000, "{seen}");
     trusting.stop().await;

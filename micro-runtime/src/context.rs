@@ -1,7 +1,9 @@
 //! The call context: metadata and deadline, inherited by every call made while
 //! handling a request.
 
+use std::any::{Any, TypeId};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::Metadata;
@@ -35,6 +37,21 @@ tokio::task_local! {
 pub struct Context {
     metadata: Metadata,
     deadline: Option<Instant>,
+    extensions: Extensions,
+}
+
+/// Typed values a wrapper attaches for the handler (e.g. verified token
+/// claims): one per type, shared by clones, never sent on the wire.
+#[derive(Clone, Default)]
+struct Extensions(Option<Arc<Vec<Extension>>>);
+
+/// One extension: its type and its value.
+type Extension = (TypeId, Arc<dyn Any + Send + Sync>);
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} extension(s)", self.0.as_ref().map_or(0, |e| e.len()))
+    }
 }
 
 impl Context {
@@ -101,6 +118,32 @@ impl Context {
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
+    /// Attaches `value`, replacing an earlier value of the same type. What
+    /// a wrapper uses to hand the handler something typed (the auth
+    /// wrapper's verified claims); extensions stay in this process.
+    pub fn insert_extension<T: Send + Sync + 'static>(&mut self, value: T) {
+        let mut all = self.extensions.0.as_deref().cloned().unwrap_or_default();
+        all.retain(|(id, _)| *id != TypeId::of::<T>());
+        all.push((TypeId::of::<T>(), Arc::new(value)));
+        self.extensions.0 = Some(Arc::new(all));
+    }
+
+    /// This context with `value` attached (see [`Context::insert_extension`]).
+    pub fn with_extension<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.insert_extension(value);
+        self
+    }
+
+    /// The attached value of type `T`, if any.
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.extensions
+            .0
+            .as_ref()?
+            .iter()
+            .find(|(id, _)| *id == TypeId::of::<T>())
+            .and_then(|(_, value)| value.downcast_ref())
+    }
+
     /// True once the deadline has passed.
     pub fn is_expired(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
@@ -118,6 +161,16 @@ mod tests {
             .with_deadline(early)
             .with_timeout(Duration::from_secs(60));
         assert_eq!(ctx.deadline(), Some(early));
+    }
+
+    #[test]
+    fn extensions_are_typed_and_replaced() {
+        let ctx = Context::new().with_extension(7u32).with_extension("a");
+        let copy = ctx.clone().with_extension(8u32);
+        assert_eq!(ctx.extension::<u32>(), Some(&7));
+        assert_eq!(copy.extension::<u32>(), Some(&8));
+        assert_eq!(copy.extension::<&str>(), Some(&"a"));
+        assert_eq!(ctx.extension::<u64>(), None);
     }
 
     #[tokio::test]

@@ -4,13 +4,18 @@
 
 use std::sync::Arc;
 
+use crate::auth::BearerToken;
 use crate::broker::http::HttpBrokerOptions;
 use crate::broker::{Broker, HttpBroker, MemoryBroker};
+use crate::chain::Wrapper;
+use crate::client::wrapper::{ClientRequest, ClientResponse};
 use crate::client::{Client, ClientOptions};
 use crate::registry::Registry;
 use crate::registry::mdns::MdnsRegistry;
 use crate::registry::memory::MemoryRegistry;
+use crate::resilience::{CircuitBreaker, ConcurrencyLimit, RateLimit};
 use crate::selector::{self, Selector};
+use crate::server::wrapper::{HandlerRequest, HandlerResponse};
 use crate::store::{Store, StoreOptions};
 use crate::transport::Transport;
 use crate::transport::grpc::{GrpcOptions, GrpcTransport};
@@ -203,7 +208,7 @@ fn store_not_built(name: &str, feature: &str) -> Error {
 impl Client {
     /// A client configured from the environment alone (`MICRO_REGISTRY`,
     /// `MICRO_TRANSPORT`, `MICRO_SELECTOR`, `MICRO_BROKER`, `MICRO_CLIENT_*`,
-    /// `MICRO_TRACE`):
+    /// `MICRO_TRACE`, and the wrappers of [`client_wrappers_from_env`]):
     /// for programs that call services without being one.
     ///
     /// # Errors
@@ -218,10 +223,14 @@ impl Client {
             .transport(transport_from_env()?)
             .selector(selector_from_env()?)
             .options(ClientOptions::from_env()?);
-        match crate::trace::enabled_from_env()? {
-            true => crate::trace::instrument(builder).build(),
-            false => builder.build(),
+        let mut builder = match crate::trace::enabled_from_env()? {
+            true => crate::trace::instrument(builder),
+            false => builder,
+        };
+        for wrapper in client_wrappers_from_env()? {
+            builder = builder.wrap_shared(wrapper);
         }
+        builder.build()
     }
 }
 
@@ -261,6 +270,64 @@ pub fn selector_from_env() -> Result<Arc<dyn Selector>> {
     selector::by_name(
         &env_vars::string("MICRO_SELECTOR").unwrap_or_else(|| "leastloaded".to_owned()),
     )
+}
+
+/// The handler wrappers `MICRO_*` variables turn on, outermost first:
+/// auth (`MICRO_AUTH_SECRET_FILE`, `MICRO_AUTH_SECRET` or
+/// `MICRO_AUTH_JWKS`, with the cargo feature `auth`), the rate limit
+/// (`MICRO_RATE_LIMIT`), the concurrency limit (`MICRO_CONCURRENCY_LIMIT`).
+/// `ServiceBuilder::build` puts them before the code's own wrappers.
+///
+/// # Errors
+///
+/// 400 when a variable does not parse, or names a key without the `auth`
+/// feature built in (a service never runs unprotected by mistake).
+pub fn handler_wrappers_from_env() -> Result<Vec<Arc<dyn Wrapper<HandlerRequest, HandlerResponse>>>>
+{
+    let mut wrappers: Vec<Arc<dyn Wrapper<HandlerRequest, HandlerResponse>>> = Vec::new();
+    #[cfg(feature = "auth")]
+    if let Some(auth) = crate::auth::Auth::from_env()? {
+        wrappers.push(Arc::new(auth));
+    }
+    #[cfg(not(feature = "auth"))]
+    for name in [
+        "MICRO_AUTH_SECRET_FILE",
+        "MICRO_AUTH_SECRET",
+        "MICRO_AUTH_JWKS",
+    ] {
+        if env_vars::string(name).is_some() {
+            return Err(Error::bad_request(format!(
+                "{name} is set but token verification is not built in: enable the cargo \
+                 feature \"auth\" of micro-runtime"
+            ))
+            .with_id("micro.auth"));
+        }
+    }
+    if let Some(limit) = RateLimit::from_env()? {
+        wrappers.push(Arc::new(limit));
+    }
+    if let Some(limit) = ConcurrencyLimit::from_env()? {
+        wrappers.push(Arc::new(limit));
+    }
+    Ok(wrappers)
+}
+
+/// The client wrappers `MICRO_*` variables turn on: the bearer token
+/// (`MICRO_AUTH_TOKEN_FILE`, `MICRO_AUTH_TOKEN`) and the circuit breaker
+/// (`MICRO_BREAKER_FAILURES`, `MICRO_BREAKER_COOLDOWN`).
+///
+/// # Errors
+///
+/// 400 when a variable does not parse or a token file cannot be read.
+pub fn client_wrappers_from_env() -> Result<Vec<Arc<dyn Wrapper<ClientRequest, ClientResponse>>>> {
+    let mut wrappers: Vec<Arc<dyn Wrapper<ClientRequest, ClientResponse>>> = Vec::new();
+    if let Some(token) = BearerToken::from_env()? {
+        wrappers.push(Arc::new(token));
+    }
+    if let Some(breaker) = CircuitBreaker::from_env()? {
+        wrappers.push(Arc::new(breaker));
+    }
+    Ok(wrappers)
 }
 
 #[cfg(test)]

@@ -33,19 +33,6 @@ pub(crate) fn number(name: &str) -> Result<Option<u32>> {
         .transpose()
 }
 
-/// A switch: `on`, `true`, `1` or `off`, `false`, `0`.
-pub(crate) fn switch(name: &str) -> Result<Option<bool>> {
-    string(name)
-        .map(|v| match v.trim().to_ascii_lowercase().as_str() {
-            "on" | "true" | "1" => Ok(true),
-            "off" | "false" | "0" => Ok(false),
-            _ => Err(Error::bad_request(format!(
-                "{name}={v:?} is not a switch (on or off)"
-            ))),
-        })
-        .transpose()
-}
-
 /// `key=value,key=value` pairs.
 pub(crate) fn pairs(name: &str) -> Result<std::collections::BTreeMap<String, String>> {
     let mut out = std::collections::BTreeMap::new();
@@ -63,7 +50,6 @@ pub(crate) fn pairs(name: &str) -> Result<std::collections::BTreeMap<String, Str
 }
 
 /// A switch: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`; `None` when unset.
-#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) fn flag(name: &str) -> Result<Option<bool>> {
     string(name)
         .map(|v| match v.trim().to_ascii_lowercase().as_str() {

@@ -2,7 +2,8 @@
 //!
 //! Discovery ([`registry`]), selection ([`selector`]), calls ([`client`]),
 //! serving ([`server`], [`service`](mod@service)), the wire ([`transport`], [`codec`]),
-//! middleware ([`wrapper`]), the call [`Context`] and the one [`Error`] model;
+//! middleware ([`wrapper`]; [`auth`] and [`resilience`] among them), the
+//! call [`Context`] and the one [`Error`] model;
 //! what a service says about itself to tools ([`debug`], [`schema`]).
 //!
 //! # Examples
@@ -47,6 +48,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod broker;
 mod chain;
 pub mod client;
@@ -68,6 +70,7 @@ pub mod metrics;
 #[cfg(feature = "nats")]
 mod nats;
 pub mod registry;
+pub mod resilience;
 pub mod schema;
 pub mod selector;
 pub mod server;

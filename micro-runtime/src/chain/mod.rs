@@ -30,6 +30,14 @@ pub trait Wrapper<Req, Rsp>: Send + Sync + 'static {
     fn call(&self, req: Req, next: Next<Req, Rsp>) -> BoxFuture<'static, Result<Rsp>>;
 }
 
+/// A shared wrapper is a wrapper (so wrappers built once, e.g. by
+/// `defaults::handler_wrappers_from_env`, plug into any builder).
+impl<Req, Rsp, W: Wrapper<Req, Rsp> + ?Sized> Wrapper<Req, Rsp> for Arc<W> {
+    fn call(&self, req: Req, next: Next<Req, Rsp>) -> BoxFuture<'static, Result<Rsp>> {
+        (**self).call(req, next)
+    }
+}
+
 /// The rest of a chain: the wrappers after the current one, then the end.
 pub struct Next<Req, Rsp> {
     wrappers: Arc<[Arc<dyn Wrapper<Req, Rsp>>]>,

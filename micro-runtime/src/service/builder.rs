@@ -23,7 +23,10 @@ use crate::{Error, Result, defaults, env_vars, trace};
 /// `MICRO_SERVER_ADDRESS`, `MICRO_SERVER_ADVERTISE`, `MICRO_REGISTER_TTL`,
 /// `MICRO_REGISTER_INTERVAL`, `MICRO_SERVER_GRACE`, `MICRO_CLIENT_*`), then
 /// from the defaults: mDNS registry, TCP transport, an ephemeral port,
-/// TTL 60 s re-registered every 30 s.
+/// TTL 60 s re-registered every 30 s. Wrappers the environment turns on
+/// (auth, rate and concurrency limits, the client's token and circuit
+/// breaker: see [`defaults::handler_wrappers_from_env`] and
+/// [`defaults::client_wrappers_from_env`]) run outside the code's own.
 #[derive(Default)]
 pub struct ServiceBuilder {
     name: Option<String>,
@@ -237,6 +240,13 @@ impl ServiceBuilder {
     /// the registry's error when it cannot be set up.
     #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
     pub fn build(mut self) -> Result<Service> {
+        // Wrappers the environment turns on (auth, limits, the bearer
+        // token, the breaker) run outside the code's own, inside metrics
+        // and tracing (which are inserted in front below).
+        self.handler_wrappers
+            .splice(0..0, defaults::handler_wrappers_from_env()?);
+        self.client_wrappers
+            .splice(0..0, defaults::client_wrappers_from_env()?);
         #[cfg(feature = "metrics")]
         let metrics = std::mem::take(&mut self.metrics).install(
             super::metrics::Wrappers {

@@ -24,7 +24,7 @@ use crate::{Metadata, Result, env_vars};
 ///
 /// 400 when the value is not a switch.
 pub fn enabled_from_env() -> Result<bool> {
-    Ok(env_vars::switch("MICRO_TRACE")?.unwrap_or(true))
+    Ok(env_vars::flag("MICRO_TRACE")?.unwrap_or(true))
 }
 
 /// `builder` with a span around every call (and propagation of the trace
