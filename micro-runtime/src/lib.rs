@@ -69,6 +69,8 @@ pub mod selector;
 pub mod server;
 pub mod service;
 mod streaming;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 pub mod wrapper;
 

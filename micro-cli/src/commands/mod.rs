@@ -2,6 +2,7 @@
 
 mod bot;
 mod call;
+mod certs;
 mod completions;
 mod describe;
 mod drain;
@@ -44,6 +45,7 @@ pub(crate) async fn run(command: Command, session: &Session) -> Outcome {
         Command::Sidecar(args) => sidecar::run(session, args).await,
         Command::Bot(args) => bot::run(session, args).await,
         Command::Completions(args) => completions::run(&args),
+        Command::Certs(args) => certs::run(session, &args),
         Command::Dynamic(words) => dynamic::run(session, words).await,
     }
 }

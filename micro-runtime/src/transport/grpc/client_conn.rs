@@ -3,14 +3,13 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use hyper::client::conn::http2::{Connection as H2Connection, SendRequest};
+use hyper::client::conn::http2::SendRequest;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue, TE, USER_AGENT};
 use hyper::{Method, Request};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::client_body::RequestBody;
@@ -27,6 +26,10 @@ use crate::{Error, Result};
 /// A dialled gRPC server.
 pub(super) struct GrpcConnection {
     address: Arc<str>,
+    /// `http` or `https`.
+    scheme: &'static str,
+    /// What broke the connection underneath hyper (a TLS refusal), when known.
+    failure: Arc<OnceLock<Error>>,
     sender: SendRequest<RequestBody>,
     closed: Arc<AtomicBool>,
     in_flight: InFlight,
@@ -37,8 +40,10 @@ impl GrpcConnection {
     /// Drives `connection` in a task of its own and wraps its sender.
     pub(super) fn start(
         address: &str,
+        scheme: &'static str,
         sender: SendRequest<RequestBody>,
-        connection: H2Connection<TokioIo<TcpStream>, RequestBody, TokioExecutor>,
+        connection: impl Future<Output = hyper::Result<()>> + Send + 'static,
+        failure: Arc<OnceLock<Error>>,
         max_message: usize,
     ) -> Self {
         let closed = Arc::new(AtomicBool::new(false));
@@ -52,6 +57,8 @@ impl GrpcConnection {
         });
         Self {
             address: address.into(),
+            scheme,
+            failure,
             sender,
             closed,
             in_flight: InFlight::default(),
@@ -64,7 +71,7 @@ impl GrpcConnection {
         let path = grpc_path(&head.package, &head.endpoint)?;
         let mut builder = Request::builder()
             .method(Method::POST)
-            .uri(format!("http://{}{path}", self.address))
+            .uri(format!("{}://{}{path}", self.scheme, self.address))
             .header(CONTENT_TYPE, content_type(head.content_type))
             .header(TE, "trailers")
             .header("grpc-accept-encoding", "gzip")
@@ -108,12 +115,18 @@ impl GrpcConnection {
     ) -> impl Future<Output = Result<ResponseReader>> + Send + 'static {
         let mut sender = self.sender.clone();
         let max_message = self.max_message;
+        let failure = self.failure.clone();
         async move {
             sender.ready().await.map_err(|e| {
-                Error::unavailable(format!("gRPC connection closed: {e}"))
-                    .with_origin(Origin::NotSent)
+                failure.get().cloned().unwrap_or_else(|| {
+                    Error::unavailable(format!("gRPC connection closed: {e}"))
+                        .with_origin(Origin::NotSent)
+                })
             })?;
-            let response = sender.send_request(request).await.map_err(from_hyper)?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| failure.get().cloned().unwrap_or_else(|| from_hyper(e)))?;
             ResponseReader::open(response, max_message)
         }
     }

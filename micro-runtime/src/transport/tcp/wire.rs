@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 use super::TcpOptions;
@@ -272,7 +271,7 @@ pub(crate) fn connection_closed(peer: &str) -> Error {
 }
 
 /// Writes queued frames in batches until the wire closes or the socket fails.
-pub(crate) async fn write_loop(wire: Arc<Wire>, mut socket: OwnedWriteHalf) {
+pub(crate) async fn write_loop(wire: Arc<Wire>, mut socket: impl AsyncWrite + Unpin) {
     let mut spare = BytesMut::new();
     loop {
         let idle = {
@@ -350,7 +349,7 @@ pub(crate) enum Backlog {
 /// is closed, or the peer breaks the protocol (logged with the reason).
 pub(crate) async fn read_loop(
     wire: &Wire,
-    mut socket: OwnedReadHalf,
+    mut socket: impl AsyncRead + Unpin,
     mut initial: BytesMut,
     backlog: Backlog,
     mut on_frame: impl FnMut(Parsed) -> std::result::Result<(), ProtocolError>,
