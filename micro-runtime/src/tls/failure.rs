@@ -38,9 +38,16 @@ pub(crate) fn dial_error(address: &str, err: &std::io::Error) -> Error {
             ))
         }
         Some(other) => Error::unavailable(format!("TLS with {address} failed: {other}")),
-        None if err.kind() == std::io::ErrorKind::UnexpectedEof => Error::unavailable(format!(
-            "TLS: {address} closed the connection during the handshake (does it serve TLS?)"
-        )),
+        None if matches!(
+            err.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+        ) =>
+        {
+            Error::unavailable(format!(
+                "TLS: {address} closed the connection during the handshake (does it serve TLS? \
+                 a plaintext port closes a TLS client's connection: unset the client's MICRO_TLS_* variables)"
+            ))
+        }
         None => Error::unavailable(format!("TLS with {address} failed: {err}")),
     };
     error.with_origin(Origin::NotSent)

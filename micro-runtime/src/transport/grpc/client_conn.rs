@@ -10,7 +10,7 @@ use bytes::Bytes;
 use hyper::client::conn::http2::SendRequest;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue, TE, USER_AGENT};
 use hyper::{Method, Request};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::client_body::RequestBody;
 use super::client_response::{ResponseReader, from_hyper};
@@ -30,6 +30,8 @@ pub(super) struct GrpcConnection {
     scheme: &'static str,
     /// What broke the connection underneath hyper (a TLS refusal), when known.
     failure: Arc<OnceLock<Error>>,
+    /// Turns true once the connection's task ended (and set `failure`).
+    ended: watch::Receiver<bool>,
     sender: SendRequest<RequestBody>,
     closed: Arc<AtomicBool>,
     in_flight: InFlight,
@@ -48,17 +50,30 @@ impl GrpcConnection {
     ) -> Self {
         let closed = Arc::new(AtomicBool::new(false));
         let flag = closed.clone();
+        let (ended_tx, ended) = watch::channel(false);
         let peer = address.to_owned();
+        let slot = failure.clone();
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(peer, error = %err, "gRPC connection closed");
+                // Kept for the calls that fail with it (a TLS error, set
+                // underneath, comes first).
+                let _ = slot.set(
+                    Error::unavailable(format!(
+                        "gRPC connection to {peer} failed: {}",
+                        from_hyper(err).detail()
+                    ))
+                    .with_origin(Origin::NotSent),
+                );
             }
             flag.store(true, Ordering::Release);
+            let _ = ended_tx.send(true);
         });
         Self {
             address: address.into(),
             scheme,
             failure,
+            ended,
             sender,
             closed,
             in_flight: InFlight::default(),
@@ -104,6 +119,9 @@ impl GrpcConnection {
     }
 
     fn refused(&self) -> Error {
+        if let Some(failure) = self.failure.get() {
+            return failure.clone();
+        }
         Error::unavailable(format!("gRPC connection to {} is closed", self.address))
             .with_origin(Origin::NotSent)
     }
@@ -116,17 +134,20 @@ impl GrpcConnection {
         let mut sender = self.sender.clone();
         let max_message = self.max_message;
         let failure = self.failure.clone();
+        let ended = self.ended.clone();
         async move {
-            sender.ready().await.map_err(|e| {
-                failure.get().cloned().unwrap_or_else(|| {
-                    Error::unavailable(format!("gRPC connection closed: {e}"))
-                        .with_origin(Origin::NotSent)
-                })
-            })?;
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|e| failure.get().cloned().unwrap_or_else(|| from_hyper(e)))?;
+            if let Err(e) = sender.ready().await {
+                let fallback = Error::unavailable(format!("gRPC connection closed: {e}"))
+                    .with_origin(Origin::NotSent);
+                return Err(broken(ended, &failure, fallback).await);
+            }
+            let response = match sender.send_request(request).await {
+                Ok(response) => response,
+                Err(e) if e.is_canceled() || e.is_closed() => {
+                    return Err(broken(ended, &failure, from_hyper(e)).await);
+                }
+                Err(e) => return Err(from_hyper(e)),
+            };
             ResponseReader::open(response, max_message)
         }
     }
@@ -203,6 +224,17 @@ impl Connection for GrpcConnection {
     fn is_usable(&self) -> bool {
         !self.closed.load(Ordering::Acquire) && !self.sender.is_closed()
     }
+}
+
+/// A call failed because its connection did: what broke the connection,
+/// once the connection's task has ended and said so, else `fallback`.
+async fn broken(
+    mut ended: watch::Receiver<bool>,
+    failure: &OnceLock<Error>,
+    fallback: Error,
+) -> Error {
+    let _ = ended.wait_for(|ended| *ended).await;
+    failure.get().cloned().unwrap_or(fallback)
 }
 
 /// `/<package>.<Service>/<Method>` for endpoint `<Service>.<Method>`; an

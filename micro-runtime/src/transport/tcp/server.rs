@@ -48,9 +48,9 @@ struct ListenerState {
     /// TLS (feature `tls`): every connection starts with a handshake.
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
-    /// Failed handshakes, logged throttled.
+    /// Failed handshakes and plaintext callers, logged throttled.
     #[cfg(feature = "tls")]
-    handshakes: Throttled,
+    tls_logs: super::tls::TlsLogs,
 }
 
 impl ListenerState {
@@ -133,7 +133,7 @@ pub(crate) async fn listen(
         #[cfg(feature = "tls")]
         tls: tls.map(|tls| tokio_rustls::TlsAcceptor::from(tls.config())),
         #[cfg(feature = "tls")]
-        handshakes: Throttled::new("tls handshake", Duration::from_secs(10)),
+        tls_logs: super::tls::TlsLogs::default(),
     });
     let accept = tokio::spawn(accept_loop(socket, state.clone()));
     Ok(TcpListener {
@@ -173,6 +173,9 @@ async fn accept_loop(socket: TokioListener, state: Arc<ListenerState>) {
     }
 }
 
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
 /// What a new connection speaks, told by its first bytes.
 enum Preface {
     /// The native protocol (`MICRO/1\n`).
@@ -191,6 +194,9 @@ async fn read_preface<S: AsyncRead + Unpin>(
     let read = async {
         let mut start = [0u8; frame::PREFACE.len()];
         stream.read_exact(&mut start).await?;
+        if start[0] == TLS_HANDSHAKE && start != *frame::PREFACE {
+            return Err(std::io::ErrorKind::InvalidData.into());
+        }
         if &start == frame::PREFACE {
             return Ok(Some(Preface::Micro));
         }
@@ -210,6 +216,11 @@ async fn read_preface<S: AsyncRead + Unpin>(
             tracing::warn!(peer = %peer, "closing connection: not a micro client (bad preface)");
             None
         }
+        Ok(Err(err)) if err.kind() == std::io::ErrorKind::InvalidData => {
+            tracing::warn!(peer = %peer, "closing connection: a TLS client on a plaintext port \
+                (serve TLS with MICRO_TLS_CERT and MICRO_TLS_KEY)");
+            None
+        }
         Ok(Err(err)) => {
             tracing::debug!(peer = %peer, error = %err, "connection closed before its preface");
             None
@@ -227,7 +238,7 @@ async fn serve(stream: TcpStream, peer: String, state: Arc<ListenerState>) {
     if let Some(acceptor) = &state.tls {
         let limit = state.options.preface_timeout;
         let Some(accepted) =
-            super::tls::accept(acceptor, stream, &peer, limit, &state.handshakes).await
+            super::tls::accept(acceptor, stream, &peer, limit, &state.tls_logs).await
         else {
             return;
         };

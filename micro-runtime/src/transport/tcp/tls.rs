@@ -26,6 +26,22 @@ const TLS_HANDSHAKE: u8 = 0x16;
 /// HTTP/2's INADEQUATE_SECURITY error code.
 const H2_INADEQUATE_SECURITY: u32 = 0xc;
 
+/// The throttled warnings of a TLS listener: failed handshakes, and
+/// plaintext callers (each its own throttle, so one does not hide the other).
+pub(super) struct TlsLogs {
+    handshakes: Throttled,
+    plaintext: Throttled,
+}
+
+impl Default for TlsLogs {
+    fn default() -> Self {
+        Self {
+            handshakes: Throttled::new("tls handshake", Duration::from_secs(10)),
+            plaintext: Throttled::new("plaintext on tls", Duration::from_secs(10)),
+        }
+    }
+}
+
 /// An accepted TLS connection and whether ALPN chose HTTP/2.
 pub(super) struct Accepted {
     pub(super) stream: server::TlsStream<TcpStream>,
@@ -39,8 +55,9 @@ pub(super) async fn accept(
     stream: TcpStream,
     peer: &str,
     limit: Duration,
-    log: &Throttled,
+    logs: &TlsLogs,
 ) -> Option<Accepted> {
+    let log = &logs.handshakes;
     let deadline = Instant::now() + limit;
     let mut first = [0u8; 1];
     let peeked = tokio::time::timeout_at(deadline, stream.peek(&mut first)).await;
@@ -55,7 +72,7 @@ pub(super) async fn accept(
         }
     }
     if first[0] != TLS_HANDSHAKE {
-        log.warn(|suppressed| {
+        logs.plaintext.warn(|suppressed| {
             tracing::warn!(peer = %peer, suppressed, "closing connection: plaintext on a TLS port");
         });
         refuse_plaintext(stream, deadline).await;
