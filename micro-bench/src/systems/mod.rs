@@ -7,6 +7,7 @@
 pub mod micro;
 pub mod raw;
 pub mod tarpc;
+pub mod tls;
 pub mod tonic;
 pub mod volo;
 
@@ -23,6 +24,11 @@ pub enum System {
     Raw,
     /// micro's native TCP transport.
     Micro,
+    /// micro's native TCP transport inside TLS (rustls), certificates made
+    /// for the run.
+    #[value(name = "micro-tls")]
+    #[serde(rename = "micro-tls")]
+    MicroTls,
     /// micro over its NATS transport (request/reply through the NATS server
     /// at `MICRO_TEST_NATS`, else 127.0.0.1:4222; a note instead of a row
     /// when none answers or the `nats` feature is off).
@@ -47,9 +53,10 @@ pub enum System {
 
 impl System {
     /// Every system, in the order they are measured and printed.
-    pub const ALL: [System; 8] = [
+    pub const ALL: [System; 9] = [
         System::Raw,
         System::Micro,
+        System::MicroTls,
         System::MicroNats,
         System::Tonic,
         System::Tarpc,
@@ -63,6 +70,7 @@ impl System {
         match self {
             System::Raw => "raw",
             System::Micro => "micro",
+            System::MicroTls => "micro-tls",
             System::MicroNats => "micro-nats",
             System::Tonic => "tonic",
             System::Tarpc => "tarpc",
@@ -123,6 +131,7 @@ pub async fn serve(system: System, port: u16, ready: impl FnOnce(&str)) -> anyho
         System::Raw => raw::serve(port, ready).await?,
         System::Micro | System::TonicMicro => micro::serve(port, micro::Wire::Tcp, ready).await?,
         System::MicroNats => micro::serve(port, micro::Wire::Nats, ready).await?,
+        System::MicroTls => micro::serve(port, micro::Wire::Tls, ready).await?,
         System::Tonic | System::MicroTonic => tonic::serve(port, ready).await?,
         System::Tarpc => tarpc::serve(port, ready).await?,
         System::Volo => volo::serve(port, ready).await?,
@@ -178,6 +187,9 @@ impl Client {
             }
             System::MicroNats => {
                 Client::Micro(micro::Client::connect(address, micro::Wire::Nats).await?)
+            }
+            System::MicroTls => {
+                Client::Micro(micro::Client::connect(address, micro::Wire::Tls).await?)
             }
             System::Tonic | System::TonicMicro => {
                 Client::Tonic(tonic::Client::connect(address).await?)

@@ -15,7 +15,10 @@ use crate::{Error, Result};
 /// optional fixed server name. Cheap to clone.
 #[derive(Clone)]
 pub struct ClientTls {
-    config: Arc<ClientConfig>,
+    /// ALPN `micro/1`, for the native protocol.
+    micro: Arc<ClientConfig>,
+    /// ALPN `h2`, for gRPC.
+    h2: Arc<ClientConfig>,
     server_name: Option<ServerName<'static>>,
     has_cert: bool,
 }
@@ -35,11 +38,17 @@ impl ClientTls {
         ClientTlsBuilder::default()
     }
 
-    /// Wraps a rustls configuration built elsewhere; its ALPN list is
-    /// replaced with `protocol` when it is empty.
+    /// Wraps a rustls configuration built elsewhere (`has_cert`: it
+    /// presents a client certificate); its ALPN list is set per connection
+    /// to `micro/1` or `h2`.
     pub fn from_config(config: ClientConfig, has_cert: bool) -> Self {
+        let mut micro = config.clone();
+        micro.alpn_protocols = vec![ALPN_MICRO.to_vec()];
+        let mut h2 = config;
+        h2.alpn_protocols = vec![ALPN_H2.to_vec()];
         Self {
-            config: Arc::new(config),
+            micro: Arc::new(micro),
+            h2: Arc::new(h2),
             server_name: None,
             has_cert,
         }
@@ -52,13 +61,11 @@ impl ClientTls {
 
     /// The configuration for one protocol: ALPN `h2` or `micro/1`.
     pub(crate) fn config_for(&self, h2: bool) -> Arc<ClientConfig> {
-        let alpn = if h2 { ALPN_H2 } else { ALPN_MICRO };
-        if self.config.alpn_protocols.first().map(Vec::as_slice) == Some(alpn) {
-            return self.config.clone();
+        if h2 {
+            self.h2.clone()
+        } else {
+            self.micro.clone()
         }
-        let mut config = (*self.config).clone();
-        config.alpn_protocols = vec![alpn.to_vec()];
-        Arc::new(config)
     }
 
     /// The name to verify for `address` (`host:port`): the fixed one, or
