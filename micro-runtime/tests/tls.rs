@@ -47,6 +47,9 @@ impl Certs {
             let key = KeyPair::generate().unwrap();
             let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
             params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, format!("test {ca}"));
             params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
             let cert = params.self_signed(&key).unwrap();
             std::fs::write(dir.join(format!("{ca}.pem")), cert.pem()).unwrap();

@@ -25,7 +25,8 @@ pub(crate) fn dial_error(address: &str, err: &std::io::Error) -> Error {
             | AlertDescription::CertificateUnknown
             | AlertDescription::CertificateExpired
             | AlertDescription::CertificateRevoked
-            | AlertDescription::AccessDenied),
+            | AlertDescription::AccessDenied
+            | AlertDescription::DecryptError),
         )) => Error::unauthorized(format!(
             "TLS: {address} refused this client's certificate ({alert:?})"
         )),

@@ -146,7 +146,7 @@ impl GrpcConnection {
                 Err(e) if e.is_canceled() || e.is_closed() => {
                     return Err(broken(ended, &failure, from_hyper(e)).await);
                 }
-                Err(e) => return Err(from_hyper(e)),
+                Err(e) => return Err(failure.get().cloned().unwrap_or_else(|| from_hyper(e))),
             };
             ResponseReader::open(response, max_message)
         }
