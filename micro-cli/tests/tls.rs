@@ -123,19 +123,44 @@ fn certs_dev_writes_keys_for_the_owner_only_and_never_overwrites_unasked() {
     let before = std::fs::read(dir.join("ca.pem")).unwrap();
     let again = place.run(&["certs", "dev", "--dir", dir.to_str().unwrap()]);
     let line = again.fails_with(409);
-    assert!(line.contains("ca.pem exists already") && line.contains("--force"), "{again}");
-    assert_eq!(std::fs::read(dir.join("ca.pem")).unwrap(), before, "left alone");
+    assert!(
+        line.contains("ca.pem exists already") && line.contains("--force"),
+        "{again}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("ca.pem")).unwrap(),
+        before,
+        "left alone"
+    );
 
     let forced = place.run(&[
-        "certs", "dev", "--dir", dir.to_str().unwrap(), "--force", "--hosts", "svc.local,::1",
-        "-o", "json",
+        "certs",
+        "dev",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--force",
+        "--hosts",
+        "svc.local,::1",
+        "-o",
+        "json",
     ]);
     let report = forced.json();
     assert_eq!(report["hosts"], json!(["svc.local", "::1"]));
     assert_eq!(report["env"]["MICRO_TLS_CA"], json!(dir.join("ca.pem")));
-    assert_ne!(std::fs::read(dir.join("ca.pem")).unwrap(), before, "replaced");
+    assert_ne!(
+        std::fs::read(dir.join("ca.pem")).unwrap(),
+        before,
+        "replaced"
+    );
 
-    let empty = place.run(&["certs", "dev", "--dir", dir.to_str().unwrap(), "--hosts", ","]);
+    let empty = place.run(&[
+        "certs",
+        "dev",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--hosts",
+        ",",
+    ]);
     assert!(empty.fails_with(400).contains("--hosts"), "{empty}");
 }
 
@@ -156,7 +181,11 @@ fn mutual_tls_serves_good_clients_and_refuses_the_others_clearly() {
         assert_eq!(out.code, Some(0), "grpc={grpc}: {out}");
         assert!(out.stdout.starts_with("Hello Ada\n"), "grpc={grpc}: {out}");
     }
-    let out = micro(&place, &client, &["call", SERVICE, "Greeter.Hello", r#"{"name":"Cy"}"#]);
+    let out = micro(
+        &place,
+        &client,
+        &["call", SERVICE, "Greeter.Hello", r#"{"name":"Cy"}"#],
+    );
     assert_eq!(out.json(), json!({"greeting": "Hello Cy"}));
 
     // A plaintext client learns from the registry that the node serves TLS
@@ -184,25 +213,46 @@ fn mutual_tls_serves_good_clients_and_refuses_the_others_clearly() {
     assert!(out.fails_with(401).contains("client certificate"), "{out}");
 
     // By address, without the registry: the wire itself says so.
-    let by_address = ["call", "--address", &address, SERVICE, "Greeter.Hello", "{}"];
+    let by_address = [
+        "call",
+        "--address",
+        &address,
+        SERVICE,
+        "Greeter.Hello",
+        "{}",
+    ];
     let out = micro(&place, &[], &by_address);
-    assert!(out.fails_with(503).contains("this port requires TLS"), "{out}");
+    assert!(
+        out.fails_with(503).contains("this port requires TLS"),
+        "{out}"
+    );
     let out = micro(&place, &ca_only, &by_address);
-    assert!(out.fails_with(401).contains("requires a client certificate"), "{out}");
+    assert!(
+        out.fails_with(401)
+            .contains("requires a client certificate"),
+        "{out}"
+    );
     let mut grpc_ca_only = ca_only.clone();
     grpc_ca_only.push(("MICRO_TRANSPORT", "grpc"));
     let out = micro(&place, &grpc_ca_only, &by_address);
-    assert!(out.fails_with(401).contains("requires a client certificate"), "{out}");
+    assert!(
+        out.fails_with(401)
+            .contains("requires a client certificate"),
+        "{out}"
+    );
     let out = micro(&place, &client, &by_address);
     assert_eq!(out.json(), json!({"greeting": "Hello "}));
 
     // Python's grpcio: mutual TLS works; no certificate and plaintext fail.
     if let Some(python) = python() {
         let mut cmd = place.command(&python);
-        cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/grpc_tls_client.py"))
-            .arg(&address)
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../proto"))
-            .arg(&tmp.0);
+        cmd.arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/grpc_tls_client.py"
+        ))
+        .arg(&address)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../proto"))
+        .arg(&tmp.0);
         let out = run(cmd, None);
         assert_eq!(out.code, Some(0), "{out}");
         let seen: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON line");
@@ -218,7 +268,11 @@ fn mutual_tls_serves_good_clients_and_refuses_the_others_clearly() {
 
     let mut proc = server.proc;
     proc.signal("TERM");
-    assert!(proc.wait_exit(support::LIMIT).success(), "{}", proc.stderr());
+    assert!(
+        proc.wait_exit(support::LIMIT).success(),
+        "{}",
+        proc.stderr()
+    );
     let log = proc.stderr();
     assert!(log.contains("TLS handshake failed"), "{log}");
     assert!(log.contains("plaintext on a TLS port"), "{log}");

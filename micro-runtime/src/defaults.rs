@@ -240,7 +240,9 @@ mod tls {
 ///
 /// 400 for an unknown name.
 pub fn selector_from_env() -> Result<Arc<dyn Selector>> {
-    selector::by_name(&env_vars::string("MICRO_SELECTOR").unwrap_or_else(|| "leastloaded".to_owned()))
+    selector::by_name(
+        &env_vars::string("MICRO_SELECTOR").unwrap_or_else(|| "leastloaded".to_owned()),
+    )
 }
 
 #[cfg(test)]

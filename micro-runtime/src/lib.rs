@@ -76,8 +76,8 @@ pub mod wrapper;
 
 pub use broker::Subscriber;
 pub use client::{CallOptions, Client, ClientOptions};
-pub use env_vars::parse_duration;
 pub use context::Context;
+pub use env_vars::parse_duration;
 pub use error::{Error, Result};
 pub use metadata::Metadata;
 pub use micro_macros::{service, subscriber};

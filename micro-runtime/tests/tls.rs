@@ -55,7 +55,11 @@ impl Certs {
             std::fs::write(dir.join(format!("{ca}.pem")), cert.pem()).unwrap();
             let issuer = Issuer::new(params, key);
             let leaves = [
-                ("server", vec!["127.0.0.1".to_owned()], ExtendedKeyUsagePurpose::ServerAuth),
+                (
+                    "server",
+                    vec!["127.0.0.1".to_owned()],
+                    ExtendedKeyUsagePurpose::ServerAuth,
+                ),
                 ("client", Vec::new(), ExtendedKeyUsagePurpose::ClientAuth),
             ];
             for (name, hosts, usage) in leaves {
@@ -128,7 +132,10 @@ async fn mutual_tls_serves_good_clients_and_refuses_the_others_clearly() {
     assert_eq!(node.metadata.get("tls").map(String::as_str), Some("1"));
     assert_eq!(node.metadata.get("mtls").map(String::as_str), Some("1"));
 
-    let good = client(&world, TcpTransport::default().client_tls(certs.client("ca.pem", Some("client"))));
+    let good = client(
+        &world,
+        TcpTransport::default().client_tls(certs.client("ca.pem", Some("client"))),
+    );
     let good_grpc = client(
         &world,
         GrpcTransport::default().client_tls(certs.client("ca.pem", Some("client"))),
@@ -140,7 +147,10 @@ async fn mutual_tls_serves_good_clients_and_refuses_the_others_clearly() {
     };
     ok().await;
     let counted = EchoClient::new("echo", good.clone())
-        .count(Msg { text: "s".into(), n: 3 })
+        .count(Msg {
+            text: "s".into(),
+            n: 3,
+        })
         .await
         .unwrap()
         .collect_all()
@@ -152,23 +162,49 @@ async fn mutual_tls_serves_good_clients_and_refuses_the_others_clearly() {
     let plain = client(&world, TcpTransport::default());
     assert_fails(say(&plain, CallOptions::new()).await, 400, "serve TLS only");
     let plain_grpc = client(&world, GrpcTransport::default());
-    assert_fails(say(&plain_grpc, CallOptions::new()).await, 400, "MICRO_TLS_CA");
-    let no_cert = client(&world, TcpTransport::default().client_tls(certs.client("ca.pem", None)));
-    assert_fails(say(&no_cert, CallOptions::new()).await, 401, "MICRO_TLS_CLIENT_CERT");
+    assert_fails(
+        say(&plain_grpc, CallOptions::new()).await,
+        400,
+        "MICRO_TLS_CA",
+    );
+    let no_cert = client(
+        &world,
+        TcpTransport::default().client_tls(certs.client("ca.pem", None)),
+    );
+    assert_fails(
+        say(&no_cert, CallOptions::new()).await,
+        401,
+        "MICRO_TLS_CLIENT_CERT",
+    );
     ok().await;
 
     // By address: told by the server, on the wire.
     let at = || CallOptions::new().address(address.clone());
     assert_fails(say(&plain, at()).await, 503, "this port requires TLS");
     assert_fails(say(&plain_grpc, at()).await, 503, "this port requires TLS");
-    assert_fails(say(&no_cert, at()).await, 401, "requires a client certificate");
-    let no_cert_grpc = client(&world, GrpcTransport::default().client_tls(certs.client("ca.pem", None)));
-    assert_fails(say(&no_cert_grpc, at()).await, 401, "requires a client certificate");
+    assert_fails(
+        say(&no_cert, at()).await,
+        401,
+        "requires a client certificate",
+    );
+    let no_cert_grpc = client(
+        &world,
+        GrpcTransport::default().client_tls(certs.client("ca.pem", None)),
+    );
+    assert_fails(
+        say(&no_cert_grpc, at()).await,
+        401,
+        "requires a client certificate",
+    );
     let stranger = client(
         &world,
         TcpTransport::default().client_tls(certs.client("ca.pem", Some("other-client"))),
     );
-    assert_fails(say(&stranger, at()).await, 401, "refused this client's certificate");
+    assert_fails(
+        say(&stranger, at()).await,
+        401,
+        "refused this client's certificate",
+    );
     let distrustful = client(
         &world,
         TcpTransport::default().client_tls(certs.client("other-ca.pem", Some("client"))),
@@ -178,7 +214,9 @@ async fn mutual_tls_serves_good_clients_and_refuses_the_others_clearly() {
 
     // A handshake of garbage closes that connection only.
     let mut raw = tokio::net::TcpStream::connect(&address).await.unwrap();
-    raw.write_all(&[0x16, 3, 1, 0, 5, 1, 2, 3, 4, 5, 6, 7, 8]).await.unwrap();
+    raw.write_all(&[0x16, 3, 1, 0, 5, 1, 2, 3, 4, 5, 6, 7, 8])
+        .await
+        .unwrap();
     let mut sink = Vec::new();
     let _ = tokio::io::AsyncReadExt::read_to_end(&mut raw, &mut sink).await;
     ok().await;
@@ -228,4 +266,3 @@ fn unusable_certificate_files_are_400_naming_the_file() {
     assert_eq!(err.code(), 400);
     assert!(err.detail().contains("not a name!"), "{err}");
 }
-

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use micro_runtime::registry::memory::MemoryRegistry;
 use micro_runtime::registry::{self, Registry as _};
-use micro_runtime::transport::{PROTOCOLS_METADATA, TLS_METADATA};
 use micro_runtime::transport::Transport;
 use micro_runtime::transport::tcp::TcpTransport;
+use micro_runtime::transport::{PROTOCOLS_METADATA, TLS_METADATA};
 use micro_runtime::wrapper::{
     ClientNext, ClientRequest, HandlerNext, HandlerRequest, client_fn, handler_fn,
 };
@@ -80,7 +80,9 @@ fn client_transport(wire: Wire) -> Result<Arc<dyn Transport>> {
     let ca = super::tls::dir()
         .map_err(|e| micro_runtime::Error::internal(format!("{e:#}")))?
         .join("ca.pem");
-    let tls = micro_runtime::tls::ClientTls::builder().ca_file(ca).build()?;
+    let tls = micro_runtime::tls::ClientTls::builder()
+        .ca_file(ca)
+        .build()?;
     Ok(Arc::new(TcpTransport::default().client_tls(tls)))
 }
 

@@ -21,7 +21,8 @@ pub fn dir() -> anyhow::Result<&'static Path> {
         return Ok(dir);
     }
     let dir = std::env::temp_dir().join(format!("micro-bench-tls-{}", std::process::id()));
-    write(&dir).with_context(|| format!("making the micro-tls certificates in {}", dir.display()))?;
+    write(&dir)
+        .with_context(|| format!("making the micro-tls certificates in {}", dir.display()))?;
     Ok(DIR.get_or_init(|| dir))
 }
 
@@ -48,7 +49,10 @@ fn write(dir: &Path) -> anyhow::Result<()> {
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_cert = ca.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca, ca_key);
     let key = KeyPair::generate()?;

@@ -43,14 +43,13 @@ fn dev(session: &Session, args: &CertsDevArgs) -> Outcome {
         return Err(Failure::bad_request("--hosts names no host"));
     }
     let dir = &args.dir;
-    if !args.force {
-        if let Some((name, _)) = FILES.iter().find(|(name, _)| dir.join(name).exists()) {
-            return Err(Failure::from_error(&Error::conflict(format!(
-                "{} exists already; pass --force to replace the certificates in {}",
-                dir.join(name).display(),
-                dir.display()
-            ))));
-        }
+    let existing = FILES.iter().find(|(name, _)| dir.join(name).exists());
+    if let (false, Some((name, _))) = (args.force, existing) {
+        return Err(Failure::from_error(&Error::conflict(format!(
+            "{} exists already; pass --force to replace the certificates in {}",
+            dir.join(name).display(),
+            dir.display()
+        ))));
     }
     let pems = generate(&hosts)?;
     std::fs::create_dir_all(dir).map_err(|e| io_failure(dir, &e))?;

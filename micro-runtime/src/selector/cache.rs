@@ -16,9 +16,9 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::node::grpc_only;
-use crate::transport::Security;
 use super::{NodeInfo, ServiceNodes, StatsTable};
 use crate::registry::{Action, Event, Node, Registry, Service};
+use crate::transport::Security;
 use crate::{Error, Result};
 
 /// Tuning of a [`RegistryCache`].

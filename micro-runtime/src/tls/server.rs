@@ -101,10 +101,12 @@ impl ServerTlsBuilder {
         let builder = match &self.client_ca {
             None => builder.with_no_client_auth(),
             Some(ca) => {
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(pem::roots(ca)?), provider)
-                        .build()
-                        .map_err(|err| bad_file(ca, &err))?;
+                let verifier = WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(pem::roots(ca)?),
+                    provider,
+                )
+                .build()
+                .map_err(|err| bad_file(ca, &err))?;
                 builder.with_client_cert_verifier(verifier)
             }
         };

@@ -130,7 +130,12 @@ impl Transport for GrpcTransport {
             let (sender, connection) = http2::Builder::new(TokioExecutor::new())
                 .handshake(TokioIo::new(io))
                 .await
-                .map_err(|e| failure.get().cloned().unwrap_or_else(|| not_sent("HTTP/2 handshake with", &e)))?;
+                .map_err(|e| {
+                    failure
+                        .get()
+                        .cloned()
+                        .unwrap_or_else(|| not_sent("HTTP/2 handshake with", &e))
+                })?;
             return Ok(Arc::new(GrpcConnection::start(
                 address,
                 "https",

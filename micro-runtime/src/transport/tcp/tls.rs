@@ -11,14 +11,13 @@ use tokio::time::Instant;
 use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
 
 use super::frame::{self, Kind};
+use crate::Result;
 use crate::log::Throttled;
 use crate::tls::{self, ClientTls};
 use crate::transport::grpc::server::H2_PREFACE_START;
-use crate::Result;
 
 /// What a plaintext caller of a TLS port is told (no secret in it).
-pub(super) const TLS_REQUIRED: &str =
-    "this port requires TLS: configure the client with MICRO_TLS_CA (and a client certificate for mutual TLS)";
+pub(super) const TLS_REQUIRED: &str = "this port requires TLS: configure the client with MICRO_TLS_CA (and a client certificate for mutual TLS)";
 
 /// The first byte of a TLS record carrying a handshake.
 const TLS_HANDSHAKE: u8 = 0x16;
@@ -121,7 +120,17 @@ async fn refuse_plaintext(mut stream: TcpStream, deadline: Instant) {
         out.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
         let debug = TLS_REQUIRED.as_bytes();
         let len = 8 + debug.len();
-        out.extend_from_slice(&[(len >> 16) as u8, (len >> 8) as u8, len as u8, 7, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&[
+            (len >> 16) as u8,
+            (len >> 8) as u8,
+            len as u8,
+            7,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ]);
         out.extend_from_slice(&0u32.to_be_bytes());
         out.extend_from_slice(&H2_INADEQUATE_SECURITY.to_be_bytes());
         out.extend_from_slice(debug);
