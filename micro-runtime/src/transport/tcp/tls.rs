@@ -77,17 +77,20 @@ pub(super) async fn accept(
         refuse_plaintext(stream, deadline).await;
         return None;
     }
-    match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+    match tokio::time::timeout_at(deadline, acceptor.accept(stream).into_fallible()).await {
         Ok(Ok(stream)) => {
             let h2 = stream.get_ref().1.alpn_protocol() == Some(tls::ALPN_H2);
             Some(Accepted { stream, h2 })
         }
-        Ok(Err(err)) => {
+        Ok(Err((err, stream))) => {
             // rustls' errors name what failed (no certificate, unknown CA,
             // bad record), never key material.
             log.warn(|suppressed| {
                 tracing::warn!(peer = %peer, suppressed, error = %err, "TLS handshake failed");
             });
+            // Its alert is sent: closing with the client's bytes unread would
+            // reset the connection and lose it.
+            hang_up(stream, deadline).await;
             None
         }
         Err(_) => {
@@ -137,14 +140,25 @@ async fn refuse_plaintext(mut stream: TcpStream, deadline: Instant) {
     } else {
         return;
     }
-    let told = async {
-        stream.write_all(&out).await?;
+    if tokio::time::timeout_at(deadline, stream.write_all(&out))
+        .await
+        .is_ok_and(|written| written.is_ok())
+    {
+        hang_up(stream, deadline).await;
+    }
+}
+
+/// Closes our side, then reads (and drops) what the peer still sends until
+/// it closes too or `deadline` passes: what we sent last is not lost to a
+/// reset.
+async fn hang_up(mut stream: TcpStream, deadline: Instant) {
+    let drained = async {
         stream.shutdown().await?;
         let mut sink = [0u8; 4096];
         while stream.read(&mut sink).await? > 0 {}
         Ok::<_, std::io::Error>(())
     };
-    let _ = tokio::time::timeout_at(deadline, told).await;
+    let _ = tokio::time::timeout_at(deadline, drained).await;
 }
 
 /// Dials TLS over `socket` to `address`, offering ALPN `h2` or `micro/1`.
