@@ -35,6 +35,7 @@ fn main() -> ExitCode {
 async fn rpc(args: RpcArgs) -> ExitCode {
     let systems = args.systems();
     let report = runner::run(&args).await;
+    systems::tls::remove();
     println!();
     print!("{}", report.table(&systems));
     if systems.iter().any(|s| s.is_crossing()) {

@@ -30,7 +30,11 @@ impl ServerProcess {
     /// When the process cannot start, exits, or prints no address in time.
     pub fn start(system: &str, timeout: Duration) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding this executable")?;
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        if system == "micro-tls" {
+            command.envs(crate::systems::tls::server_env()?);
+        }
+        let mut child = command
             .args(["serve", system, "--port", "0", "--exit-on-stdin-eof"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

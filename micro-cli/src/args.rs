@@ -133,6 +133,8 @@ pub enum Command {
     Store(StoreArgs),
     /// Prints a shell completion script.
     Completions(CompletionsArgs),
+    /// Makes certificates: `micro certs dev` for TLS on one machine.
+    Certs(CertsArgs),
     /// `micro SERVICE ENDPOINT --field value`: calls by short names, the
     /// request built from flags.
     #[command(external_subcommand)]
@@ -380,6 +382,37 @@ pub struct NewArgs {
     /// version (found automatically when `micro` runs from a checkout).
     #[arg(long)]
     pub micro_path: Option<PathBuf>,
+}
+
+/// `micro certs`.
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// What to make.
+    #[command(subcommand)]
+    pub command: CertsCommand,
+}
+
+/// The `micro certs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// A local CA, a server certificate for the hosts and a client
+    /// certificate, signed by the CA; prints the MICRO_TLS_* lines to export.
+    /// For development only: the CA's key is not kept.
+    Dev(CertsDevArgs),
+}
+
+/// `micro certs dev`.
+#[derive(Debug, Args)]
+pub struct CertsDevArgs {
+    /// The directory to write them in (created if missing).
+    #[arg(long, default_value = "certs")]
+    pub dir: PathBuf,
+    /// Names and addresses the server certificate is valid for, comma separated.
+    #[arg(long, default_value = "localhost,127.0.0.1", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Overwrite certificates and keys already in the directory.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `micro completions`.

@@ -244,9 +244,13 @@ impl Client {
 pub fn transport_from_env() -> Result<Arc<dyn Transport>> {
     let name = env_vars::string("MICRO_TRANSPORT").unwrap_or_else(|| "tcp".to_owned());
     match name.as_str() {
-        "tcp" => Ok(Arc::new(TcpTransport::new(TcpOptions::from_env()?))),
+        "tcp" => Ok(Arc::new(tls::tcp(TcpTransport::new(
+            TcpOptions::from_env()?,
+        ))?)),
         "memory" => Ok(Arc::new(MemoryTransport::global())),
-        "grpc" => Ok(Arc::new(GrpcTransport::new(GrpcOptions::from_env()?))),
+        "grpc" => Ok(Arc::new(tls::grpc(GrpcTransport::new(
+            GrpcOptions::from_env()?,
+        ))?)),
         #[cfg(feature = "nats")]
         "nats" => Ok(Arc::new(crate::transport::nats::NatsTransport::new(
             crate::transport::nats::NatsTransportOptions::from_env()?,
@@ -258,6 +262,52 @@ pub fn transport_from_env() -> Result<Arc<dyn Transport>> {
         other => Err(Error::bad_request(format!(
             "unknown transport {other:?} (known: tcp, memory, grpc, nats)"
         ))),
+    }
+}
+
+/// The `MICRO_TLS_*` variables applied to a transport.
+mod tls {
+    use super::{GrpcTransport, Result, TcpTransport};
+
+    #[cfg(feature = "tls")]
+    pub(super) fn tcp(transport: TcpTransport) -> Result<TcpTransport> {
+        transport.tls_from_env()
+    }
+
+    #[cfg(feature = "tls")]
+    pub(super) fn grpc(transport: GrpcTransport) -> Result<GrpcTransport> {
+        transport.tls_from_env()
+    }
+
+    #[cfg(not(feature = "tls"))]
+    pub(super) fn tcp(transport: TcpTransport) -> Result<TcpTransport> {
+        refuse_without_feature().map(|()| transport)
+    }
+
+    #[cfg(not(feature = "tls"))]
+    pub(super) fn grpc(transport: GrpcTransport) -> Result<GrpcTransport> {
+        refuse_without_feature().map(|()| transport)
+    }
+
+    /// A `MICRO_TLS_*` variable in a build without TLS is an error, never
+    /// a silent fall back to plaintext.
+    #[cfg(not(feature = "tls"))]
+    fn refuse_without_feature() -> Result<()> {
+        const VARS: [&str; 7] = [
+            "MICRO_TLS_CERT",
+            "MICRO_TLS_KEY",
+            "MICRO_TLS_CLIENT_CA",
+            "MICRO_TLS_CA",
+            "MICRO_TLS_CLIENT_CERT",
+            "MICRO_TLS_CLIENT_KEY",
+            "MICRO_TLS_SERVER_NAME",
+        ];
+        match VARS.iter().find(|v| crate::env_vars::string(v).is_some()) {
+            Some(var) => Err(crate::Error::bad_request(format!(
+                "{var} is set but TLS is not built in: enable the cargo feature \"tls\" of micro-runtime"
+            ))),
+            None => Ok(()),
+        }
     }
 }
 

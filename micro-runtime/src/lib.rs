@@ -78,6 +78,8 @@ pub mod service;
 pub mod store;
 mod streaming;
 pub mod sync;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod trace;
 pub mod transport;
 pub mod wrapper;

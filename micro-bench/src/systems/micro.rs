@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use micro_runtime::registry::memory::MemoryRegistry;
 use micro_runtime::registry::{self, Registry as _};
-use micro_runtime::transport::PROTOCOLS_METADATA;
 use micro_runtime::transport::Transport;
 use micro_runtime::transport::tcp::TcpTransport;
+use micro_runtime::transport::{PROTOCOLS_METADATA, TLS_METADATA};
 use micro_runtime::wrapper::{
     ClientNext, ClientRequest, HandlerNext, HandlerRequest, client_fn, handler_fn,
 };
@@ -32,6 +32,10 @@ pub enum Wire {
     Tcp,
     /// NATS request/reply, through the server at [`nats_address`].
     Nats,
+    /// The native protocol over TCP inside TLS: the server's certificate
+    /// from `MICRO_TLS_CERT`/`MICRO_TLS_KEY`, the client trusting
+    /// [`super::tls::dir`]'s CA.
+    Tls,
 }
 
 /// The NATS server of the `micro-nats` system: `MICRO_TEST_NATS`
@@ -64,7 +68,22 @@ fn transport(wire: Wire) -> Result<Arc<dyn Transport>> {
     match wire {
         Wire::Tcp => Ok(Arc::new(TcpTransport::default())),
         Wire::Nats => nats_transport(),
+        Wire::Tls => Ok(Arc::new(TcpTransport::default().tls_from_env()?)),
     }
+}
+
+/// The client's transport: TLS trusting the run's CA for [`Wire::Tls`].
+fn client_transport(wire: Wire) -> Result<Arc<dyn Transport>> {
+    if wire != Wire::Tls {
+        return transport(wire);
+    }
+    let ca = super::tls::dir()
+        .map_err(|e| micro_runtime::Error::internal(format!("{e:#}")))?
+        .join("ca.pem");
+    let tls = micro_runtime::tls::ClientTls::builder()
+        .ca_file(ca)
+        .build()?;
+    Ok(Arc::new(TcpTransport::default().client_tls(tls)))
 }
 
 #[cfg(feature = "nats")]
@@ -235,6 +254,13 @@ impl Client {
     ///
     /// When the registry or the client refuses.
     pub async fn connect(address: &str, wire: Wire) -> Result<Client> {
+        if wire == Wire::Tls {
+            let metadata = BTreeMap::from([
+                ("transport".to_owned(), "tcp".to_owned()),
+                (TLS_METADATA.to_owned(), "1".to_owned()),
+            ]);
+            return Self::connect_to(registry_with(address, metadata).await?, wire, false);
+        }
         Self::connect_to(registry(address).await?, wire, false)
     }
 
@@ -283,7 +309,7 @@ impl Client {
         }
         let client = builder
             .registry(registry)
-            .transport(transport(wire)?)
+            .transport(client_transport(wire)?)
             .wrap(client_fn(|req: ClientRequest, next: ClientNext| {
                 next.run(req)
             }))

@@ -7,6 +7,7 @@
 pub mod micro;
 pub mod raw;
 pub mod tarpc;
+pub mod tls;
 pub mod tonic;
 pub mod volo;
 
@@ -29,6 +30,11 @@ pub enum System {
     #[value(name = "micro-metrics")]
     #[serde(rename = "micro-metrics")]
     MicroMetrics,
+    /// micro's native TCP transport inside TLS (rustls), certificates made
+    /// for the run.
+    #[value(name = "micro-tls")]
+    #[serde(rename = "micro-tls")]
+    MicroTls,
     /// micro over its NATS transport (request/reply through the NATS server
     /// at `MICRO_TEST_NATS`, else 127.0.0.1:4222; a note instead of a row
     /// when none answers or the `nats` feature is off).
@@ -60,10 +66,11 @@ pub enum System {
 
 impl System {
     /// Every system, in the order they are measured and printed.
-    pub const ALL: [System; 10] = [
+    pub const ALL: [System; 11] = [
         System::Raw,
         System::Micro,
         System::MicroMetrics,
+        System::MicroTls,
         System::MicroNats,
         System::Tonic,
         System::Tarpc,
@@ -79,6 +86,7 @@ impl System {
             System::Raw => "raw",
             System::Micro => "micro",
             System::MicroMetrics => "micro-metrics",
+            System::MicroTls => "micro-tls",
             System::MicroNats => "micro-nats",
             System::Tonic => "tonic",
             System::Tarpc => "tarpc",
@@ -153,6 +161,7 @@ pub async fn serve(system: System, port: u16, ready: impl FnOnce(&str)) -> anyho
             micro::serve(port, micro::Wire::Tcp, ready).await?
         }
         System::MicroMetrics => micro::serve_measured(port, ready).await?,
+        System::MicroTls => micro::serve(port, micro::Wire::Tls, ready).await?,
         System::Tonic | System::MicroTonic => tonic::serve(port, ready).await?,
         System::Tarpc => tarpc::serve(port, ready).await?,
         System::Volo => volo::serve(port, ready).await?,
@@ -210,6 +219,9 @@ impl Client {
                 Client::Micro(micro::Client::connect(address, micro::Wire::Nats).await?)
             }
             System::MicroMetrics => Client::Micro(micro::Client::connect_measured(address).await?),
+            System::MicroTls => {
+                Client::Micro(micro::Client::connect(address, micro::Wire::Tls).await?)
+            }
             System::Tonic | System::TonicMicro => {
                 Client::Tonic(tonic::Client::connect(address).await?)
             }

@@ -2,6 +2,7 @@
 
 mod bot;
 mod call;
+mod certs;
 mod completions;
 mod config;
 mod describe;
@@ -48,6 +49,7 @@ pub(crate) async fn run(command: Command, session: &Session) -> Outcome {
         Command::Bot(args) => bot::run(session, args).await,
         Command::Store(args) => store::run(session, args).await,
         Command::Completions(args) => completions::run(&args),
+        Command::Certs(args) => certs::run(session, &args),
         Command::Dynamic(words) => dynamic::run(session, words).await,
     }
 }

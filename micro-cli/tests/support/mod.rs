@@ -41,6 +41,12 @@ pub fn greeter_server() -> &'static Path {
     SERVER.get_or_init(|| example("greeter-server"))
 }
 
+/// `greeter-client` (the typed client), built as [`greeter_server`] is.
+pub fn greeter_client() -> &'static Path {
+    static CLIENT: OnceLock<PathBuf> = OnceLock::new();
+    CLIENT.get_or_init(|| example("greeter-client"))
+}
+
 /// `bot-command-echo` (the `echo` command of `micro bot`), built as
 /// [`greeter_server`] is.
 pub fn bot_command_echo() -> &'static Path {
@@ -56,7 +62,7 @@ pub fn trace_demo() -> &'static Path {
 }
 
 /// Builds the binary `bin` of `examples` next to `micro` (with the etcd
-/// registry and OTLP export when this crate has them) and returns its path.
+/// registry, OTLP export and TLS when this crate has them) and returns its path.
 fn example(bin: &str) -> PathBuf {
     let micro = Path::new(MICRO);
     let profile_dir = micro.parent().expect("micro lives in a directory");
@@ -71,6 +77,9 @@ fn example(bin: &str) -> PathBuf {
     }
     if cfg!(feature = "otel") {
         cargo.args(["--features", "otel"]);
+    }
+    if cfg!(feature = "tls") {
+        cargo.args(["--features", "tls"]);
     }
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         cargo.arg("--release");
@@ -204,6 +213,13 @@ impl Place {
             "MICRO_TRANSPORT",
             "MICRO_CLIENT_RETRIES",
             "MICRO_CLIENT_REQUEST_TIMEOUT",
+            "MICRO_TLS_CERT",
+            "MICRO_TLS_KEY",
+            "MICRO_TLS_CLIENT_CA",
+            "MICRO_TLS_CA",
+            "MICRO_TLS_CLIENT_CERT",
+            "MICRO_TLS_CLIENT_KEY",
+            "MICRO_TLS_SERVER_NAME",
             "NO_COLOR",
         ] {
             cmd.env_remove(name);

@@ -171,9 +171,16 @@ impl ClientBuilder {
             cache: RegistryCache::new(registry, self.cache),
             selector: self.selector.unwrap_or_else(|| Arc::new(LeastLoaded)),
             grpc: (transport.name() != "grpc").then(|| {
-                let grpc = self
-                    .grpc
-                    .unwrap_or_else(|| Arc::new(GrpcTransport::default()));
+                let grpc = self.grpc.unwrap_or_else(|| {
+                    let grpc = GrpcTransport::default();
+                    // The same TLS as the main transport's.
+                    #[cfg(feature = "tls")]
+                    let grpc = match transport.client_tls() {
+                        Some(tls) => grpc.client_tls(tls),
+                        None => grpc,
+                    };
+                    Arc::new(grpc)
+                });
                 Pool::new(grpc, self.options.pool.clone())
             }),
             pool: Pool::new(transport, self.options.pool.clone()),

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::error::Origin;
-use crate::transport::{Connection, Transport};
+use crate::transport::{Connection, Security, Transport};
 use crate::{Error, Result};
 
 /// Pool tuning.
@@ -38,6 +38,8 @@ impl Default for PoolOptions {
 
 pub(crate) struct Pool {
     transport: Arc<dyn Transport>,
+    /// What the transport's connections offer (TLS, a client certificate).
+    security: Security,
     options: PoolOptions,
     slots: Arc<Mutex<HashMap<Arc<str>, Arc<Slot>>>>,
 }
@@ -56,12 +58,18 @@ struct Pooled {
 impl Pool {
     pub(crate) fn new(transport: Arc<dyn Transport>, options: PoolOptions) -> Self {
         let pool = Self {
+            security: transport.dial_security(),
             transport,
             options,
             slots: Arc::default(),
         };
         pool.spawn_reaper();
         pool
+    }
+
+    /// What its connections offer: see [`Transport::dial_security`].
+    pub(crate) fn security(&self) -> Security {
+        self.security
     }
 
     pub(crate) fn transport(&self) -> &Arc<dyn Transport> {

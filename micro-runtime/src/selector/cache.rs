@@ -18,6 +18,7 @@ use tokio::task::AbortHandle;
 use super::node::grpc_only;
 use super::{NodeInfo, ServiceNodes, StatsTable};
 use crate::registry::{Action, Event, Node, Registry, Service};
+use crate::transport::Security;
 use crate::{Error, Result};
 
 /// Tuning of a [`RegistryCache`].
@@ -242,6 +243,7 @@ impl Entry {
                         address: node.address.as_str().into(),
                         stats: stats.get(&node.id),
                         grpc_only: grpc_only(node, service),
+                        security: Security::of_node(&node.metadata),
                         node: node.clone(),
                         service: service.clone(),
                         endpoints: endpoints.clone(),

@@ -106,6 +106,7 @@ pub(crate) mod tests {
                         service: service.clone(),
                         stats: table.get(&id),
                         grpc_only: false,
+                        security: crate::transport::Security::Plain,
                     })
                 })
                 .collect(),

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use super::NodeStats;
 use crate::registry::{Endpoint, Node, Service};
-use crate::transport::PROTOCOLS_METADATA;
+use crate::transport::{PROTOCOLS_METADATA, Security};
 
 /// Node statistics by node id, kept as long as some snapshot lists the node.
 #[derive(Default)]
@@ -44,6 +44,8 @@ pub struct NodeInfo {
     pub(crate) stats: Arc<NodeStats>,
     /// It speaks gRPC only ([`grpc_only`]): the client calls it over gRPC.
     pub(crate) grpc_only: bool,
+    /// What a client needs to reach it, from its `tls` and `mtls` metadata.
+    pub(crate) security: Security,
 }
 
 impl NodeInfo {
@@ -55,6 +57,7 @@ impl NodeInfo {
             endpoints: Arc::new(service.endpoints.iter().map(|e| e.name.clone()).collect()),
             stats: Arc::default(),
             grpc_only: grpc_only(&node, &service),
+            security: Security::of_node(&node.metadata),
             node,
             service,
         }

@@ -282,6 +282,7 @@ impl Service {
                         inner.transport.name(),
                         inner.registry.name(),
                     ));
+                    metadata.extend(record::security_metadata(listener.security()));
                     metadata
                 },
             }],

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::endpoint::{CallKind, EndpointDescriptor};
 use crate::registry::Endpoint;
-use crate::transport::PROTOCOLS_METADATA;
+use crate::transport::{MTLS_METADATA, PROTOCOLS_METADATA, Security, TLS_METADATA};
 
 /// The registry form of an endpoint descriptor.
 pub(crate) fn endpoint(d: &EndpointDescriptor) -> Endpoint {
@@ -48,6 +48,19 @@ pub(crate) fn node_metadata(transport: &str, registry: &str) -> BTreeMap<String,
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
+}
+
+/// `tls=1` for a listener that serves TLS only, and `mtls=1` when it also
+/// requires client certificates: clients without them fail before dialling.
+pub(crate) fn security_metadata(security: Security) -> BTreeMap<String, String> {
+    let keys: &[&str] = match security {
+        Security::Plain => &[],
+        Security::Tls => &[TLS_METADATA],
+        Security::MutualTls => &[TLS_METADATA, MTLS_METADATA],
+    };
+    keys.iter()
+        .map(|k| ((*k).to_owned(), "1".to_owned()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -157,6 +157,12 @@ pub trait Listener: Send + Sync + 'static {
     /// The address it listens on (`host:port` for TCP).
     fn local_address(&self) -> String;
 
+    /// What a client needs to connect: plaintext, TLS, or TLS with a
+    /// client certificate. Registered as node metadata (`tls`, `mtls`).
+    fn security(&self) -> Security {
+        Security::Plain
+    }
+
     /// Graceful shutdown: stop accepting connections, tell connected clients
     /// to go away (new calls are refused as not processed, so they go to
     /// another node), let calls in flight finish within `grace`, then close.
@@ -176,6 +182,20 @@ pub trait Transport: Send + Sync + 'static {
     /// 503 (not sent) when the node cannot be reached.
     async fn dial(&self, address: &str) -> Result<Arc<dyn Connection>>;
 
+    /// What its dialled connections offer: plaintext, TLS, or TLS with a
+    /// client certificate. The client checks it against a node's `tls` and
+    /// `mtls` metadata before dialling.
+    fn dial_security(&self) -> Security {
+        Security::Plain
+    }
+
+    /// The TLS it dials with, for a second transport of the same client
+    /// (the gRPC one) to share.
+    #[cfg(feature = "tls")]
+    fn client_tls(&self) -> Option<crate::tls::ClientTls> {
+        None
+    }
+
     /// Listens on `address` and hands every call to `dispatcher`.
     ///
     /// # Errors
@@ -186,4 +206,30 @@ pub trait Transport: Send + Sync + 'static {
         address: &str,
         dispatcher: Arc<dyn Dispatcher>,
     ) -> Result<Box<dyn Listener>>;
+}
+
+/// How a connection is secured, from a client's point of view.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Security {
+    /// Plaintext.
+    #[default]
+    Plain,
+    /// TLS: the client verifies the server.
+    Tls,
+    /// Mutual TLS: each side verifies the other.
+    MutualTls,
+}
+
+impl Security {
+    /// From a node's metadata (`tls=1`, `mtls=1`).
+    pub fn of_node(metadata: &std::collections::BTreeMap<String, String>) -> Self {
+        let set = |key: &str| metadata.get(key).is_some_and(|v| v.trim() == "1");
+        if set(super::MTLS_METADATA) {
+            Security::MutualTls
+        } else if set(super::TLS_METADATA) {
+            Security::Tls
+        } else {
+            Security::Plain
+        }
+    }
 }

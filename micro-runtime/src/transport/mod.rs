@@ -20,7 +20,8 @@ pub mod tcp;
 
 pub(crate) use advertise::advertise_address;
 pub use connection::{
-    Connection, Dispatcher, IncomingBody, IncomingCall, Listener, ResponseFuture, Transport,
+    Connection, Dispatcher, IncomingBody, IncomingCall, Listener, ResponseFuture, Security,
+    Transport,
 };
 pub use head::RequestHead;
 pub(crate) use in_flight::{InFlight, InFlightGuard};
@@ -32,5 +33,12 @@ pub(crate) use stream::{
 /// separated: `micro` (the native protocol) and `grpc`. A client calls a
 /// node over gRPC when it lists `grpc` and not `micro`.
 pub const PROTOCOLS_METADATA: &str = "protocols";
+
+/// The node metadata key saying its port serves TLS only (`1`); see
+/// [`Security`].
+pub const TLS_METADATA: &str = "tls";
+/// The node metadata key saying its port requires a client certificate
+/// (`1`, mutual TLS).
+pub const MTLS_METADATA: &str = "mtls";
 
 pub use stream::{DEFAULT_STREAM_WINDOW, MESSAGE_OVERHEAD, RawReceiver, RawSender};

@@ -11,7 +11,7 @@ use super::client_conn::GrpcConnection;
 use crate::env_vars;
 use crate::error::Origin;
 use crate::transport::tcp::{TcpOptions, TcpTransport};
-use crate::transport::{Connection, Dispatcher, Listener, Transport};
+use crate::transport::{Connection, Dispatcher, Listener, Security, Transport};
 use crate::{Error, Result};
 
 /// gRPC client tuning.
@@ -58,6 +58,12 @@ impl GrpcOptions {
 #[derive(Clone, Debug, Default)]
 pub struct GrpcTransport {
     options: Arc<GrpcOptions>,
+    /// TLS of dialled connections, ALPN `h2` (feature `tls`).
+    #[cfg(feature = "tls")]
+    client_tls: Option<crate::tls::ClientTls>,
+    /// TLS of the listener (feature `tls`).
+    #[cfg(feature = "tls")]
+    server_tls: Option<crate::tls::ServerTls>,
 }
 
 impl GrpcTransport {
@@ -65,7 +71,40 @@ impl GrpcTransport {
     pub fn new(options: GrpcOptions) -> Self {
         Self {
             options: Arc::new(options),
+            ..Self::default()
         }
+    }
+
+    /// Dials every server with TLS (ALPN `h2`).
+    #[cfg(feature = "tls")]
+    pub fn client_tls(mut self, tls: crate::tls::ClientTls) -> Self {
+        self.client_tls = Some(tls);
+        self
+    }
+
+    /// Listens with TLS only (the TCP listener's; see
+    /// [`TcpTransport::server_tls`]).
+    #[cfg(feature = "tls")]
+    pub fn server_tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.server_tls = Some(tls);
+        self
+    }
+
+    /// Server and client TLS from the `MICRO_TLS_*` variables, as
+    /// [`TcpTransport::tls_from_env`].
+    ///
+    /// # Errors
+    ///
+    /// 400 when a variable names a file that cannot be used.
+    #[cfg(feature = "tls")]
+    pub fn tls_from_env(mut self) -> Result<Self> {
+        if let Some(tls) = crate::tls::ServerTls::from_env()? {
+            self.server_tls = Some(tls);
+        }
+        if let Some(tls) = crate::tls::ClientTls::from_env()? {
+            self.client_tls = Some(tls);
+        }
+        Ok(self)
     }
 }
 
@@ -83,16 +122,58 @@ impl Transport for GrpcTransport {
             .await
             .map_err(|e| not_sent("connecting to", &e))?;
         let _ = stream.set_nodelay(true);
+        let failure = Arc::<std::sync::OnceLock<Error>>::default();
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.client_tls {
+            let stream = crate::transport::tcp::tls_connect(tls, address, stream, true).await?;
+            let io = crate::tls::Tapped::new(stream, address, failure.clone());
+            let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+                .handshake(TokioIo::new(io))
+                .await
+                .map_err(|e| {
+                    failure
+                        .get()
+                        .cloned()
+                        .unwrap_or_else(|| not_sent("HTTP/2 handshake with", &e))
+                })?;
+            return Ok(Arc::new(GrpcConnection::start(
+                address,
+                "https",
+                sender,
+                connection,
+                failure,
+                self.options.max_message,
+            )));
+        }
         let (sender, connection) = http2::Builder::new(TokioExecutor::new())
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| not_sent("HTTP/2 handshake with", &e))?;
         Ok(Arc::new(GrpcConnection::start(
             address,
+            "http",
             sender,
             connection,
+            failure,
             self.options.max_message,
         )))
+    }
+
+    fn dial_security(&self) -> Security {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.client_tls {
+            return if tls.has_cert() {
+                Security::MutualTls
+            } else {
+                Security::Tls
+            };
+        }
+        Security::Plain
+    }
+
+    #[cfg(feature = "tls")]
+    fn client_tls(&self) -> Option<crate::tls::ClientTls> {
+        self.client_tls.clone()
     }
 
     async fn listen(
@@ -100,8 +181,12 @@ impl Transport for GrpcTransport {
         address: &str,
         dispatcher: Arc<dyn Dispatcher>,
     ) -> Result<Box<dyn Listener>> {
-        TcpTransport::new(TcpOptions::from_env()?)
-            .listen(address, dispatcher)
-            .await
+        let tcp = TcpTransport::new(TcpOptions::from_env()?);
+        #[cfg(feature = "tls")]
+        let tcp = match &self.server_tls {
+            Some(tls) => tcp.server_tls(tls.clone()),
+            None => tcp,
+        };
+        tcp.listen(address, dispatcher).await
     }
 }

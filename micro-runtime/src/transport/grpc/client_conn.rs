@@ -3,15 +3,14 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use hyper::client::conn::http2::{Connection as H2Connection, SendRequest};
+use hyper::client::conn::http2::SendRequest;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue, TE, USER_AGENT};
 use hyper::{Method, Request};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::client_body::RequestBody;
 use super::client_response::{ResponseReader, from_hyper};
@@ -27,6 +26,12 @@ use crate::{Error, Result};
 /// A dialled gRPC server.
 pub(super) struct GrpcConnection {
     address: Arc<str>,
+    /// `http` or `https`.
+    scheme: &'static str,
+    /// What broke the connection underneath hyper (a TLS refusal), when known.
+    failure: Arc<OnceLock<Error>>,
+    /// Turns true once the connection's task ended (and set `failure`).
+    ended: watch::Receiver<bool>,
     sender: SendRequest<RequestBody>,
     closed: Arc<AtomicBool>,
     in_flight: InFlight,
@@ -37,21 +42,38 @@ impl GrpcConnection {
     /// Drives `connection` in a task of its own and wraps its sender.
     pub(super) fn start(
         address: &str,
+        scheme: &'static str,
         sender: SendRequest<RequestBody>,
-        connection: H2Connection<TokioIo<TcpStream>, RequestBody, TokioExecutor>,
+        connection: impl Future<Output = hyper::Result<()>> + Send + 'static,
+        failure: Arc<OnceLock<Error>>,
         max_message: usize,
     ) -> Self {
         let closed = Arc::new(AtomicBool::new(false));
         let flag = closed.clone();
+        let (ended_tx, ended) = watch::channel(false);
         let peer = address.to_owned();
+        let slot = failure.clone();
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(peer, error = %err, "gRPC connection closed");
+                // Kept for the calls that fail with it (a TLS error, set
+                // underneath, comes first).
+                let _ = slot.set(
+                    Error::unavailable(format!(
+                        "gRPC connection to {peer} failed: {}",
+                        from_hyper(err).detail()
+                    ))
+                    .with_origin(Origin::NotSent),
+                );
             }
             flag.store(true, Ordering::Release);
+            let _ = ended_tx.send(true);
         });
         Self {
             address: address.into(),
+            scheme,
+            failure,
+            ended,
             sender,
             closed,
             in_flight: InFlight::default(),
@@ -64,7 +86,7 @@ impl GrpcConnection {
         let path = grpc_path(&head.package, &head.endpoint)?;
         let mut builder = Request::builder()
             .method(Method::POST)
-            .uri(format!("http://{}{path}", self.address))
+            .uri(format!("{}://{}{path}", self.scheme, self.address))
             .header(CONTENT_TYPE, content_type(head.content_type))
             .header(TE, "trailers")
             .header("grpc-accept-encoding", "gzip")
@@ -97,6 +119,9 @@ impl GrpcConnection {
     }
 
     fn refused(&self) -> Error {
+        if let Some(failure) = self.failure.get() {
+            return failure.clone();
+        }
         Error::unavailable(format!("gRPC connection to {} is closed", self.address))
             .with_origin(Origin::NotSent)
     }
@@ -108,12 +133,21 @@ impl GrpcConnection {
     ) -> impl Future<Output = Result<ResponseReader>> + Send + 'static {
         let mut sender = self.sender.clone();
         let max_message = self.max_message;
+        let failure = self.failure.clone();
+        let ended = self.ended.clone();
         async move {
-            sender.ready().await.map_err(|e| {
-                Error::unavailable(format!("gRPC connection closed: {e}"))
-                    .with_origin(Origin::NotSent)
-            })?;
-            let response = sender.send_request(request).await.map_err(from_hyper)?;
+            if let Err(e) = sender.ready().await {
+                let fallback = Error::unavailable(format!("gRPC connection closed: {e}"))
+                    .with_origin(Origin::NotSent);
+                return Err(broken(ended, &failure, fallback).await);
+            }
+            let response = match sender.send_request(request).await {
+                Ok(response) => response,
+                Err(e) if e.is_canceled() || e.is_closed() => {
+                    return Err(broken(ended, &failure, from_hyper(e)).await);
+                }
+                Err(e) => return Err(failure.get().cloned().unwrap_or_else(|| from_hyper(e))),
+            };
             ResponseReader::open(response, max_message)
         }
     }
@@ -190,6 +224,17 @@ impl Connection for GrpcConnection {
     fn is_usable(&self) -> bool {
         !self.closed.load(Ordering::Acquire) && !self.sender.is_closed()
     }
+}
+
+/// A call failed because its connection did: what broke the connection,
+/// once the connection's task has ended and said so, else `fallback`.
+async fn broken(
+    mut ended: watch::Receiver<bool>,
+    failure: &OnceLock<Error>,
+    fallback: Error,
+) -> Error {
+    let _ = ended.wait_for(|ended| *ended).await;
+    failure.get().cloned().unwrap_or(fallback)
 }
 
 /// `/<package>.<Service>/<Method>` for endpoint `<Service>.<Method>`; an

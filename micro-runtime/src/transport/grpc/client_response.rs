@@ -156,6 +156,12 @@ pub(super) fn from_hyper(err: hyper::Error) -> Error {
                 return Error::new(499, "the gRPC server cancelled the call")
                     .with_origin(Origin::Transport);
             }
+            if h2.is_go_away() && h2.is_remote() {
+                // The server's reason is in the debug data h2 prints (a TLS
+                // port tells a plaintext caller so).
+                return Error::unavailable(format!("gRPC server closed the connection: {h2}"))
+                    .with_origin(Origin::Transport);
+            }
         }
         source = cause.source();
     }

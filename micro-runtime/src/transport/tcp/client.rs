@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
+#[cfg(feature = "tls")]
+use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -35,6 +37,8 @@ struct Shared {
     in_flight: AtomicUsize,
     next_id: AtomicU32,
     going_away: AtomicBool,
+    /// Why the server said it is going away (e.g. "this port requires TLS").
+    go_away_reason: Mutex<Option<String>>,
 }
 
 #[derive(Default)]
@@ -204,6 +208,11 @@ impl Shared {
             Kind::GoAway => {
                 tracing::debug!(peer = %self.wire.peer, "server is going away");
                 self.going_away.store(true, Ordering::Release);
+                let reason = frame.payload.get(4..).unwrap_or_default();
+                if !reason.is_empty() {
+                    *self.go_away_reason.lock().unwrap() =
+                        Some(String::from_utf8_lossy(reason).into_owned());
+                }
                 if let Some(last) = frame.payload.get(..4) {
                     let last = u32::from_be_bytes(last.try_into().unwrap());
                     self.refused_after(last);
@@ -251,9 +260,13 @@ impl Shared {
             self.in_flight.store(0, Ordering::Relaxed);
             calls.slots.drain().map(|(_, slot)| slot).collect()
         };
+        let reason = match self.go_away_reason.lock().unwrap().as_deref() {
+            Some(reason) => format!(" (the server went away: {reason})"),
+            None => String::new(),
+        };
         for slot in slots {
             slot.fail(
-                Error::unavailable(format!("connection to {} was lost", self.wire.peer))
+                Error::unavailable(format!("connection to {} was lost{reason}", self.wire.peer))
                     .with_origin(Origin::Transport),
             );
         }
@@ -286,16 +299,59 @@ impl FrameSink for Shared {
 }
 
 /// Connects to `address` and starts the connection's tasks.
-pub(crate) async fn dial(address: &str, options: TcpOptions) -> Result<TcpConnection> {
+pub(crate) async fn dial(
+    address: &str,
+    options: TcpOptions,
+    #[cfg(feature = "tls")] tls: Option<&crate::tls::ClientTls>,
+) -> Result<TcpConnection> {
     let socket = TcpStream::connect(address).await.map_err(|err| {
         Error::unavailable(format!("cannot connect to {address}: {err}"))
             .with_origin(Origin::NotSent)
     })?;
     let _ = socket.set_nodelay(true);
+    #[cfg(feature = "tls")]
+    if let Some(tls) = tls {
+        let mut stream = super::tls_connect(tls, address, socket, false).await?;
+        let greeted = async {
+            stream.write_all(frame::PREFACE).await?;
+            stream.flush().await
+        };
+        crate::tls::dial_result(address, greeted.await)?;
+        // The server's SETTINGS come first, or its refusal of this client
+        // (TLS 1.3 tells a client its certificate was refused only here).
+        let mut initial = BytesMut::with_capacity(4 * 1024);
+        match stream.read_buf(&mut initial).await {
+            Ok(0) => {
+                return Err(Error::unavailable(format!(
+                    "TLS: {address} closed the connection after the handshake"
+                ))
+                .with_origin(Origin::NotSent));
+            }
+            Ok(_) => {}
+            Err(err) => return Err(crate::tls::dial_error(address, &err)),
+        }
+        let (read, write) = tokio::io::split(stream);
+        return start(address, options, read, write, initial);
+    }
     let (read, mut write) = socket.into_split();
     write.write_all(frame::PREFACE).await.map_err(|err| {
         Error::unavailable(format!("cannot greet {address}: {err}")).with_origin(Origin::NotSent)
     })?;
+    start(address, options, read, write, BytesMut::new())
+}
+
+/// Runs a greeted connection: its writer, keepalive and reader tasks.
+fn start<R, W>(
+    address: &str,
+    options: TcpOptions,
+    read: R,
+    write: W,
+    initial: BytesMut,
+) -> Result<TcpConnection>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let wire = Wire::new(options, address.to_owned());
     wire.send_settings()?;
     let shared = Arc::new(Shared {
@@ -307,6 +363,7 @@ pub(crate) async fn dial(address: &str, options: TcpOptions) -> Result<TcpConnec
         in_flight: AtomicUsize::new(0),
         next_id: AtomicU32::new(1),
         going_away: AtomicBool::new(false),
+        go_away_reason: Mutex::new(None),
     });
     tokio::spawn(wire::write_loop(wire.clone(), write));
     tokio::spawn(wire::keepalive(wire.clone()));
@@ -316,7 +373,7 @@ pub(crate) async fn dial(address: &str, options: TcpOptions) -> Result<TcpConnec
         wire::read_loop(
             &shared.wire,
             read,
-            BytesMut::new(),
+            initial,
             Backlog::KeepReading,
             None,
             |parsed| shared.on_frame(parsed),

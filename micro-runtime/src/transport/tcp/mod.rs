@@ -11,12 +11,17 @@ pub mod fuzz;
 mod head;
 mod pending;
 mod server;
+#[cfg(feature = "tls")]
+mod tls;
 mod wire;
+
+#[cfg(feature = "tls")]
+pub(crate) use tls::connect as tls_connect;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Connection, Dispatcher, Listener, Transport};
+use super::{Connection, Dispatcher, Listener, Security, Transport};
 use crate::{Result, env_vars};
 
 /// Settings of the TCP transport.
@@ -134,17 +139,60 @@ impl TcpOptions {
 #[derive(Clone, Debug, Default)]
 pub struct TcpTransport {
     options: TcpOptions,
+    /// TLS of the listener (feature `tls`).
+    #[cfg(feature = "tls")]
+    server_tls: Option<crate::tls::ServerTls>,
+    /// TLS of dialled connections (feature `tls`).
+    #[cfg(feature = "tls")]
+    client_tls: Option<crate::tls::ClientTls>,
 }
 
 impl TcpTransport {
     /// A transport with these options.
     pub fn new(options: TcpOptions) -> Self {
-        Self { options }
+        Self {
+            options,
+            ..Self::default()
+        }
     }
 
     /// The options.
     pub fn options(&self) -> &TcpOptions {
         &self.options
+    }
+
+    /// Listens with TLS only (and mutual TLS when `tls` has a client CA):
+    /// native protocol and gRPC alike, told apart by ALPN.
+    #[cfg(feature = "tls")]
+    pub fn server_tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.server_tls = Some(tls);
+        self
+    }
+
+    /// Dials every node with TLS.
+    #[cfg(feature = "tls")]
+    pub fn client_tls(mut self, tls: crate::tls::ClientTls) -> Self {
+        self.client_tls = Some(tls);
+        self
+    }
+
+    /// Server and client TLS from the `MICRO_TLS_*` variables
+    /// ([`ServerTls::from_env`](crate::tls::ServerTls::from_env),
+    /// [`ClientTls::from_env`](crate::tls::ClientTls::from_env)); unchanged
+    /// where they are unset.
+    ///
+    /// # Errors
+    ///
+    /// 400 when a variable names a file that cannot be used.
+    #[cfg(feature = "tls")]
+    pub fn tls_from_env(mut self) -> Result<Self> {
+        if let Some(tls) = crate::tls::ServerTls::from_env()? {
+            self.server_tls = Some(tls);
+        }
+        if let Some(tls) = crate::tls::ClientTls::from_env()? {
+            self.client_tls = Some(tls);
+        }
+        Ok(self)
     }
 }
 
@@ -155,7 +203,32 @@ impl Transport for TcpTransport {
     }
 
     async fn dial(&self, address: &str) -> Result<Arc<dyn Connection>> {
-        Ok(Arc::new(client::dial(address, self.options.clone()).await?))
+        Ok(Arc::new(
+            client::dial(
+                address,
+                self.options.clone(),
+                #[cfg(feature = "tls")]
+                self.client_tls.as_ref(),
+            )
+            .await?,
+        ))
+    }
+
+    fn dial_security(&self) -> Security {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.client_tls {
+            return if tls.has_cert() {
+                Security::MutualTls
+            } else {
+                Security::Tls
+            };
+        }
+        Security::Plain
+    }
+
+    #[cfg(feature = "tls")]
+    fn client_tls(&self) -> Option<crate::tls::ClientTls> {
+        self.client_tls.clone()
     }
 
     async fn listen(
@@ -164,7 +237,14 @@ impl Transport for TcpTransport {
         dispatcher: Arc<dyn Dispatcher>,
     ) -> Result<Box<dyn Listener>> {
         Ok(Box::new(
-            server::listen(address, dispatcher, self.options.clone()).await?,
+            server::listen(
+                address,
+                dispatcher,
+                self.options.clone(),
+                #[cfg(feature = "tls")]
+                self.server_tls.clone(),
+            )
+            .await?,
         ))
     }
 }

@@ -8,7 +8,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener as TokioListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{AbortHandle, JoinHandle};
@@ -21,13 +21,14 @@ use crate::log::Throttled;
 use crate::transport::grpc::server::{GrpcServer, H2_PREFACE, H2_PREFACE_START, Phase, Rewind};
 use crate::transport::{
     Dispatcher, FrameSink, InFlight, InboundBudget, IncomingBody, IncomingCall, Listener,
-    RemoteStream, StreamItem,
+    RemoteStream, Security, StreamItem,
 };
 use crate::{Error, Result};
 
 /// A listening TCP endpoint.
 pub(crate) struct TcpListener {
     address: String,
+    security: Security,
     state: Arc<ListenerState>,
     accept: JoinHandle<()>,
 }
@@ -47,6 +48,12 @@ struct ListenerState {
     refusals: Throttled,
     /// What all connections may hold in partly received frames.
     pending: Arc<PendingBudget>,
+    /// TLS (feature `tls`): every connection starts with a handshake.
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Failed handshakes and plaintext callers, logged throttled.
+    #[cfg(feature = "tls")]
+    tls_logs: super::tls::TlsLogs,
 }
 
 impl ListenerState {
@@ -103,6 +110,7 @@ pub(crate) async fn listen(
     address: &str,
     dispatcher: Arc<dyn Dispatcher>,
     options: TcpOptions,
+    #[cfg(feature = "tls")] tls: Option<crate::tls::ServerTls>,
 ) -> Result<TcpListener> {
     let socket = TokioListener::bind(address)
         .await
@@ -112,6 +120,14 @@ pub(crate) async fn listen(
         .map_err(|err| Error::internal(format!("listener address: {err}")))?;
     let options_max_connections = options.max_connections as usize;
     let options_max_pending = options.max_pending_bytes;
+    #[cfg(feature = "tls")]
+    let security = match &tls {
+        Some(tls) if tls.mutual() => Security::MutualTls,
+        Some(_) => Security::Tls,
+        None => Security::Plain,
+    };
+    #[cfg(not(feature = "tls"))]
+    let security = Security::Plain;
     let in_flight = InFlight::default();
     let state = Arc::new(ListenerState {
         grpc: Arc::new(GrpcServer::new(
@@ -128,10 +144,15 @@ pub(crate) async fn listen(
         slots: Arc::new(Semaphore::new(options_max_connections)),
         refusals: Throttled::new("tcp server", Duration::from_secs(10)),
         pending: PendingBudget::new(options_max_pending),
+        #[cfg(feature = "tls")]
+        tls: tls.map(|tls| tokio_rustls::TlsAcceptor::from(tls.config())),
+        #[cfg(feature = "tls")]
+        tls_logs: super::tls::TlsLogs::default(),
     });
     let accept = tokio::spawn(accept_loop(socket, state.clone()));
     Ok(TcpListener {
         address: local.to_string(),
+        security,
         state,
         accept,
     })
@@ -166,6 +187,9 @@ async fn accept_loop(socket: TokioListener, state: Arc<ListenerState>) {
     }
 }
 
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
 /// What a new connection speaks, told by its first bytes.
 enum Preface {
     /// The native protocol (`MICRO/1\n`).
@@ -176,10 +200,17 @@ enum Preface {
 
 /// Reads the preface of a new connection; `None` (logged) when it is
 /// neither ours nor HTTP/2's, or does not come in time.
-async fn read_preface(stream: &mut TcpStream, peer: &str, limit: Duration) -> Option<Preface> {
+async fn read_preface<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    peer: &str,
+    limit: Duration,
+) -> Option<Preface> {
     let read = async {
         let mut start = [0u8; frame::PREFACE.len()];
         stream.read_exact(&mut start).await?;
+        if start[0] == TLS_HANDSHAKE && start != *frame::PREFACE {
+            return Err(std::io::ErrorKind::InvalidData.into());
+        }
         if &start == frame::PREFACE {
             return Ok(Some(Preface::Micro));
         }
@@ -199,6 +230,11 @@ async fn read_preface(stream: &mut TcpStream, peer: &str, limit: Duration) -> Op
             tracing::warn!(peer = %peer, "closing connection: not a micro client (bad preface)");
             None
         }
+        Ok(Err(err)) if err.kind() == std::io::ErrorKind::InvalidData => {
+            tracing::warn!(peer = %peer, "closing connection: a TLS client on a plaintext port \
+                (serve TLS with MICRO_TLS_CERT and MICRO_TLS_KEY)");
+            None
+        }
         Ok(Err(err)) => {
             tracing::debug!(peer = %peer, error = %err, "connection closed before its preface");
             None
@@ -210,18 +246,55 @@ async fn read_preface(stream: &mut TcpStream, peer: &str, limit: Duration) -> Op
     }
 }
 
-async fn serve(mut stream: TcpStream, peer: String, state: Arc<ListenerState>) {
+async fn serve(stream: TcpStream, peer: String, state: Arc<ListenerState>) {
     let _ = stream.set_nodelay(true);
+    #[cfg(feature = "tls")]
+    if let Some(acceptor) = &state.tls {
+        let limit = state.options.preface_timeout;
+        let Some(accepted) =
+            super::tls::accept(acceptor, stream, &peer, limit, &state.tls_logs).await
+        else {
+            return;
+        };
+        if accepted.h2 {
+            // ALPN said HTTP/2: hyper reads the preface itself.
+            state.grpc.clone().serve(accepted.stream, peer).await;
+            return;
+        }
+        let mut stream = accepted.stream;
+        match read_preface(&mut stream, &peer, limit).await {
+            Some(Preface::Micro) => {
+                let (read, write) = tokio::io::split(stream);
+                serve_native(read, write, peer, state).await;
+            }
+            Some(Preface::Http2(preface)) => {
+                let io = Rewind::new(preface, stream);
+                state.grpc.clone().serve(io, peer).await;
+            }
+            None => {}
+        }
+        return;
+    }
+    let mut stream = stream;
     match read_preface(&mut stream, &peer, state.options.preface_timeout).await {
-        Some(Preface::Micro) => {}
+        Some(Preface::Micro) => {
+            let (read, write) = stream.into_split();
+            serve_native(read, write, peer, state).await;
+        }
         Some(Preface::Http2(preface)) => {
             let io = Rewind::new(preface, stream);
             state.grpc.clone().serve(io, peer).await;
-            return;
         }
-        None => return,
+        None => {}
     }
-    let (read, write) = stream.into_split();
+}
+
+/// Serves the native protocol on a connection whose preface was read.
+async fn serve_native<R, W>(read: R, write: W, peer: String, state: Arc<ListenerState>)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let wire = Wire::new(state.options.clone(), peer);
     let _ = wire.send_settings();
     let conn = Arc::new(ServerConn {
@@ -558,6 +631,10 @@ impl FrameSink for ServerConn {
 impl Listener for TcpListener {
     fn local_address(&self) -> String {
         self.address.clone()
+    }
+
+    fn security(&self) -> Security {
+        self.security
     }
 
     async fn shutdown(&self, grace: Duration) {

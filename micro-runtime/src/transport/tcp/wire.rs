@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 use super::TcpOptions;
@@ -273,7 +272,7 @@ pub(crate) fn connection_closed(peer: &str) -> Error {
 }
 
 /// Writes queued frames in batches until the wire closes or the socket fails.
-pub(crate) async fn write_loop(wire: Arc<Wire>, mut socket: OwnedWriteHalf) {
+pub(crate) async fn write_loop(wire: Arc<Wire>, mut socket: impl AsyncWrite + Unpin) {
     let mut spare = BytesMut::new();
     loop {
         let idle = {
@@ -353,7 +352,7 @@ pub(crate) enum Backlog {
 /// from it before each read; the connection closes when it cannot be.
 pub(crate) async fn read_loop(
     wire: &Wire,
-    mut socket: OwnedReadHalf,
+    mut socket: impl AsyncRead + Unpin,
     mut initial: BytesMut,
     backlog: Backlog,
     mut pending: Option<PendingShare>,
