@@ -68,6 +68,8 @@ pub struct GrpcTransport {
 
 impl GrpcTransport {
     /// A transport with these options.
+    // The update fills the TLS fields, which exist with the `tls` feature only.
+    #[cfg_attr(not(feature = "tls"), allow(clippy::needless_update))]
     pub fn new(options: GrpcOptions) -> Self {
         Self {
             options: Arc::new(options),

@@ -149,6 +149,8 @@ pub struct TcpTransport {
 
 impl TcpTransport {
     /// A transport with these options.
+    // The update fills the TLS fields, which exist with the `tls` feature only.
+    #[cfg_attr(not(feature = "tls"), allow(clippy::needless_update))]
     pub fn new(options: TcpOptions) -> Self {
         Self {
             options,
