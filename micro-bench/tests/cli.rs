@@ -45,7 +45,7 @@ fn tiny_run_prints_table_json_and_summary_last() {
     assert_eq!(
         lines.last().copied(),
         Some(
-            "summary: micro/tonic rps c=64 = n/a; micro/raw rps c=64 = n/a; micro/tonic p99 c=64 = n/a; micro-nats/micro rps c=64 = n/a"
+            "summary: micro/tonic rps c=64 = n/a; micro/raw rps c=64 = n/a; micro/tonic p99 c=64 = n/a; micro-nats/micro rps c=64 = n/a; micro-metrics/micro rps c=64 = n/a"
         )
     );
 
