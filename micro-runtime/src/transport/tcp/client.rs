@@ -241,14 +241,23 @@ impl Shared {
             self.in_flight.store(calls.slots.len(), Ordering::Relaxed);
             slots
         };
+        let reason = self.go_away_reason();
         for slot in refused {
             slot.fail(
                 Error::unavailable(format!(
-                    "{} went away before taking the call",
+                    "{} went away before taking the call{reason}",
                     self.wire.peer
                 ))
                 .with_origin(Origin::NotSent),
             );
+        }
+    }
+
+    /// ` (the server went away: <why>)` when its GOAWAY said why, else empty.
+    fn go_away_reason(&self) -> String {
+        match self.go_away_reason.lock().unwrap().as_deref() {
+            Some(reason) => format!(" (the server went away: {reason})"),
+            None => String::new(),
         }
     }
 
@@ -260,10 +269,7 @@ impl Shared {
             self.in_flight.store(0, Ordering::Relaxed);
             calls.slots.drain().map(|(_, slot)| slot).collect()
         };
-        let reason = match self.go_away_reason.lock().unwrap().as_deref() {
-            Some(reason) => format!(" (the server went away: {reason})"),
-            None => String::new(),
-        };
+        let reason = self.go_away_reason();
         for slot in slots {
             slot.fail(
                 Error::unavailable(format!("connection to {} was lost{reason}", self.wire.peer))
