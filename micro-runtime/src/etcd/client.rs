@@ -26,6 +26,26 @@ const MAX_MESSAGE: usize = 64 << 20;
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Where etcd listens unless told otherwise.
+pub(crate) const DEFAULT_ADDRESS: &str = "127.0.0.1:2379";
+
+/// The endpoints of a comma-separated `address` (`None` or nothing but
+/// commas and spaces: [`DEFAULT_ADDRESS`]).
+pub(crate) fn endpoints(address: Option<&str>) -> Vec<String> {
+    let endpoints: Vec<String> = address
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if endpoints.is_empty() {
+        vec![DEFAULT_ADDRESS.to_owned()]
+    } else {
+        endpoints
+    }
+}
+
 struct Target {
     /// As configured, for messages.
     address: String,

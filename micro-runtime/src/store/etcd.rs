@@ -31,7 +31,7 @@ use crate::etcd::pb::mvccpb::KeyValue;
 use crate::{Error, Result};
 
 /// The endpoint used when none is configured.
-pub const DEFAULT_ADDRESS: &str = "127.0.0.1:2379";
+pub const DEFAULT_ADDRESS: &str = crate::etcd::client::DEFAULT_ADDRESS;
 /// The key prefix used when none is configured.
 pub const DEFAULT_PREFIX: &str = "/micro/store/";
 
@@ -89,14 +89,7 @@ impl EtcdStore {
     /// 400 for a bad endpoint, database or table name.
     pub fn new(options: impl Into<EtcdStoreOptions>) -> Result<Self> {
         let options = options.into();
-        let endpoints: Vec<String> = options
-            .store
-            .address
-            .as_deref()
-            .unwrap_or(DEFAULT_ADDRESS)
-            .split(',')
-            .map(str::to_owned)
-            .collect();
+        let endpoints = crate::etcd::client::endpoints(options.store.address.as_deref());
         let client = Client::new(
             checks::ID,
             &endpoints,

@@ -24,7 +24,7 @@ pub(crate) use provider::EtcdProvider;
 /// The key prefix used when none is configured.
 pub const DEFAULT_PREFIX: &str = "/micro/config/";
 /// The endpoint used when none is configured.
-pub const DEFAULT_ADDRESS: &str = "127.0.0.1:2379";
+pub const DEFAULT_ADDRESS: &str = crate::etcd::client::DEFAULT_ADDRESS;
 
 /// Settings of the etcd source.
 #[derive(Clone, Debug)]
@@ -54,18 +54,10 @@ impl EtcdConfigOptions {
     /// The defaults with the endpoints of a comma-separated `address`
     /// (`None` or empty: `127.0.0.1:2379`).
     pub fn with_address(address: Option<&str>) -> Self {
-        let endpoints: Vec<String> = address
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let mut options = Self::default();
-        if !endpoints.is_empty() {
-            options.endpoints = endpoints;
+        Self {
+            endpoints: crate::etcd::client::endpoints(address),
+            ..Self::default()
         }
-        options
     }
 
     /// From `MICRO_CONFIG_ADDRESS` (else `MICRO_REGISTRY_ADDRESS`, so one

@@ -21,7 +21,7 @@ use crate::etcd::client::Client;
 use crate::{Error, Result, env_vars};
 
 /// The endpoint used when none is configured.
-pub const DEFAULT_ADDRESS: &str = "127.0.0.1:2379";
+pub const DEFAULT_ADDRESS: &str = crate::etcd::client::DEFAULT_ADDRESS;
 /// The key prefix used when none is configured.
 pub const DEFAULT_PREFIX: &str = "/micro/sync/";
 /// The lease TTL used when none is configured.
@@ -60,18 +60,10 @@ impl EtcdSyncOptions {
     /// The defaults with the endpoints of a comma-separated `address`
     /// (`None` or empty: `127.0.0.1:2379`).
     pub fn with_address(address: Option<&str>) -> Self {
-        let endpoints: Vec<String> = address
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let mut options = Self::default();
-        if !endpoints.is_empty() {
-            options.endpoints = endpoints;
+        Self {
+            endpoints: crate::etcd::client::endpoints(address),
+            ..Self::default()
         }
-        options
     }
 
     /// From `MICRO_SYNC_ADDRESS` (or `MICRO_REGISTRY_ADDRESS`),
