@@ -5,6 +5,7 @@
 
 pub(crate) mod client;
 pub(crate) mod keys;
+pub(crate) mod lease;
 pub(crate) mod pb;
 #[cfg(feature = "config")]
 pub(crate) mod prefix;

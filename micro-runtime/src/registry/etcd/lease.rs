@@ -20,9 +20,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::etcd::client::{Client, Failure};
+use crate::etcd::lease::keep_alive_once;
 use crate::etcd::pb::etcdserverpb::{
-    Compare, DeleteRangeRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseRevokeRequest,
-    PutRequest, RequestOp, TxnRequest, compare, request_op,
+    Compare, DeleteRangeRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest, RequestOp,
+    TxnRequest, compare, request_op,
 };
 use crate::{Error, Result};
 
@@ -128,29 +129,6 @@ pub(super) async fn deregister(client: &Client, leases: &mut Leases, key: &str) 
         }
     }
     Ok(())
-}
-
-/// Renews a lease once; its remaining TTL, 0 when etcd no longer has it.
-async fn keep_alive_once(client: &Client, id: i64) -> Result<i64> {
-    let answer = client
-        .call("lease keepalive", |stubs| async move {
-            let requests = futures_util::stream::iter([LeaseKeepAliveRequest { id }]);
-            let mut answers = stubs.lease().lease_keep_alive(requests).await?.into_inner();
-            match answers.message().await? {
-                Some(answer) => Ok(answer.ttl),
-                None => Err(tonic::Status::unavailable(
-                    "the keepalive stream ended without an answer",
-                )),
-            }
-        })
-        .await;
-    match answer {
-        Ok((ttl, _)) => Ok(ttl),
-        // etcd answers an unknown lease with TTL 0; should it ever say so
-        // as an error instead, that is the same news.
-        Err(failure) if failure.is_lease_not_found() => Ok(0),
-        Err(failure) => Err(failure.into()),
-    }
 }
 
 async fn grant(client: &Client, ttl: i64) -> Result<i64> {

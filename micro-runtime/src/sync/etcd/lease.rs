@@ -10,7 +10,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::etcd::client::{Client, Failure};
-use crate::etcd::pb::etcdserverpb::{LeaseGrantRequest, LeaseKeepAliveRequest, LeaseRevokeRequest};
+use crate::etcd::lease::keep_alive_once;
+use crate::etcd::pb::etcdserverpb::{LeaseGrantRequest, LeaseRevokeRequest};
 use crate::sync::belief::{Belief, margin};
 use crate::{Error, Result};
 
@@ -101,28 +102,6 @@ async fn renew(client: Arc<Client>, id: i64, ttl: Duration, belief: Arc<Belief>)
         && !failure.is_lease_not_found()
     {
         tracing::debug!(lease = id, err = %Error::from(failure), "revoking a lost lease failed; it runs out by itself");
-    }
-}
-
-/// Renews a lease once; its remaining TTL in seconds, 0 when etcd no longer
-/// has it.
-async fn keep_alive_once(client: &Client, id: i64) -> Result<i64> {
-    let answer = client
-        .call("lease keepalive", |stubs| async move {
-            let requests = futures_util::stream::iter([LeaseKeepAliveRequest { id }]);
-            let mut answers = stubs.lease().lease_keep_alive(requests).await?.into_inner();
-            match answers.message().await? {
-                Some(answer) => Ok(answer.ttl),
-                None => Err(tonic::Status::unavailable(
-                    "the keepalive stream ended without an answer",
-                )),
-            }
-        })
-        .await;
-    match answer {
-        Ok((ttl, _)) => Ok(ttl),
-        Err(failure) if failure.is_lease_not_found() => Ok(0),
-        Err(failure) => Err(failure.into()),
     }
 }
 
