@@ -318,6 +318,11 @@ pub struct GatewayArgs {
     /// Do not serve the web dashboard at `/`.
     #[arg(long)]
     pub no_dashboard: bool,
+    /// Serve Prometheus metrics at `/metrics` (behind --auth-token, like
+    /// every route but `/health`): HTTP requests by route and status, and
+    /// the calls the gateway makes.
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 /// `micro sidecar`.

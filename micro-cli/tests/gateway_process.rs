@@ -114,7 +114,7 @@ fn with_a_token_requests_without_it_get_401() {
     // The token from the environment, listening beyond loopback (still
     // inside the namespace) as it allows.
     let (gateway, base) = {
-        let mut cmd = gateway_command(ns.command(MICRO), &["--address", "0.0.0.0:0"]);
+        let mut cmd = gateway_command(ns.command(MICRO), &["--address", "0.0.0.0:0", "--metrics"]);
         cmd.env("MICRO_GATEWAY_TOKEN", TOKEN);
         let proc = Proc::spawn("micro gateway --auth-token", cmd);
         let line = proc.wait_line("gateway listening on http://", LIMIT);
@@ -157,6 +157,39 @@ fn with_a_token_requests_without_it_get_401() {
         reply.headers.contains("content-encoding: gzip"),
         "{reply:?}"
     );
+    // --metrics: Prometheus text behind the token, counting the requests
+    // above and the call they made.
+    let metrics = format!("{base}/metrics");
+    let reply = curl(&ns, "GET", &metrics, &[], None);
+    assert_eq!(reply.status, 401, "{reply:?}");
+    let reply = curl(&ns, "GET", &metrics, &[&bearer], None);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let value = |series: &str, labels: &[&str]| -> Option<u64> {
+        reply.body.lines().find_map(|line| {
+            let rest = line.strip_prefix(series)?.strip_prefix('{')?;
+            let (set, value) = rest.rsplit_once("} ")?;
+            labels
+                .iter()
+                .all(|label| set.contains(label))
+                .then(|| value.parse().ok())?
+        })
+    };
+    let http = "micro_gateway_http_requests_total";
+    assert_eq!(
+        value(http, &[r#"method="POST""#, r#"code="401""#]),
+        Some(2),
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        value(http, &[r#"method="POST""#, r#"code="200""#]),
+        Some(1),
+        "{}",
+        reply.body
+    );
+    let calls = "micro_client_calls_total";
+    let hello = [r#"endpoint="Greeter.Hello""#, r#"code="200""#];
+    assert_eq!(value(calls, &hello), Some(1), "{}", reply.body);
 
     let stderr = gateway.stderr();
     // Ctrl-C stops it as gracefully as SIGTERM.

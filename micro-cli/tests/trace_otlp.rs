@@ -128,7 +128,7 @@ mod receiver {
 #[cfg(feature = "otel")]
 mod flow {
     use std::process::Stdio;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     use serde_json::Value;
 
@@ -139,6 +139,9 @@ mod flow {
     /// The caller's trace and span, as its `traceparent` names them.
     const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
     const CALLER: &str = "b7ad6b7169203331";
+    /// A caller's trace it did not sample (flags 00): nothing of it is
+    /// exported anywhere downstream.
+    const UNSAMPLED: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
     /// OTLP span kinds.
     const SERVER: i64 = 2;
@@ -157,10 +160,13 @@ mod flow {
     }
 
     /// The spans of the trace the receiver printed, once one of each
-    /// `(service, name)` in `wanted` arrived.
-    fn spans_of_trace(receiver: &Proc, wanted: &[(&str, &str)]) -> Vec<Value> {
+    /// `(service, name)` in `wanted` arrived, and the spans of the
+    /// unsampled trace among all it printed (every process has flushed and
+    /// exited: what is left arrives without waiting for more exports).
+    fn spans_of_trace(receiver: &Proc, wanted: &[(&str, &str)]) -> (Vec<Value>, Vec<Value>) {
         let deadline = Instant::now() + LIMIT;
         let mut spans: Vec<Value> = Vec::new();
+        let mut unsampled: Vec<Value> = Vec::new();
         let missing = |spans: &[Value]| {
             wanted
                 .iter()
@@ -185,9 +191,19 @@ mod flow {
             let span: Value = serde_json::from_str(json).unwrap();
             if span["trace_id"] == TRACE {
                 spans.push(span);
+            } else if span["trace_id"] == UNSAMPLED {
+                unsampled.push(span);
             }
         }
-        spans
+        while let Some(line) = receiver.next_line(Duration::from_secs(1)) {
+            if let Some(json) = line.strip_prefix("span ") {
+                let span: Value = serde_json::from_str(json).unwrap();
+                if span["trace_id"] == UNSAMPLED {
+                    unsampled.push(span);
+                }
+            }
+        }
+        (spans, unsampled)
     }
 
     /// The one span of `service` named `name`.
@@ -249,6 +265,19 @@ mod flow {
         let gateway_env = [otel.as_slice(), &[("OTEL_SERVICE_NAME", "gateway")]].concat();
         let (gateway, base) = gateway(&ns, &["--address", "127.0.0.1:0"], &gateway_env);
 
+        // First a request its caller did not sample: it crosses the same
+        // services and the event, and none of them records it.
+        let unsampled = format!("traceparent: 00-{UNSAMPLED}-{CALLER}-00");
+        let reply = curl(
+            &ns,
+            "POST",
+            &format!("{base}/api/com.example.srv.front/Front.Greet"),
+            &[&unsampled],
+            Some(r#"{"name":"Bea"}"#),
+        );
+        assert_eq!(reply.status, 200, "{reply:?}");
+        audit.wait_line("audited Hello Bea", LIMIT);
+
         let traceparent = format!("traceparent: 00-{TRACE}-{CALLER}-01");
         let reply = curl(
             &ns,
@@ -282,7 +311,7 @@ mod flow {
             "com.example.srv.greeter/Greeter.Hello",
         );
         let entry_name = "POST /api/com.example.srv.front/Front.Greet";
-        let spans = spans_of_trace(
+        let (spans, unsampled) = spans_of_trace(
             &receiver,
             &[
                 ("gateway", entry_name),
@@ -294,6 +323,7 @@ mod flow {
                 ("com.example.srv.audit", "process greeted"),
             ],
         );
+        assert!(unsampled.is_empty(), "unsampled spans: {unsampled:#?}");
         let entry = find(&spans, "gateway", entry_name);
         assert_eq!(entry["parent"], CALLER, "the caller's span is the parent");
         assert_eq!(entry["kind"], SERVER);
@@ -328,7 +358,13 @@ mod flow {
             .filter_map(|l| serde_json::from_str(l).ok())
             .filter(|l: &Value| l["message"] == "greeting")
             .collect();
-        assert_eq!(logged.len(), 1, "{}", front.stderr());
+        assert_eq!(logged.len(), 2, "{}", front.stderr());
+        // The unsampled call's line names its trace (from the request),
+        // and no span: none was recorded.
+        assert_eq!(logged[0]["name"], "Bea");
+        assert_eq!(logged[0]["trace_id"], UNSAMPLED);
+        assert!(logged[0].get("span_id").is_none(), "{}", logged[0]);
+        let logged = &logged[1..];
         assert_eq!(logged[0]["name"], "Ada");
         assert_eq!(logged[0]["trace_id"], TRACE);
         assert_eq!(logged[0]["span_id"], front_served["span_id"]);

@@ -26,6 +26,12 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs, serve: Serve) -> O
             "micro web serves the dashboard: --mcp and --no-dashboard are for micro gateway",
         ));
     }
+    #[cfg(not(feature = "metrics"))]
+    if args.metrics {
+        return Err(Failure::bad_request(
+            "--metrics needs the cargo feature `metrics` of micro-cli (on by default)",
+        ));
+    }
     let options = options(args.clone());
     // Refused (an open address without a token) before anything is bound
     // or discovered.
@@ -121,6 +127,10 @@ fn options(args: GatewayArgs) -> GatewayOptions {
     }
     if let Some(token) = args.auth_token {
         options = options.auth_token(token.0);
+    }
+    #[cfg(feature = "metrics")]
+    if args.metrics {
+        options = options.metrics(micro_runtime::metrics::Metrics::new());
     }
     options
 }

@@ -68,21 +68,47 @@ pub fn init_with(default_filter: &str) -> Result<()> {
     #[allow(unused_mut)]
     let mut layers = vec![lines];
     #[cfg(feature = "otel")]
-    layers.push(otel_layer()?);
+    let sampler = match otel_layer()? {
+        Some((layer, sampler)) => {
+            layers.push(layer);
+            Some(sampler)
+        }
+        None => None,
+    };
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layers));
     #[cfg(feature = "otel")]
     super::ids::remember(&dispatch);
     tracing::dispatcher::set_global_default(dispatch)
-        .map_err(|_| Error::conflict("a tracing subscriber is already installed"))
+        .map_err(|_| Error::conflict("a tracing subscriber is already installed"))?;
+    #[cfg(feature = "otel")]
+    if let Some(sampler) = sampler {
+        super::sampler::install(sampler);
+    }
+    Ok(())
 }
 
 /// The OpenTelemetry layer: every span at `info` and above (the log filter
-/// does not apply), but none of the exporter's own crates.
+/// does not apply), but none of the exporter's own crates nor the calls the
+/// sampler left out; with it, the sampler of `OTEL_TRACES_SAMPLER`. None
+/// when nothing is exported ([`super::otlp::configured`]): spans stay plain
+/// `tracing` spans and the trace context passes through unchanged.
+///
+/// The layer records what the span's fields say and nothing per poll: no
+/// source location, thread or busy/idle timings, and no OpenTelemetry
+/// context made current on every enter (the span's own context is still
+/// what [`super::propagation`] and the log lines read).
 #[cfg(feature = "otel")]
-fn otel_layer() -> Result<Boxed> {
+fn otel_layer() -> Result<Option<(Boxed, super::sampler::Sampler)>> {
+    use super::otlp::Export;
     use tracing::level_filters::LevelFilter;
     use tracing_subscriber::filter::Targets;
-    let tracer = super::otlp::tracer(super::otlp::configured()?)?;
+    let protocol = match super::otlp::configured()? {
+        Export::Off => return Ok(None),
+        Export::Local => None,
+        Export::Otlp(protocol) => Some(protocol),
+    };
+    let sampler = super::sampler::Sampler::from_env()?;
+    let tracer = super::otlp::tracer(protocol, sampler)?;
     let quiet = [
         "h2",
         "hyper",
@@ -92,12 +118,18 @@ fn otel_layer() -> Result<Boxed> {
         "reqwest",
         "opentelemetry",
     ];
-    let filter = quiet.into_iter().fold(
+    let filter = quiet.into_iter().chain([super::span::UNSAMPLED]).fold(
         Targets::new().with_default(LevelFilter::INFO),
         |targets, target| targets.with_target(target, LevelFilter::OFF),
     );
-    Ok(tracing_opentelemetry::layer()
+    let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
         .with_filter(filter)
-        .boxed())
+        .boxed();
+    Ok(Some((layer, sampler)))
 }

@@ -6,7 +6,9 @@ mod json;
 #[cfg(feature = "otel")]
 mod otlp;
 mod propagation;
+mod sampler;
 mod span;
+mod traceparent;
 mod wrappers;
 
 use std::sync::Arc;

@@ -4,8 +4,10 @@
 //! Export is on when `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set; `OTEL_EXPORTER_OTLP_PROTOCOL`
 //! (or `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`) picks `grpc` or
-//! `http/protobuf` (the default). Without an endpoint the provider still
-//! gives spans their ids (propagation, log lines) and exports nothing.
+//! `http/protobuf` (the default). Without an endpoint nothing is recorded
+//! (spans stay plain `tracing` spans, for the log lines); with
+//! `OTEL_TRACES_EXPORTER=none` spans get their OpenTelemetry ids
+//! (propagation, log lines) and nothing is exported.
 //! The resource's `service.name` is `OTEL_SERVICE_NAME`, else the name of
 //! the first micro service built in the process.
 
@@ -20,6 +22,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData};
 
+use super::sampler::Sampler;
 use crate::{Error, Result, env_vars};
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
@@ -32,16 +35,45 @@ pub(crate) enum Protocol {
     HttpProtobuf,
 }
 
-/// The protocol to export with, or `None` when no endpoint is configured.
+/// Where recorded spans go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Export {
+    /// Nowhere, and nothing is recorded: no endpoint is configured, or
+    /// `OTEL_SDK_DISABLED=true`.
+    Off,
+    /// Recorded with OpenTelemetry ids, kept local:
+    /// `OTEL_TRACES_EXPORTER=none`.
+    Local,
+    /// To the OTLP endpoint with this protocol.
+    Otlp(Protocol),
+}
+
+/// What the standard variables configure.
 ///
 /// # Errors
 ///
-/// 400 for a protocol other than `grpc` and `http/protobuf`.
-pub(crate) fn configured() -> Result<Option<Protocol>> {
+/// 400 for a protocol other than `grpc` and `http/protobuf`, an exporter
+/// other than `otlp` and `none`, or a switch that does not parse.
+pub(crate) fn configured() -> Result<Export> {
+    if env_vars::flag("OTEL_SDK_DISABLED")?.unwrap_or(false) {
+        return Ok(Export::Off);
+    }
+    match env_vars::string("OTEL_TRACES_EXPORTER")
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("otlp") => {}
+        Some("none") => return Ok(Export::Local),
+        Some(other) => {
+            return Err(Error::bad_request(format!(
+                "OTEL_TRACES_EXPORTER={other:?} is not supported (otlp or none)"
+            )));
+        }
+    }
     let endpoint = env_vars::string("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         .or_else(|| env_vars::string("OTEL_EXPORTER_OTLP_ENDPOINT"));
     if endpoint.is_none() {
-        return Ok(None);
+        return Ok(Export::Off);
     }
     let (name, protocol) = [
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
@@ -51,23 +83,24 @@ pub(crate) fn configured() -> Result<Option<Protocol>> {
     .find_map(|name| env_vars::string(name).map(|v| (name, v)))
     .unwrap_or(("", "http/protobuf".to_owned()));
     match protocol.trim() {
-        "grpc" => Ok(Some(Protocol::Grpc)),
-        "http/protobuf" => Ok(Some(Protocol::HttpProtobuf)),
+        "grpc" => Ok(Export::Otlp(Protocol::Grpc)),
+        "http/protobuf" => Ok(Export::Otlp(Protocol::HttpProtobuf)),
         other => Err(Error::bad_request(format!(
             "{name}={other:?} is not supported (grpc or http/protobuf)"
         ))),
     }
 }
 
-/// The tracer spans are recorded with: exported with `protocol`, or kept
-/// local (ids only) without one. The provider is kept for [`flush`].
+/// The tracer spans are recorded with: exported over OTLP with `protocol`,
+/// or kept local (ids only) without one; `sampler` decides for spans other
+/// than micro's own (those were decided before they were made). The provider is kept for [`flush`].
 ///
 /// # Errors
 ///
 /// 400 when the exporter cannot be built from the variables; 500 for gRPC
 /// outside a Tokio runtime.
-pub(crate) fn tracer(protocol: Option<Protocol>) -> Result<SdkTracer> {
-    let mut provider = SdkTracerProvider::builder();
+pub(crate) fn tracer(protocol: Option<Protocol>, sampler: Sampler) -> Result<SdkTracer> {
+    let mut provider = SdkTracerProvider::builder().with_sampler(super::sampler::sdk(sampler));
     if let Some(protocol) = protocol {
         let exporter = match protocol {
             Protocol::Grpc => {

@@ -9,21 +9,45 @@
 
 use tracing::Span;
 
+use super::traceparent::Traceparent;
 use crate::Metadata;
 
 /// The `traceparent` metadata key.
 pub(crate) const TRACEPARENT: &str = "traceparent";
 
+/// The `traceparent` in `metadata`, when it is well formed.
+fn parse(metadata: &Metadata) -> Option<Traceparent> {
+    Traceparent::parse(metadata.get(TRACEPARENT)?)
+}
+
 /// The trace id (32 hex digits) of a well-formed `traceparent` in
 /// `metadata`; what JSON log lines show without OpenTelemetry.
 pub(crate) fn trace_id(metadata: &Metadata) -> Option<&str> {
-    let header = metadata.get(TRACEPARENT)?;
-    let mut parts = header.split('-');
-    let (_version, trace_id) = (parts.next()?, parts.next()?);
-    let valid = trace_id.len() == 32
-        && trace_id.bytes().all(|b| b.is_ascii_hexdigit())
-        && trace_id.bytes().any(|b| b != b'0');
-    valid.then_some(trace_id)
+    parse(metadata)?;
+    metadata.get(TRACEPARENT)?.get(3..35)
+}
+
+/// The sampled flag and the low 64 bits of the trace id of a well-formed
+/// `traceparent` in `metadata`: what a sampler asks of a remote parent.
+pub(crate) fn remote_parent(metadata: &Metadata) -> Option<(bool, u64)> {
+    parse(metadata).map(|p| (p.sampled(), p.low_bits()))
+}
+
+/// Marks what `metadata` sends on as not sampled: the `traceparent` it
+/// carries with its sampled flag cleared, else a new trace's, so the
+/// services called next do not record it either. False when it already
+/// said so.
+pub(crate) fn mark_unsampled(metadata: &mut Metadata) -> bool {
+    let unsampled = match parse(metadata) {
+        Some(p) if !p.sampled() => return false,
+        Some(p) => Traceparent {
+            flags: p.flags & !1,
+            ..p
+        },
+        None => Traceparent::random(0),
+    };
+    metadata.insert(TRACEPARENT, unsampled.header());
+    true
 }
 
 #[cfg(feature = "otel")]
@@ -82,8 +106,27 @@ mod otel {
         }
     }
 
-    pub(crate) fn in_trace() -> bool {
-        Span::current().context().span().span_context().is_valid()
+    pub(crate) fn current_parent() -> Option<(bool, u64)> {
+        let cx = Span::current().context();
+        let span = cx.span();
+        let ids = span.span_context();
+        let low = u64::from_be_bytes(ids.trace_id().to_bytes()[8..].try_into().ok()?);
+        ids.is_valid().then_some((ids.is_sampled(), low))
+    }
+
+    pub(crate) fn remote_context(metadata: &Metadata) -> opentelemetry::Context {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+        let Some(p) = super::parse(metadata) else {
+            return opentelemetry::Context::new();
+        };
+        let remote = SpanContext::new(
+            TraceId::from(p.trace_id),
+            SpanId::from(p.span_id),
+            TraceFlags::new(p.flags),
+            true,
+            TraceState::NONE,
+        );
+        opentelemetry::Context::new().with_remote_span_context(remote)
     }
 }
 
@@ -111,28 +154,63 @@ pub(crate) fn inject(span: &Span, metadata: &mut Metadata) {
     let _ = (span, metadata);
 }
 
-/// True when the current span belongs to an exported trace: a span made
-/// now is its child. Otherwise a new span continues from the context's
-/// metadata (work moved onto another task, a client outside any handler).
-pub(crate) fn in_trace() -> bool {
+/// The sampled flag and low trace id bits of the current span, when it
+/// belongs to an OpenTelemetry trace: a span made now is its child.
+/// Otherwise a new span continues from the context's metadata (work moved
+/// onto another task, a client outside any handler).
+pub(crate) fn current_parent() -> Option<(bool, u64)> {
     #[cfg(feature = "otel")]
     {
-        otel::in_trace()
+        otel::current_parent()
     }
     #[cfg(not(feature = "otel"))]
     {
-        false
+        None
     }
 }
 
 /// A span that joins the trace: child of the current span when that one is
-/// traced, else of the `traceparent` in `metadata`; then `metadata` names
-/// the new span, so the peer continues from it.
-pub(crate) fn join(span: &Span, metadata: &mut Metadata) {
-    if !in_trace() {
+/// traced (`in_trace`), else of the `traceparent` in `metadata`; then
+/// `metadata` names the new span, so the peer continues from it.
+pub(crate) fn join(span: &Span, metadata: &mut Metadata, in_trace: bool) {
+    if !in_trace {
         continue_from(span, metadata);
     }
     inject(span, metadata);
+}
+
+/// The OpenTelemetry context of a remote parent (feature `otel`), to make
+/// current while work it started runs: spans of the user's own inside an
+/// unsampled call then follow its decision instead of starting traces.
+pub(crate) struct Remote {
+    #[cfg(feature = "otel")]
+    cx: opentelemetry::Context,
+}
+
+impl Remote {
+    /// The parent `metadata`'s `traceparent` names.
+    pub(crate) fn of(metadata: &Metadata) -> Self {
+        #[cfg(not(feature = "otel"))]
+        let _ = metadata;
+        Self {
+            #[cfg(feature = "otel")]
+            cx: otel::remote_context(metadata),
+        }
+    }
+
+    /// `work` with the parent current while it is polled.
+    pub(crate) fn wrap<T: 'static>(
+        self,
+        work: futures_util::future::BoxFuture<'static, T>,
+    ) -> futures_util::future::BoxFuture<'static, T> {
+        #[cfg(feature = "otel")]
+        {
+            use opentelemetry::context::FutureExt;
+            Box::pin(work.with_context(self.cx))
+        }
+        #[cfg(not(feature = "otel"))]
+        work
+    }
 }
 
 #[cfg(test)]
@@ -159,9 +237,47 @@ mod tests {
             "00-4bf92f35-00f067aa0ba902b7-01",
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e473z-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0é",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-é1",
         ] {
             assert_eq!(trace_id(&with(bad)), None, "{bad:?}");
         }
+        // A later version may carry more fields.
+        let later = with("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-é");
+        assert_eq!(trace_id(&later), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
         assert_eq!(trace_id(&Metadata::new()), None);
+    }
+
+    #[test]
+    fn the_sampled_flag_and_low_bits_of_a_remote_parent() {
+        let md = with("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        assert_eq!(remote_parent(&md), Some((true, 0xa3ce929d0e0e4736)));
+        let md = with("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02");
+        assert_eq!(remote_parent(&md), Some((false, 0xa3ce929d0e0e4736)));
+        for bad in [
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(remote_parent(&with(bad)), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn marking_unsampled_clears_the_flag_or_starts_a_trace() {
+        let mut md = with("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03");
+        mark_unsampled(&mut md);
+        assert_eq!(
+            md.get(TRACEPARENT),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02")
+        );
+        let mut md = Metadata::new();
+        mark_unsampled(&mut md);
+        let (sampled, _) = remote_parent(&md).expect("a new traceparent");
+        assert!(!sampled);
+        let mut md = with("garbage");
+        mark_unsampled(&mut md);
+        assert!(remote_parent(&md).is_some(), "{:?}", md.get(TRACEPARENT));
     }
 }

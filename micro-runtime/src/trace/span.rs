@@ -12,44 +12,63 @@ use crate::Error;
 /// Where the spans are reported from (`RUST_LOG=micro_runtime::trace=…`).
 pub(crate) const TARGET: &str = "micro_runtime::trace";
 
+/// Where the spans of unsampled calls are reported from: plain `tracing`
+/// spans for the log lines, never seen by the OpenTelemetry layer.
+pub(crate) const UNSAMPLED: &str = "micro_runtime::trace::unsampled";
+
+/// The names of micro's spans.
+pub(crate) const NAMES: [&str; 4] = [
+    "rpc.server",
+    "rpc.client",
+    "messaging.publish",
+    "messaging.process",
+];
+
+/// A span at `info` with `target` when sampled, else [`UNSAMPLED`].
+macro_rules! span_at {
+    ($sampled:expr, $($rest:tt)*) => {
+        if $sampled {
+            tracing::info_span!(target: TARGET, $($rest)*)
+        } else {
+            tracing::info_span!(target: UNSAMPLED, $($rest)*)
+        }
+    };
+}
+
+/// The span of a call of `kind` (`server` or `client`) to `method`
+/// (`Greeter.Hello`) of `service`.
+macro_rules! rpc_span {
+    ($sampled:expr, $name:literal, $kind:literal, $service:expr, $method:expr) => {
+        span_at!(
+            $sampled,
+            $name,
+            otel.name = %format_args!("{}/{}", $service, $method),
+            otel.kind = $kind,
+            otel.status_code = Empty,
+            otel.status_description = Empty,
+            rpc.system = "micro",
+            rpc.service = %$service,
+            rpc.method = %$method,
+            rpc.response.status_code = Empty,
+            "error.type" = Empty,
+        )
+    };
+}
+
 /// The server side of a call to `method` (`Greeter.Hello`) of `service`.
-pub(crate) fn server(service: &str, method: &str) -> Span {
-    tracing::info_span!(
-        target: TARGET,
-        "rpc.server",
-        otel.name = %format_args!("{service}/{method}"),
-        otel.kind = "server",
-        otel.status_code = Empty,
-        otel.status_description = Empty,
-        rpc.system = "micro",
-        rpc.service = %service,
-        rpc.method = %method,
-        rpc.response.status_code = Empty,
-        "error.type" = Empty,
-    )
+pub(crate) fn server(service: &str, method: &str, sampled: bool) -> Span {
+    rpc_span!(sampled, "rpc.server", "server", service, method)
 }
 
 /// The client side of a call to `method` of `service`.
-pub(crate) fn client(service: &str, method: &str) -> Span {
-    tracing::info_span!(
-        target: TARGET,
-        "rpc.client",
-        otel.name = %format_args!("{service}/{method}"),
-        otel.kind = "client",
-        otel.status_code = Empty,
-        otel.status_description = Empty,
-        rpc.system = "micro",
-        rpc.service = %service,
-        rpc.method = %method,
-        rpc.response.status_code = Empty,
-        "error.type" = Empty,
-    )
+pub(crate) fn client(service: &str, method: &str, sampled: bool) -> Span {
+    rpc_span!(sampled, "rpc.client", "client", service, method)
 }
 
 /// Publishing to `topic` on the broker `system`.
-pub(crate) fn publish(system: &str, topic: &str) -> Span {
-    tracing::info_span!(
-        target: TARGET,
+pub(crate) fn publish(system: &str, topic: &str, sampled: bool) -> Span {
+    span_at!(
+        sampled,
         "messaging.publish",
         otel.name = %format_args!("send {topic}"),
         otel.kind = "producer",
@@ -64,9 +83,9 @@ pub(crate) fn publish(system: &str, topic: &str) -> Span {
 }
 
 /// A subscriber (`Notifier.OnSignup`) handling a message of `topic`.
-pub(crate) fn deliver(topic: &str, subscriber: &str, redelivered: bool) -> Span {
-    tracing::info_span!(
-        target: TARGET,
+pub(crate) fn deliver(topic: &str, subscriber: &str, redelivered: bool, sampled: bool) -> Span {
+    span_at!(
+        sampled,
         "messaging.process",
         otel.name = %format_args!("process {topic}"),
         otel.kind = "consumer",

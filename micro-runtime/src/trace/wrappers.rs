@@ -4,8 +4,8 @@
 use futures_util::future::BoxFuture;
 use tracing::{Instrument, Span};
 
-use super::propagation;
 use super::span::{self, Side};
+use super::{propagation, sampler};
 use crate::broker::wrapper::{SubscriberNext, SubscriberRequest};
 use crate::chain::Wrapper;
 use crate::client::publish::PublishHook;
@@ -15,7 +15,9 @@ use crate::{Context, Result};
 
 /// Serves each request in a server span, child of the caller's span (the
 /// request's `traceparent`); the handler's context names the server span,
-/// so the calls and events it makes are its children.
+/// so the calls and events it makes are its children. A request the
+/// sampler leaves out gets a plain span (for log lines) and passes its
+/// trace on marked as not sampled.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TraceHandler;
 
@@ -25,7 +27,13 @@ impl Wrapper<HandlerRequest, HandlerResponse> for TraceHandler {
         mut req: HandlerRequest,
         next: HandlerNext,
     ) -> BoxFuture<'static, Result<HandlerResponse>> {
-        let span = span::server(req.service(), req.endpoint().name);
+        let sampled = receiving(req.context_mut());
+        let span = span::server(req.service(), req.endpoint().name, sampled == Sampled::Yes);
+        if sampled != Sampled::Yes {
+            let ctx = (sampled == Sampled::NoAndMarked).then(|| req.context().clone());
+            let remote = propagation::Remote::of(req.context().metadata());
+            return unsampled(span, ctx, remote, next.run(req));
+        }
         if span.is_disabled() {
             return next.run(req);
         }
@@ -36,6 +44,72 @@ impl Wrapper<HandlerRequest, HandlerResponse> for TraceHandler {
             outcome
         })
     }
+}
+
+/// Whether what `ctx` received (a request, a message) is recorded, as the
+/// sampler decides from its `traceparent`; if not, the trace it passes on
+/// is marked as not sampled.
+fn receiving(ctx: &mut Context) -> Sampled {
+    if !sampler::installed() {
+        return Sampled::Yes;
+    }
+    match sampler::decide(propagation::remote_parent(ctx.metadata())) {
+        true => Sampled::Yes,
+        false if propagation::mark_unsampled(ctx.metadata_mut()) => Sampled::NoAndMarked,
+        false => Sampled::No,
+    }
+}
+
+/// What the sampler decided about a request or delivery.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sampled {
+    Yes,
+    /// Not recorded, as its `traceparent` said already.
+    No,
+    /// Not recorded, and its context's `traceparent` rewritten to say so.
+    NoAndMarked,
+}
+
+/// Whether what is sent with `ctx` (a call, an event) is recorded: as the
+/// current traced span decided, else as the sampler decides from the
+/// context's `traceparent`. The first part is whether the current span is
+/// traced.
+fn sending(ctx: &mut Context) -> (bool, bool) {
+    if !sampler::installed() {
+        return (true, false);
+    }
+    let current = propagation::current_parent();
+    let parent = current.or_else(|| propagation::remote_parent(ctx.metadata()));
+    let sampled = sampler::decide(parent);
+    if !sampled {
+        propagation::mark_unsampled(ctx.metadata_mut());
+    }
+    (sampled, current.is_some())
+}
+
+/// Runs `work` (a request or delivery the sampler left out) in its plain
+/// span, if any layer wants it; in `ctx` when its metadata were rewritten;
+/// and in the `remote` parent's OpenTelemetry context, so spans of the
+/// user's own inside it are not recorded either.
+fn unsampled<T: Send + 'static>(
+    span: Span,
+    ctx: Option<Context>,
+    remote: propagation::Remote,
+    work: BoxFuture<'static, Result<T>>,
+) -> BoxFuture<'static, Result<T>> {
+    let work = remote.wrap(work);
+    let work: BoxFuture<'static, Result<T>> = match ctx {
+        Some(ctx) => Box::pin(ctx.scope(work)),
+        None => work,
+    };
+    if span.is_disabled() {
+        return work;
+    }
+    Box::pin(async move {
+        let outcome = work.instrument(span.clone()).await;
+        span::finish(&span, Side::Server, &outcome);
+        outcome
+    })
 }
 
 /// Makes `span` the child of the remote parent `ctx` names and `ctx` name
@@ -58,13 +132,18 @@ impl Wrapper<ClientRequest, ClientResponse> for TraceClient {
         mut req: ClientRequest,
         next: ClientNext,
     ) -> BoxFuture<'static, Result<ClientResponse>> {
-        let span = span::client(req.service(), req.endpoint());
+        let (sampled, in_trace) = sending(req.context_mut());
+        let span = span::client(req.service(), req.endpoint(), sampled);
         if span.is_disabled() {
             return next.run(req);
         }
-        propagation::join(&span, req.context_mut().metadata_mut());
+        if sampled {
+            propagation::join(&span, req.context_mut().metadata_mut(), in_trace);
+        }
+        // Not entered while the call runs: nothing in it logs or makes
+        // spans that need it current, and each poll would pay for it.
         Box::pin(async move {
-            let outcome = next.run(req).instrument(span.clone()).await;
+            let outcome = next.run(req).await;
             span::finish(&span, Side::Client, &outcome);
             outcome
         })
@@ -82,7 +161,14 @@ impl Wrapper<SubscriberRequest, ()> for TraceSubscriber {
         mut req: SubscriberRequest,
         next: SubscriberNext,
     ) -> BoxFuture<'static, Result<()>> {
-        let span = span::deliver(req.topic(), req.subscriber(), req.redelivered());
+        let sampled = receiving(req.context_mut());
+        let recorded = sampled == Sampled::Yes;
+        let span = span::deliver(req.topic(), req.subscriber(), req.redelivered(), recorded);
+        if !recorded {
+            let ctx = (sampled == Sampled::NoAndMarked).then(|| req.context().clone());
+            let remote = propagation::Remote::of(req.context().metadata());
+            return unsampled(span, ctx, remote, next.run(req));
+        }
         if span.is_disabled() {
             return next.run(req);
         }
@@ -102,9 +188,10 @@ pub(crate) struct TracePublish;
 
 impl PublishHook for TracePublish {
     fn publish(&self, broker: &str, topic: &str, ctx: &mut Context) -> Span {
-        let span = span::publish(broker, topic);
-        if !span.is_disabled() {
-            propagation::join(&span, ctx.metadata_mut());
+        let (sampled, in_trace) = sending(ctx);
+        let span = span::publish(broker, topic, sampled);
+        if sampled && !span.is_disabled() {
+            propagation::join(&span, ctx.metadata_mut(), in_trace);
         }
         span
     }
