@@ -101,7 +101,7 @@ impl Fleet {
 }
 
 async fn start_server() -> anyhow::Result<ServerProcess> {
-    tokio::task::spawn_blocking(|| ServerProcess::start("micro", START_TIMEOUT))
+    tokio::task::spawn_blocking(|| ServerProcess::start(crate::systems::System::Micro, START_TIMEOUT))
         .await
         .context("starting a server")?
 }

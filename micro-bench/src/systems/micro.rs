@@ -186,6 +186,33 @@ impl pb::Greeter for BenchGreeter {
     }
 }
 
+/// Serves the micro variant `system` (`micro`, `micro-tls`, `micro-nats`,
+/// `micro-metrics`, `micro-trace`; `tonic-micro` calls `micro`'s server)
+/// on 127.0.0.1:`port`, as [`serve`] says.
+///
+/// # Errors
+///
+/// As [`serve`]; a system that is not micro's.
+pub async fn serve_system(
+    system: super::System,
+    port: u16,
+    ready: impl FnOnce(&str),
+) -> anyhow::Result<()> {
+    use super::System;
+    match system.server() {
+        System::Micro => serve(port, Wire::Tcp, ready).await?,
+        System::MicroNats => serve(port, Wire::Nats, ready).await?,
+        System::MicroTrace => {
+            trace()?;
+            serve(port, Wire::Tcp, ready).await?
+        }
+        System::MicroMetrics => serve_measured(port, ready).await?,
+        System::MicroTls => serve(port, Wire::Tls, ready).await?,
+        other => anyhow::bail!("{other} is not served by micro"),
+    }
+    Ok(())
+}
+
 /// Serves the micro service on 127.0.0.1:`port` (over NATS: on a node
 /// subject), calls `ready` with the address it registered, and serves
 /// until SIGTERM or SIGINT, then drains (calls in flight finish).
@@ -365,6 +392,75 @@ impl Client {
             received += 1;
         }
         check_count(received, count)
+    }
+
+    /// One `Collect` call of `count` requests named after `payload`;
+    /// `clock` counts them when the response confirms them.
+    ///
+    /// # Errors
+    ///
+    /// The call's error, or a response that does not hold every name.
+    pub async fn collect(
+        &self,
+        payload: &Payload,
+        count: u32,
+        clock: &mut MessageClock,
+    ) -> std::result::Result<(), String> {
+        let call = self.greeter.collect().await.map_err(|e| e.to_string())?;
+        for _ in 0..count {
+            let request = pb::Request {
+                name: payload.name.clone(),
+            };
+            call.send(request).await.map_err(|e| e.to_string())?;
+        }
+        let response = call.close_and_recv().await.map_err(|e| e.to_string())?;
+        check_len(
+            response.greeting.len(),
+            payload::collected_len(&payload.name, count),
+        )?;
+        clock.ticks(count);
+        Ok(())
+    }
+
+    /// One `Chat` call: `count` requests sent while the responses are read
+    /// (in the same task), `clock` ticking per response.
+    ///
+    /// # Errors
+    ///
+    /// The call's error, or fewer responses than requests.
+    pub async fn chat(
+        &self,
+        payload: &Payload,
+        count: u32,
+        clock: &mut MessageClock,
+    ) -> std::result::Result<(), String> {
+        let (requests, mut responses) = self
+            .greeter
+            .chat()
+            .await
+            .map_err(|e| e.to_string())?
+            .split();
+        let send = async move {
+            for _ in 0..count {
+                let request = pb::Request {
+                    name: payload.name.clone(),
+                };
+                requests.send(request).await.map_err(|e| e.to_string())?;
+            }
+            requests.close();
+            Ok::<_, String>(())
+        };
+        let receive = async {
+            let mut received = 0;
+            while let Some(response) = responses.recv().await.map_err(|e| e.to_string())? {
+                check_len(response.greeting.len(), payload.greeting_len)?;
+                clock.tick();
+                received += 1;
+            }
+            check_count(received, count)
+        };
+        let (sent, received) = tokio::join!(send, receive);
+        sent.and(received)
     }
 
     /// Connections micro's pool holds now.

@@ -163,4 +163,64 @@ impl Client {
         }
         check_count(received, count)
     }
+
+    /// One `Collect` call of `count` requests named after `payload`;
+    /// `clock` counts them when the response confirms them.
+    ///
+    /// # Errors
+    ///
+    /// The call's status, or a response that does not hold every name.
+    pub async fn collect(
+        &self,
+        payload: &Payload,
+        count: u32,
+        clock: &mut MessageClock,
+    ) -> Result<(), String> {
+        let response = self
+            .greeter
+            .clone()
+            .collect(requests(payload, count))
+            .await
+            .map_err(|s| s.to_string())?;
+        check_len(
+            response.into_inner().greeting.len(),
+            payload::collected_len(&payload.name, count),
+        )?;
+        clock.ticks(count);
+        Ok(())
+    }
+
+    /// One `Chat` call: `count` requests streamed while the responses are
+    /// read, `clock` ticking per response.
+    ///
+    /// # Errors
+    ///
+    /// The call's status, or fewer responses than requests.
+    pub async fn chat(
+        &self,
+        payload: &Payload,
+        count: u32,
+        clock: &mut MessageClock,
+    ) -> Result<(), String> {
+        let mut responses = self
+            .greeter
+            .clone()
+            .chat(requests(payload, count))
+            .await
+            .map_err(|s| s.to_string())?
+            .into_inner();
+        let mut received = 0;
+        while let Some(response) = responses.message().await.map_err(|s| s.to_string())? {
+            check_len(response.greeting.len(), payload.greeting_len)?;
+            clock.tick();
+            received += 1;
+        }
+        check_count(received, count)
+    }
+}
+
+/// `count` requests named after `payload`, as a stream tonic sends.
+fn requests(payload: &Payload, count: u32) -> impl Stream<Item = pb::Request> + Send + 'static {
+    let name = payload.name.clone();
+    stream::iter((0..count).map(move |_| pb::Request { name: name.clone() }))
 }
