@@ -149,11 +149,24 @@ impl ServerProcess {
 }
 
 impl Drop for ServerProcess {
+    /// Closes its stdin (it exits on its own, so a profiler wrapping it can
+    /// write its report), and kills it if it is still there after a grace.
     fn drop(&mut self) {
+        drop(self._stdin.take());
+        let deadline = std::time::Instant::now() + EXIT_GRACE;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
+
+/// How long a server whose stdin closed has to exit before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(3);
 
 /// Where `system`'s server binary is: beside this executable (or one
 /// directory up, for test binaries in `target/<profile>/deps`).

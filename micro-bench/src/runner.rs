@@ -64,10 +64,9 @@ async fn run_system(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     eprintln!("== {system}: starting its server process");
-    let server = tokio::task::spawn_blocking(move || {
-        ServerProcess::start(system, SERVER_START_TIMEOUT)
-    })
-    .await??;
+    let server =
+        tokio::task::spawn_blocking(move || ServerProcess::start(system, SERVER_START_TIMEOUT))
+            .await??;
     eprintln!("== {system}: pid {} on {}", server.pid(), server.address());
 
     let first = Client::connect(system, server.address(), 1)

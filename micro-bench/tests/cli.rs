@@ -92,7 +92,10 @@ fn each_system_has_its_own_server_binary() {
         .expect("run micro-bench-server-tonic");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("micro-bench-server-tonic tonic"), "{stderr}");
+    assert!(
+        stderr.contains("micro-bench-server-tonic tonic"),
+        "{stderr}"
+    );
 
     let output = Command::new(env!("CARGO_BIN_EXE_micro-bench-server-tonic"))
         .args(["micro", "--port", "0"])

@@ -2,7 +2,10 @@
 //! `micro_bench::server`).
 
 fn main() -> std::process::ExitCode {
-    micro_bench::server::main("micro-bench-server-micro", |system, port, ready| async move {
-        micro_bench::systems::micro::serve_system(system, port, ready).await
-    })
+    micro_bench::server::main(
+        "micro-bench-server-micro",
+        |system, port, ready| async move {
+            micro_bench::systems::micro::serve_system(system, port, ready).await
+        },
+    )
 }

@@ -2,7 +2,11 @@
 //! `micro_bench::server`).
 
 fn main() -> std::process::ExitCode {
-    micro_bench::server::main("micro-bench-server-raw", |_system, port, ready| async move {
-        micro_bench::systems::raw::serve(port, ready).await?; Ok(())
-    })
+    micro_bench::server::main(
+        "micro-bench-server-raw",
+        |_system, port, ready| async move {
+            micro_bench::systems::raw::serve(port, ready).await?;
+            Ok(())
+        },
+    )
 }

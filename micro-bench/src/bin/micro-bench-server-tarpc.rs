@@ -2,7 +2,8 @@
 //! `micro_bench::server`).
 
 fn main() -> std::process::ExitCode {
-    micro_bench::server::main("micro-bench-server-tarpc", |_system, port, ready| async move {
-        micro_bench::systems::tarpc::serve(port, ready).await
-    })
+    micro_bench::server::main(
+        "micro-bench-server-tarpc",
+        |_system, port, ready| async move { micro_bench::systems::tarpc::serve(port, ready).await },
+    )
 }

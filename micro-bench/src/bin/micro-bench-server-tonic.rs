@@ -2,7 +2,8 @@
 //! `micro_bench::server`).
 
 fn main() -> std::process::ExitCode {
-    micro_bench::server::main("micro-bench-server-tonic", |_system, port, ready| async move {
-        micro_bench::systems::tonic::serve(port, ready).await
-    })
+    micro_bench::server::main(
+        "micro-bench-server-tonic",
+        |_system, port, ready| async move { micro_bench::systems::tonic::serve(port, ready).await },
+    )
 }

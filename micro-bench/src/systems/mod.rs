@@ -287,7 +287,10 @@ impl Client {
             (Client::Volo(c), Workload::Stream) => c.stream(payload, count, clock).await,
             (Client::Volo(c), Workload::ClientStream) => c.collect(payload, count, clock).await,
             (Client::Volo(c), Workload::Bidi) => c.chat(payload, count, clock).await,
-            _ => Err(format!("this system cannot run the {} workload", workload.label())),
+            _ => Err(format!(
+                "this system cannot run the {} workload",
+                workload.label()
+            )),
         }
     }
 
