@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn collected_length_matches_the_joined_names() {
-        let names = vec!["John"; 3].join(", ");
+        let names = ["John"; 3].join(", ");
         assert_eq!(collected_len("John", 3), greeting(&names).len());
         assert_eq!(collected_len("John", 0), GREETING_PREFIX.len());
     }

@@ -380,18 +380,12 @@ impl Client {
         let request = pb::Request {
             name: payload::stream_request(&payload.name, count),
         };
-        let mut responses = self
+        let responses = self
             .greeter
             .hello_stream(request)
             .await
             .map_err(|e| e.to_string())?;
-        let mut received = 0;
-        while let Some(response) = responses.recv().await.map_err(|e| e.to_string())? {
-            check_len(response.greeting.len(), payload.greeting_len)?;
-            clock.tick();
-            received += 1;
-        }
-        check_count(received, count)
+        read_greetings(greetings(responses), payload, count, clock).await
     }
 
     /// One `Collect` call of `count` requests named after `payload`;
@@ -414,12 +408,7 @@ impl Client {
             call.send(request).await.map_err(|e| e.to_string())?;
         }
         let response = call.close_and_recv().await.map_err(|e| e.to_string())?;
-        check_len(
-            response.greeting.len(),
-            payload::collected_len(&payload.name, count),
-        )?;
-        clock.ticks(count);
-        Ok(())
+        confirm_collected(response.greeting.len(), payload, count, clock)
     }
 
     /// One `Chat` call: `count` requests sent while the responses are read
@@ -434,7 +423,7 @@ impl Client {
         count: u32,
         clock: &mut MessageClock,
     ) -> std::result::Result<(), String> {
-        let (requests, mut responses) = self
+        let (requests, responses) = self
             .greeter
             .chat()
             .await
@@ -450,15 +439,7 @@ impl Client {
             requests.close();
             Ok::<_, String>(())
         };
-        let receive = async {
-            let mut received = 0;
-            while let Some(response) = responses.recv().await.map_err(|e| e.to_string())? {
-                check_len(response.greeting.len(), payload.greeting_len)?;
-                clock.tick();
-                received += 1;
-            }
-            check_count(received, count)
-        };
+        let receive = read_greetings(greetings(responses), payload, count, clock);
         let (sent, received) = tokio::join!(send, receive);
         sent.and(received)
     }
@@ -467,6 +448,14 @@ impl Client {
     pub fn open_connections(&self) -> usize {
         self.client.open_connections()
     }
+}
+
+/// The lengths of the greetings a micro stream brings.
+fn greetings(
+    responses: micro_runtime::Receiver<pb::Response>,
+) -> impl futures_util::Stream<Item = std::result::Result<usize, String>> {
+    use futures_util::StreamExt as _;
+    responses.map(|r| r.map(|r| r.greeting.len()).map_err(|e| e.to_string()))
 }
 
 /// A fresh memory registry in which the bench server at `address` is the
@@ -530,6 +519,46 @@ pub(crate) fn check_len(got: usize, expected: usize) -> std::result::Result<(), 
     } else {
         Err(format!("greeting of {got} bytes, expected {expected}"))
     }
+}
+
+/// Reads a stream of greeting lengths to its end, each checked against
+/// `payload` and ticking `clock`, then checks that `count` came.
+///
+/// # Errors
+///
+/// The stream's error, a greeting of the wrong size, or too few.
+pub(crate) async fn read_greetings(
+    greetings: impl futures_util::Stream<Item = std::result::Result<usize, String>>,
+    payload: &Payload,
+    count: u32,
+    clock: &mut MessageClock,
+) -> std::result::Result<(), String> {
+    use futures_util::StreamExt as _;
+    let mut greetings = std::pin::pin!(greetings);
+    let mut received = 0;
+    while let Some(len) = greetings.next().await {
+        check_len(len?, payload.greeting_len)?;
+        clock.tick();
+        received += 1;
+    }
+    check_count(received, count)
+}
+
+/// Checks the one response of a `Collect` call of `count` requests named
+/// after `payload`, and counts them on `clock`.
+///
+/// # Errors
+///
+/// A response that does not hold every name.
+pub(crate) fn confirm_collected(
+    greeting_len: usize,
+    payload: &Payload,
+    count: u32,
+    clock: &mut MessageClock,
+) -> std::result::Result<(), String> {
+    check_len(greeting_len, payload::collected_len(&payload.name, count))?;
+    clock.ticks(count);
+    Ok(())
 }
 
 /// Checks a stream's message count.

@@ -13,7 +13,7 @@ use volo_grpc::{BoxStream, RecvStream, Request, Response, Status};
 
 use crate::load::MessageClock;
 use crate::payload::{self, Payload};
-use crate::systems::micro::{check_count, check_len};
+use crate::systems::micro::{check_len, confirm_collected, read_greetings};
 use crate::volo_pb::volo_gen::greeter::v1 as pb;
 
 /// The bench's greeter for volo-grpc; streams yield their messages from an
@@ -149,15 +149,8 @@ impl Client {
             .await
             .map_err(|s| s.to_string())?
             .into_inner();
-        let mut responses = std::pin::pin!(responses);
-        let mut received = 0;
-        while let Some(response) = responses.next().await {
-            let response = response.map_err(|s| s.to_string())?;
-            check_len(response.greeting.len(), payload.greeting_len)?;
-            clock.tick();
-            received += 1;
-        }
-        check_count(received, count)
+        let greetings = responses.map(|r| r.map(|r| r.greeting.len()).map_err(|s| s.to_string()));
+        read_greetings(greetings, payload, count, clock).await
     }
 
     /// One `Collect` call of `count` requests named after `payload`;
@@ -177,12 +170,7 @@ impl Client {
             .collect(requests(payload, count))
             .await
             .map_err(|s| s.to_string())?;
-        check_len(
-            response.into_inner().greeting.len(),
-            payload::collected_len(&payload.name, count),
-        )?;
-        clock.ticks(count);
-        Ok(())
+        confirm_collected(response.into_inner().greeting.len(), payload, count, clock)
     }
 
     /// One `Chat` call: `count` requests streamed while the responses are
@@ -203,15 +191,8 @@ impl Client {
             .await
             .map_err(|s| s.to_string())?
             .into_inner();
-        let mut responses = std::pin::pin!(responses);
-        let mut received = 0;
-        while let Some(response) = responses.next().await {
-            let response = response.map_err(|s| s.to_string())?;
-            check_len(response.greeting.len(), payload.greeting_len)?;
-            clock.tick();
-            received += 1;
-        }
-        check_count(received, count)
+        let greetings = responses.map(|r| r.map(|r| r.greeting.len()).map_err(|s| s.to_string()));
+        read_greetings(greetings, payload, count, clock).await
     }
 }
 
