@@ -5,8 +5,9 @@
 //! `micro-bench gateway` measures micro-gateway with wrk against a bare
 //! axum handler ([`gateway`]).
 //!
-//! The binary (`micro-bench rpc`) re-executes itself as the server of each
-//! system (`micro-bench serve <system> --port 0`), drives it with the
+//! The binary (`micro-bench rpc`) starts the server of each system as a
+//! process of its own (`micro-bench-server-<system> <system> --port 0`, a
+//! binary linking only that system: [`server`]), drives it with the
 //! workloads of [`workload`], and prints the table of [`report`].
 
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@ pub mod proc;
 pub mod pubsub;
 pub mod report;
 pub mod runner;
+pub mod server;
 pub mod soak;
 pub mod systems;
 pub mod workload;

@@ -38,9 +38,10 @@ pub trait Unary: Send + Sync + 'static {
     fn call(&self, task: usize) -> impl Future<Output = Result<(), String>> + Send;
 }
 
-/// A server-streaming call: one request, `count` messages back.
+/// A streaming call of `count` messages (back, forth, or both ways).
 pub trait Streamer: Send + Sync + 'static {
-    /// Opens one stream of `count` messages and ticks `clock` per message.
+    /// Makes one streaming call of `count` messages and ticks `clock` per
+    /// message (or once for all, when they are confirmed together).
     ///
     /// # Errors
     ///
@@ -133,6 +134,13 @@ impl MessageClock {
             None => self.tally.ok += 1,
         }
         self.last = Some(now);
+    }
+
+    /// Counts `count` messages that arrived as one (a client stream's
+    /// single response): one gap, since the previous tick, is recorded.
+    pub fn ticks(&mut self, count: u32) {
+        self.tick();
+        self.tally.ok += u64::from(count.saturating_sub(1));
     }
 }
 
@@ -341,5 +349,8 @@ mod tests {
         }
         assert_eq!(clock.tally.ok, 5);
         assert_eq!(clock.tally.latency.len(), 4);
+        clock.ticks(10);
+        assert_eq!(clock.tally.ok, 15);
+        assert_eq!(clock.tally.latency.len(), 5);
     }
 }

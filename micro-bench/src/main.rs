@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use micro_bench::cli::{Cli, Command, RpcArgs, ServeArgs};
-use micro_bench::proc::LISTENING;
 use micro_bench::{runner, systems};
 
 fn main() -> ExitCode {
@@ -118,22 +117,8 @@ async fn soak(args: micro_bench::soak::SoakArgs) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    if args.exit_on_stdin_eof {
-        // The parent holds our stdin: when it goes away, so do we.
-        std::thread::spawn(|| {
-            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-            std::process::exit(0);
-        });
-    }
-    let ready = |address: &str| {
-        println!("{LISTENING}{address}");
-        let _ = std::io::stdout().flush();
-    };
-    match systems::serve(args.system, args.port, ready).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("micro-bench serve {}: {err:#}", args.system);
-            ExitCode::FAILURE
-        }
-    }
+    micro_bench::server::run("micro-bench serve", args, |system, port, ready| {
+        systems::serve(system, port, ready)
+    })
+    .await
 }

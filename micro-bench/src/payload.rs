@@ -66,6 +66,13 @@ pub fn stream_request(name: &str, count: u32) -> String {
     format!("{name}*{count}")
 }
 
+/// The length of the greeting a `Collect` call answers after `count`
+/// requests named `name`: `Hello ` and the names joined by `, `.
+pub fn collected_len(name: &str, count: u32) -> usize {
+    let count = count as usize;
+    GREETING_PREFIX.len() + count * name.len() + count.saturating_sub(1) * 2
+}
+
 /// Splits a stream request into the name and the count; a name without a
 /// count asks for 3 messages, like the example greeter.
 pub fn parse_stream_request(request: &str) -> (&str, u32) {
@@ -88,6 +95,13 @@ mod tests {
         assert_eq!(parse_stream_request(&request), ("John", 10_000));
         assert_eq!(parse_stream_request("Jane"), ("Jane", 3));
         assert_eq!(parse_stream_request("a*b"), ("a*b", 3));
+    }
+
+    #[test]
+    fn collected_length_matches_the_joined_names() {
+        let names = ["John"; 3].join(", ");
+        assert_eq!(collected_len("John", 3), greeting(&names).len());
+        assert_eq!(collected_len("John", 0), GREETING_PREFIX.len());
     }
 
     #[test]

@@ -1,13 +1,18 @@
-//! The server child process: started by re-executing this binary as
-//! `serve <system> --port 0`, killed when its guard drops (also on panic),
-//! and measured through `/proc/<pid>/status`.
+//! The server child process: the system's own binary
+//! (`micro-bench-server-<family> <system> --port 0`, beside this one),
+//! killed when its guard drops (also on panic), and measured through
+//! `/proc/<pid>/status`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use anyhow::{Context as _, bail};
+
+use crate::systems::System;
 
 /// The line a server prints on stdout once it serves: `listening on <addr>`.
 pub const LISTENING: &str = "listening on ";
@@ -22,20 +27,22 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `this binary serve <system> --port 0` and waits (up to
+    /// Starts `<its server binary> <system> --port 0` and waits (up to
     /// `timeout`) for its `listening on` line.
     ///
     /// # Errors
     ///
-    /// When the process cannot start, exits, or prints no address in time.
-    pub fn start(system: &str, timeout: Duration) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("finding this executable")?;
+    /// When the binary is missing, the process cannot start, exits, or
+    /// prints no address in time.
+    pub fn start(system: System, timeout: Duration) -> anyhow::Result<Self> {
+        let exe = server_binary(system)?;
         let mut command = Command::new(exe);
-        if system == "micro-tls" {
+        if system == System::MicroTls {
             command.envs(crate::systems::tls::server_env()?);
         }
+        let system = system.server().name();
         let mut child = command
-            .args(["serve", system, "--port", "0", "--exit-on-stdin-eof"])
+            .args([system, "--port", "0", "--exit-on-stdin-eof"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -142,10 +149,42 @@ impl ServerProcess {
 }
 
 impl Drop for ServerProcess {
+    /// Closes its stdin (it exits on its own, so a profiler wrapping it can
+    /// write its report), and kills it if it is still there after a grace.
     fn drop(&mut self) {
+        drop(self._stdin.take());
+        let deadline = std::time::Instant::now() + EXIT_GRACE;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// How long a server whose stdin closed has to exit before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(3);
+
+/// Where `system`'s server binary is: beside this executable (or one
+/// directory up, for test binaries in `target/<profile>/deps`).
+fn server_binary(system: System) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding this executable")?;
+    let name = system.server_binary();
+    let found = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file());
+    found.with_context(|| {
+        format!(
+            "{name} is not beside {} (build it: cargo build -p micro-bench --bins)",
+            exe.display()
+        )
+    })
 }
 
 /// The open file descriptors of process `pid` (`/proc/<pid>/fd`).

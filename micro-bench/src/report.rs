@@ -151,8 +151,8 @@ impl Report {
     /// Idle memory per system, one line each.
     pub fn idle_memory(&self) -> String {
         let mut out = String::from(
-            "server idle RSS (after start and one call; anon = private memory, the rest is \
-             pages of the shared benchmark binary):\n",
+            "server idle RSS (after start and one call; each system runs its own server binary; anon = \
+             private memory, the rest is pages of that binary and its libraries):\n",
         );
         for run in &self.systems {
             let _ = writeln!(

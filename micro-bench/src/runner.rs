@@ -64,10 +64,9 @@ async fn run_system(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     eprintln!("== {system}: starting its server process");
-    let server = tokio::task::spawn_blocking(move || {
-        ServerProcess::start(system.server().name(), SERVER_START_TIMEOUT)
-    })
-    .await??;
+    let server =
+        tokio::task::spawn_blocking(move || ServerProcess::start(system, SERVER_START_TIMEOUT))
+            .await??;
     eprintln!("== {system}: pid {} on {}", server.pid(), server.address());
 
     let first = Client::connect(system, server.address(), 1)
@@ -90,8 +89,8 @@ async fn run_system(
         let concurrencies = if system.is_crossing() {
             crossing_concurrencies(&args.concurrency())
         } else if workload.is_stream() {
-            if !system.streams() {
-                eprintln!("   {system} {}: n/a (cannot stream)", workload.label());
+            if !system.supports(workload) {
+                eprintln!("   {system} {}: n/a (cannot run it)", workload.label());
                 continue;
             }
             vec![1]
@@ -140,6 +139,7 @@ async fn measure(
     let outcome = if workload.is_stream() {
         let call = StreamCall {
             client: client.clone(),
+            workload,
             payload,
         };
         load::run_stream(Arc::new(call), args.stream_chunk, phase).await

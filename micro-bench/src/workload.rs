@@ -1,5 +1,5 @@
 //! The workloads: unary calls with a small and a 1 KiB name at several
-//! concurrencies, and server streaming.
+//! concurrencies, and the three kinds of streams.
 
 use serde::Serialize;
 
@@ -13,34 +13,52 @@ pub enum Workload {
     Small,
     /// Unary `Hello` with a 1024-byte name.
     Large,
-    /// One `HelloStream` call streaming many small messages, repeated.
+    /// Server streaming: one `HelloStream` call streaming many small
+    /// messages back, repeated.
     Stream,
+    /// Client streaming: one `Collect` call sending many small requests,
+    /// answered by one response, repeated.
+    ClientStream,
+    /// Bidirectional streaming: one `Chat` call sending many small requests
+    /// while reading the response to each, repeated.
+    Bidi,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 3] = [Workload::Small, Workload::Large, Workload::Stream];
+    pub const ALL: [Workload; 5] = [
+        Workload::Small,
+        Workload::Large,
+        Workload::Stream,
+        Workload::ClientStream,
+        Workload::Bidi,
+    ];
 
     /// Its label in the table.
     pub fn label(self) -> &'static str {
         match self {
             Workload::Small => "unary 4B",
             Workload::Large => "unary 1KiB",
-            Workload::Stream => "stream",
+            Workload::Stream => "server stream",
+            Workload::ClientStream => "client stream",
+            Workload::Bidi => "bidi stream",
         }
     }
 
     /// The request it sends.
     pub fn payload(self) -> Payload {
         match self {
-            Workload::Small | Workload::Stream => Payload::new(payload::SMALL_NAME),
             Workload::Large => Payload::new(payload::large_name()),
+            _ => Payload::new(payload::SMALL_NAME),
         }
     }
 
     /// Whether its rate counts streamed messages rather than calls.
     pub fn is_stream(self) -> bool {
-        self == Workload::Stream
+        matches!(
+            self,
+            Workload::Stream | Workload::ClientStream | Workload::Bidi
+        )
     }
 }
 

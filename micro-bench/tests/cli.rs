@@ -34,7 +34,13 @@ fn tiny_run_prints_table_json_and_summary_last() {
 
     let lines: Vec<&str> = stdout.lines().collect();
     for system in ["raw", "micro"] {
-        for workload in ["unary 4B", "unary 1KiB", "stream"] {
+        for workload in [
+            "unary 4B",
+            "unary 1KiB",
+            "server stream",
+            "client stream",
+            "bidi stream",
+        ] {
             assert!(
                 lines.iter().any(|l| l.starts_with(&format!("| {workload}"))
                     && l.contains(&format!("| {system} "))),
@@ -53,7 +59,8 @@ fn tiny_run_prints_table_json_and_summary_last() {
         serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("valid json");
     let _ = std::fs::remove_file(&json);
     let cells = report["cells"].as_array().expect("cells");
-    assert_eq!(cells.len(), 6);
+    // raw has no client or bidi streams: n/a rows, no cells.
+    assert_eq!(cells.len(), 8);
     assert!(
         cells
             .iter()
@@ -73,4 +80,31 @@ fn a_server_that_cannot_listen_fails_clearly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("micro-bench serve raw"), "{stderr}");
     assert!(!String::from_utf8_lossy(&output.stdout).contains("listening on"));
+}
+
+#[test]
+fn each_system_has_its_own_server_binary() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_micro-bench-server-tonic"))
+        .args(["tonic", "--port", &port])
+        .output()
+        .expect("run micro-bench-server-tonic");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("micro-bench-server-tonic tonic"),
+        "{stderr}"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_micro-bench-server-tonic"))
+        .args(["micro", "--port", "0"])
+        .output()
+        .expect("run micro-bench-server-tonic");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("micro is served by micro-bench-server-micro"),
+        "{stderr}"
+    );
 }

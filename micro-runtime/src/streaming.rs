@@ -44,6 +44,19 @@ impl<T> Sender<T> {
     ///
     /// Dropping the future before it completes sends nothing.
     pub async fn send(&self, msg: T) -> Result<()> {
+        if self.raw.is_remote()
+            && let Some(direct) = self.codec.direct(self.content_type)
+        {
+            // Encoded straight into the connection's buffer: no body of
+            // its own, no copy.
+            let len = (direct.len)(&msg);
+            if !self.raw.try_reserve(len) {
+                self.raw.reserve(len).await?;
+            }
+            return self
+                .raw
+                .send_reserved(len, &mut |buf| (direct.write)(&msg, buf));
+        }
         let body = self.codec.encode(self.content_type, &msg)?;
         self.raw.send(body).await
     }

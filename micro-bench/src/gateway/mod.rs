@@ -107,10 +107,11 @@ pub async fn run(args: &GatewayArgs) -> anyhow::Result<()> {
         }
         bail!("{missing}");
     }
-    eprintln!("== greeter: starting its server process (micro-bench serve micro)");
-    let greeter =
-        tokio::task::spawn_blocking(|| ServerProcess::start("micro", SERVER_START_TIMEOUT))
-            .await??;
+    eprintln!("== greeter: starting its server process (micro-bench-server-micro)");
+    let greeter = tokio::task::spawn_blocking(|| {
+        ServerProcess::start(crate::systems::System::Micro, SERVER_START_TIMEOUT)
+    })
+    .await??;
     eprintln!("== greeter: pid {} on {}", greeter.pid(), greeter.address());
 
     let registry = micro::registry(greeter.address()).await?;

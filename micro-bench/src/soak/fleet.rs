@@ -101,9 +101,11 @@ impl Fleet {
 }
 
 async fn start_server() -> anyhow::Result<ServerProcess> {
-    tokio::task::spawn_blocking(|| ServerProcess::start("micro", START_TIMEOUT))
-        .await
-        .context("starting a server")?
+    tokio::task::spawn_blocking(|| {
+        ServerProcess::start(crate::systems::System::Micro, START_TIMEOUT)
+    })
+    .await
+    .context("starting a server")?
 }
 
 fn record(id: &str, address: &str) -> Service {

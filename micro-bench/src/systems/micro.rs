@@ -186,6 +186,33 @@ impl pb::Greeter for BenchGreeter {
     }
 }
 
+/// Serves the micro variant `system` (`micro`, `micro-tls`, `micro-nats`,
+/// `micro-metrics`, `micro-trace`; `tonic-micro` calls `micro`'s server)
+/// on 127.0.0.1:`port`, as [`serve`] says.
+///
+/// # Errors
+///
+/// As [`serve`]; a system that is not micro's.
+pub async fn serve_system(
+    system: super::System,
+    port: u16,
+    ready: impl FnOnce(&str),
+) -> anyhow::Result<()> {
+    use super::System;
+    match system.server() {
+        System::Micro => serve(port, Wire::Tcp, ready).await?,
+        System::MicroNats => serve(port, Wire::Nats, ready).await?,
+        System::MicroTrace => {
+            trace()?;
+            serve(port, Wire::Tcp, ready).await?
+        }
+        System::MicroMetrics => serve_measured(port, ready).await?,
+        System::MicroTls => serve(port, Wire::Tls, ready).await?,
+        other => anyhow::bail!("{other} is not served by micro"),
+    }
+    Ok(())
+}
+
 /// Serves the micro service on 127.0.0.1:`port` (over NATS: on a node
 /// subject), calls `ready` with the address it registered, and serves
 /// until SIGTERM or SIGINT, then drains (calls in flight finish).
@@ -353,24 +380,82 @@ impl Client {
         let request = pb::Request {
             name: payload::stream_request(&payload.name, count),
         };
-        let mut responses = self
+        let responses = self
             .greeter
             .hello_stream(request)
             .await
             .map_err(|e| e.to_string())?;
-        let mut received = 0;
-        while let Some(response) = responses.recv().await.map_err(|e| e.to_string())? {
-            check_len(response.greeting.len(), payload.greeting_len)?;
-            clock.tick();
-            received += 1;
+        read_greetings(greetings(responses), payload, count, clock).await
+    }
+
+    /// One `Collect` call of `count` requests named after `payload`;
+    /// `clock` counts them when the response confirms them.
+    ///
+    /// # Errors
+    ///
+    /// The call's error, or a response that does not hold every name.
+    pub async fn collect(
+        &self,
+        payload: &Payload,
+        count: u32,
+        clock: &mut MessageClock,
+    ) -> std::result::Result<(), String> {
+        let call = self.greeter.collect().await.map_err(|e| e.to_string())?;
+        for _ in 0..count {
+            let request = pb::Request {
+                name: payload.name.clone(),
+            };
+            call.send(request).await.map_err(|e| e.to_string())?;
         }
-        check_count(received, count)
+        let response = call.close_and_recv().await.map_err(|e| e.to_string())?;
+        confirm_collected(response.greeting.len(), payload, count, clock)
+    }
+
+    /// One `Chat` call: `count` requests sent while the responses are read
+    /// (in the same task), `clock` ticking per response.
+    ///
+    /// # Errors
+    ///
+    /// The call's error, or fewer responses than requests.
+    pub async fn chat(
+        &self,
+        payload: &Payload,
+        count: u32,
+        clock: &mut MessageClock,
+    ) -> std::result::Result<(), String> {
+        let (requests, responses) = self
+            .greeter
+            .chat()
+            .await
+            .map_err(|e| e.to_string())?
+            .split();
+        let send = async move {
+            for _ in 0..count {
+                let request = pb::Request {
+                    name: payload.name.clone(),
+                };
+                requests.send(request).await.map_err(|e| e.to_string())?;
+            }
+            requests.close();
+            Ok::<_, String>(())
+        };
+        let receive = read_greetings(greetings(responses), payload, count, clock);
+        let (sent, received) = tokio::join!(send, receive);
+        sent.and(received)
     }
 
     /// Connections micro's pool holds now.
     pub fn open_connections(&self) -> usize {
         self.client.open_connections()
     }
+}
+
+/// The lengths of the greetings a micro stream brings.
+fn greetings(
+    responses: micro_runtime::Receiver<pb::Response>,
+) -> impl futures_util::Stream<Item = std::result::Result<usize, String>> {
+    use futures_util::StreamExt as _;
+    responses.map(|r| r.map(|r| r.greeting.len()).map_err(|e| e.to_string()))
 }
 
 /// A fresh memory registry in which the bench server at `address` is the
@@ -434,6 +519,46 @@ pub(crate) fn check_len(got: usize, expected: usize) -> std::result::Result<(), 
     } else {
         Err(format!("greeting of {got} bytes, expected {expected}"))
     }
+}
+
+/// Reads a stream of greeting lengths to its end, each checked against
+/// `payload` and ticking `clock`, then checks that `count` came.
+///
+/// # Errors
+///
+/// The stream's error, a greeting of the wrong size, or too few.
+pub(crate) async fn read_greetings(
+    greetings: impl futures_util::Stream<Item = std::result::Result<usize, String>>,
+    payload: &Payload,
+    count: u32,
+    clock: &mut MessageClock,
+) -> std::result::Result<(), String> {
+    use futures_util::StreamExt as _;
+    let mut greetings = std::pin::pin!(greetings);
+    let mut received = 0;
+    while let Some(len) = greetings.next().await {
+        check_len(len?, payload.greeting_len)?;
+        clock.tick();
+        received += 1;
+    }
+    check_count(received, count)
+}
+
+/// Checks the one response of a `Collect` call of `count` requests named
+/// after `payload`, and counts them on `clock`.
+///
+/// # Errors
+///
+/// A response that does not hold every name.
+pub(crate) fn confirm_collected(
+    greeting_len: usize,
+    payload: &Payload,
+    count: u32,
+    clock: &mut MessageClock,
+) -> std::result::Result<(), String> {
+    check_len(greeting_len, payload::collected_len(&payload.name, count))?;
+    clock.ticks(count);
+    Ok(())
 }
 
 /// Checks a stream's message count.

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::load::{MessageClock, Streamer, Unary};
 use crate::payload::Payload;
+use crate::workload::Workload;
 
 /// A system under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, Serialize)]
@@ -106,6 +107,18 @@ impl System {
         }
     }
 
+    /// The binary that serves it: `micro-bench-server-<family>`, linking
+    /// only that system's code (every micro variant shares micro's).
+    pub fn server_binary(self) -> &'static str {
+        match self.server() {
+            System::Raw => "micro-bench-server-raw",
+            System::Tonic => "micro-bench-server-tonic",
+            System::Tarpc => "micro-bench-server-tarpc",
+            System::Volo => "micro-bench-server-volo",
+            _ => "micro-bench-server-micro",
+        }
+    }
+
     /// A client of one system calling another's server: measured on small
     /// unary calls only (at c=64 when it is among the concurrencies), and
     /// its failure does not fail the run.
@@ -133,9 +146,14 @@ impl System {
         }
     }
 
-    /// Whether it can stream responses.
-    pub fn streams(self) -> bool {
-        !matches!(self, System::Tarpc)
+    /// Whether it can run `workload`: tarpc streams nothing; raw's
+    /// protocol has server streams only.
+    pub fn supports(self, workload: Workload) -> bool {
+        match self {
+            System::Tarpc => !workload.is_stream(),
+            System::Raw => !matches!(workload, Workload::ClientStream | Workload::Bidi),
+            _ => true,
+        }
     }
 }
 
@@ -146,25 +164,19 @@ impl std::fmt::Display for System {
 }
 
 /// Serves `system` on 127.0.0.1:`port`; `ready` gets the address once it
-/// accepts calls. Returns only on failure (or never).
+/// accepts calls. Returns only on failure (or never). (What `micro-bench
+/// serve` runs; `rpc` starts each system's own binary instead.)
 ///
 /// # Errors
 ///
 /// When the server cannot start or fails.
 pub async fn serve(system: System, port: u16, ready: impl FnOnce(&str)) -> anyhow::Result<()> {
-    match system {
+    match system.server() {
         System::Raw => raw::serve(port, ready).await?,
-        System::Micro | System::TonicMicro => micro::serve(port, micro::Wire::Tcp, ready).await?,
-        System::MicroNats => micro::serve(port, micro::Wire::Nats, ready).await?,
-        System::MicroTrace => {
-            micro::trace()?;
-            micro::serve(port, micro::Wire::Tcp, ready).await?
-        }
-        System::MicroMetrics => micro::serve_measured(port, ready).await?,
-        System::MicroTls => micro::serve(port, micro::Wire::Tls, ready).await?,
-        System::Tonic | System::MicroTonic => tonic::serve(port, ready).await?,
+        System::Tonic => tonic::serve(port, ready).await?,
         System::Tarpc => tarpc::serve(port, ready).await?,
         System::Volo => volo::serve(port, ready).await?,
+        _ => micro::serve_system(system, port, ready).await?,
     }
     Ok(())
 }
@@ -250,23 +262,35 @@ impl Client {
         }
     }
 
-    /// One server stream of `count` messages.
+    /// One streaming call of `count` messages: `HelloStream` (server
+    /// streaming), `Collect` (client streaming) or `Chat` (bidi), as
+    /// `workload` says.
     ///
     /// # Errors
     ///
-    /// The call's failure, or a system that cannot stream.
+    /// The call's failure, or a system that cannot run `workload`.
     pub async fn stream(
         &self,
+        workload: Workload,
         payload: &Payload,
         count: u32,
         clock: &mut MessageClock,
     ) -> Result<(), String> {
-        match self {
-            Client::Raw(c) => c.stream(payload, count, clock).await,
-            Client::Micro(c) => c.stream(payload, count, clock).await,
-            Client::Tonic(c) => c.stream(payload, count, clock).await,
-            Client::Volo(c) => c.stream(payload, count, clock).await,
-            Client::Tarpc(_) => Err("tarpc cannot stream".into()),
+        match (self, workload) {
+            (Client::Raw(c), Workload::Stream) => c.stream(payload, count, clock).await,
+            (Client::Micro(c), Workload::Stream) => c.stream(payload, count, clock).await,
+            (Client::Micro(c), Workload::ClientStream) => c.collect(payload, count, clock).await,
+            (Client::Micro(c), Workload::Bidi) => c.chat(payload, count, clock).await,
+            (Client::Tonic(c), Workload::Stream) => c.stream(payload, count, clock).await,
+            (Client::Tonic(c), Workload::ClientStream) => c.collect(payload, count, clock).await,
+            (Client::Tonic(c), Workload::Bidi) => c.chat(payload, count, clock).await,
+            (Client::Volo(c), Workload::Stream) => c.stream(payload, count, clock).await,
+            (Client::Volo(c), Workload::ClientStream) => c.collect(payload, count, clock).await,
+            (Client::Volo(c), Workload::Bidi) => c.chat(payload, count, clock).await,
+            _ => Err(format!(
+                "this system cannot run the {} workload",
+                workload.label()
+            )),
         }
     }
 
@@ -307,13 +331,17 @@ impl Unary for UnaryCall {
 pub struct StreamCall {
     /// The client.
     pub client: Client,
-    /// The name streamed back.
+    /// Which kind of stream.
+    pub workload: Workload,
+    /// The name streamed.
     pub payload: Payload,
 }
 
 impl Streamer for StreamCall {
     async fn stream(&self, count: u32, clock: &mut MessageClock) -> Result<(), String> {
-        self.client.stream(&self.payload, count, clock).await
+        self.client
+            .stream(self.workload, &self.payload, count, clock)
+            .await
     }
 }
 

@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::load::MessageClock;
 use crate::payload::{self, Payload};
-use crate::systems::micro::{check_count, check_len};
+use crate::systems::micro::{check_len, confirm_collected, read_greetings};
 use crate::tonic_pb as pb;
 use crate::tonic_pb::greeter_client::GreeterClient;
 use crate::tonic_pb::greeter_server::{Greeter, GreeterServer};
@@ -148,19 +148,68 @@ impl Client {
         let request = pb::Request {
             name: payload::stream_request(&payload.name, count),
         };
-        let mut responses = self
+        let responses = self
             .greeter
             .clone()
             .hello_stream(request)
             .await
             .map_err(|s| s.to_string())?
             .into_inner();
-        let mut received = 0;
-        while let Some(response) = responses.message().await.map_err(|s| s.to_string())? {
-            check_len(response.greeting.len(), payload.greeting_len)?;
-            clock.tick();
-            received += 1;
-        }
-        check_count(received, count)
+        read_greetings(greetings(responses), payload, count, clock).await
     }
+
+    /// One `Collect` call of `count` requests named after `payload`;
+    /// `clock` counts them when the response confirms them.
+    ///
+    /// # Errors
+    ///
+    /// The call's status, or a response that does not hold every name.
+    pub async fn collect(
+        &self,
+        payload: &Payload,
+        count: u32,
+        clock: &mut MessageClock,
+    ) -> Result<(), String> {
+        let response = self
+            .greeter
+            .clone()
+            .collect(requests(payload, count))
+            .await
+            .map_err(|s| s.to_string())?;
+        confirm_collected(response.into_inner().greeting.len(), payload, count, clock)
+    }
+
+    /// One `Chat` call: `count` requests streamed while the responses are
+    /// read, `clock` ticking per response.
+    ///
+    /// # Errors
+    ///
+    /// The call's status, or fewer responses than requests.
+    pub async fn chat(
+        &self,
+        payload: &Payload,
+        count: u32,
+        clock: &mut MessageClock,
+    ) -> Result<(), String> {
+        let responses = self
+            .greeter
+            .clone()
+            .chat(requests(payload, count))
+            .await
+            .map_err(|s| s.to_string())?
+            .into_inner();
+        read_greetings(greetings(responses), payload, count, clock).await
+    }
+}
+
+/// The lengths of the greetings a tonic stream brings.
+fn greetings(responses: Streaming<pb::Response>) -> impl Stream<Item = Result<usize, String>> {
+    use futures_util::StreamExt as _;
+    responses.map(|r| r.map(|r| r.greeting.len()).map_err(|s| s.to_string()))
+}
+
+/// `count` requests named after `payload`, as a stream tonic sends.
+fn requests(payload: &Payload, count: u32) -> impl Stream<Item = pb::Request> + Send + 'static {
+    let name = payload.name.clone();
+    stream::iter((0..count).map(move |_| pb::Request { name: name.clone() }))
 }

@@ -13,7 +13,7 @@ use volo_grpc::{BoxStream, RecvStream, Request, Response, Status};
 
 use crate::load::MessageClock;
 use crate::payload::{self, Payload};
-use crate::systems::micro::{check_count, check_len};
+use crate::systems::micro::{check_len, confirm_collected, read_greetings};
 use crate::volo_pb::volo_gen::greeter::v1 as pb;
 
 /// The bench's greeter for volo-grpc; streams yield their messages from an
@@ -149,14 +149,58 @@ impl Client {
             .await
             .map_err(|s| s.to_string())?
             .into_inner();
-        let mut responses = std::pin::pin!(responses);
-        let mut received = 0;
-        while let Some(response) = responses.next().await {
-            let response = response.map_err(|s| s.to_string())?;
-            check_len(response.greeting.len(), payload.greeting_len)?;
-            clock.tick();
-            received += 1;
-        }
-        check_count(received, count)
+        let greetings = responses.map(|r| r.map(|r| r.greeting.len()).map_err(|s| s.to_string()));
+        read_greetings(greetings, payload, count, clock).await
     }
+
+    /// One `Collect` call of `count` requests named after `payload`;
+    /// `clock` counts them when the response confirms them.
+    ///
+    /// # Errors
+    ///
+    /// The call's status, or a response that does not hold every name.
+    pub async fn collect(
+        &self,
+        payload: &Payload,
+        count: u32,
+        clock: &mut MessageClock,
+    ) -> Result<(), String> {
+        let response = self
+            .greeter
+            .collect(requests(payload, count))
+            .await
+            .map_err(|s| s.to_string())?;
+        confirm_collected(response.into_inner().greeting.len(), payload, count, clock)
+    }
+
+    /// One `Chat` call: `count` requests streamed while the responses are
+    /// read, `clock` ticking per response.
+    ///
+    /// # Errors
+    ///
+    /// The call's status, or fewer responses than requests.
+    pub async fn chat(
+        &self,
+        payload: &Payload,
+        count: u32,
+        clock: &mut MessageClock,
+    ) -> Result<(), String> {
+        let responses = self
+            .greeter
+            .chat(requests(payload, count))
+            .await
+            .map_err(|s| s.to_string())?
+            .into_inner();
+        let greetings = responses.map(|r| r.map(|r| r.greeting.len()).map_err(|s| s.to_string()));
+        read_greetings(greetings, payload, count, clock).await
+    }
+}
+
+/// `count` requests named after `payload`, as a stream volo sends.
+fn requests(
+    payload: &Payload,
+    count: u32,
+) -> impl futures_util::Stream<Item = pb::Request> + Send + Sync + 'static {
+    let name: pilota::FastStr = payload.name.clone().into();
+    stream::iter((0..count).map(move |_| pb::Request { name: name.clone() }))
 }

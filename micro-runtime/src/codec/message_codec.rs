@@ -11,9 +11,25 @@ type EncodeFn<T> = fn(&T) -> Result<Bytes, String>;
 type DecodeFn<T> = fn(Bytes) -> Result<T, String>;
 type DecodeSliceFn<T> = fn(&[u8]) -> Result<T, String>;
 
+/// Writes a message straight into a buffer (no body of its own): its exact
+/// encoded length first, then the writer of exactly that many bytes.
+/// Protobuf only: JSON's length is known only once written.
+pub(crate) struct Direct<T> {
+    pub(crate) len: fn(&T) -> usize,
+    pub(crate) write: fn(&T, &mut BytesMut),
+}
+
+impl<T> Clone for Direct<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Direct<T> {}
+
 /// One format's functions.
 struct Format<T> {
     encode: EncodeFn<T>,
+    direct: Option<Direct<T>>,
     /// Keeps `bytes` fields as slices of the body (prost with `Bytes`).
     decode: DecodeFn<T>,
     /// Leaves the body with its owner (no count on a shared buffer).
@@ -30,6 +46,10 @@ impl<T> Copy for Format<T> {}
 impl<T: prost::Message + Default> Format<T> {
     const PROTOBUF: Self = Self {
         encode: encode_protobuf::<T>,
+        direct: Some(Direct {
+            len: |msg| msg.encoded_len(),
+            write: |msg, buf| msg.encode_raw(buf),
+        }),
         decode: decode_protobuf::<T>,
         decode_slice: |bytes| T::decode(bytes).map_err(|e| e.to_string()),
     };
@@ -38,6 +58,7 @@ impl<T: prost::Message + Default> Format<T> {
 impl<T: Serialize + DeserializeOwned> Format<T> {
     const JSON: Self = Self {
         encode: encode_json::<T>,
+        direct: None,
         decode: |bytes| decode_json(&bytes),
         decode_slice: decode_json::<T>,
     };
@@ -159,6 +180,11 @@ impl<T> MessageCodec<T> {
             ContentType::Protobuf => self.protobuf.is_some(),
             ContentType::Json => self.json.is_some(),
         }
+    }
+
+    /// How to write `content_type` straight into a buffer, when it can be.
+    pub(crate) fn direct(&self, content_type: ContentType) -> Option<Direct<T>> {
+        self.format(content_type).ok()?.direct
     }
 
     fn format(&self, content_type: ContentType) -> Result<Format<T>, Error> {

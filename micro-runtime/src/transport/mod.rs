@@ -9,9 +9,11 @@
 
 mod advertise;
 mod connection;
+mod credits;
 pub mod grpc;
 mod head;
 mod in_flight;
+mod inbound;
 pub mod memory;
 #[cfg(feature = "nats")]
 pub mod nats;
@@ -23,8 +25,10 @@ pub use connection::{
     Connection, Dispatcher, IncomingBody, IncomingCall, Listener, ResponseFuture, Security,
     Transport,
 };
+pub(crate) use credits::Credits;
 pub use head::RequestHead;
 pub(crate) use in_flight::{InFlight, InFlightGuard};
+pub(crate) use inbound::Inbound;
 pub(crate) use stream::{
     Canceller, FrameSink, InboundBudget, LOCAL_STREAM_WINDOW, RemoteStream, StreamItem, channel,
 };

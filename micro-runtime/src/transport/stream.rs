@@ -13,10 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context as TaskContext, Poll, ready};
 
-use bytes::Bytes;
-use tokio::sync::{Semaphore, mpsc};
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+use super::credits::Credits;
+use super::inbound::{Inbound, InboundReceiver, inbound};
 use crate::error::Origin;
 use crate::{Error, Result};
 
@@ -40,11 +42,6 @@ pub(crate) fn message_cost(len: usize, window: u32) -> u32 {
         .min(window.max(1))
 }
 
-/// Messages a remote stream's queue may hold: as many as the window admits.
-pub(crate) fn remote_capacity(window: u32) -> u32 {
-    window / MESSAGE_OVERHEAD + 1
-}
-
 /// One item of a stream as seen by its reader.
 #[derive(Debug)]
 pub(crate) enum StreamItem {
@@ -58,6 +55,18 @@ pub(crate) enum StreamItem {
 pub(crate) trait FrameSink: Send + Sync + 'static {
     /// Queues a message of stream `id`.
     fn send_message(&self, id: u32, body: Bytes) -> Result<()>;
+    /// Queues a message of stream `id` that `write` puts straight into the
+    /// connection's buffer (exactly `len` bytes): no body of its own.
+    fn send_message_with(
+        &self,
+        id: u32,
+        len: usize,
+        write: &mut dyn FnMut(&mut BytesMut),
+    ) -> Result<()> {
+        let mut body = BytesMut::with_capacity(len);
+        write(&mut body);
+        self.send_message(id, body.freeze())
+    }
     /// Queues the end of this side of stream `id`.
     fn send_end(&self, id: u32, result: Result<()>);
     /// Grants the peer `credit` more messages on stream `id`.
@@ -108,7 +117,7 @@ enum SenderInner {
         sink: Arc<dyn FrameSink>,
         id: u32,
         /// Bytes the reader granted and we have not used.
-        credits: Arc<Semaphore>,
+        credits: Arc<Credits>,
         /// The reader's window, in bytes.
         window: u32,
     },
@@ -124,7 +133,7 @@ impl RawSender {
     pub(crate) fn remote(
         sink: Arc<dyn FrameSink>,
         id: u32,
-        credits: Arc<Semaphore>,
+        credits: Arc<Credits>,
         window: u32,
     ) -> Self {
         Self {
@@ -153,22 +162,71 @@ impl RawSender {
                 .send(StreamItem::Message(body))
                 .await
                 .map_err(|_| closed_by_peer()),
+            SenderInner::Remote { sink, id, .. } => {
+                self.reserve(body.len()).await?;
+                sink.send_message(*id, body)
+            }
+        }
+    }
+
+    /// True when messages go to a connection (see [`RawSender::reserve`]).
+    pub(crate) fn is_remote(&self) -> bool {
+        matches!(self.inner, SenderInner::Remote { .. })
+    }
+
+    /// Takes the reader's credit for a message of `len` bytes when it is
+    /// there and the connection's buffer has room: no waiting, no future to
+    /// build (the common case). False (nothing taken) otherwise: then
+    /// [`RawSender::reserve`].
+    pub(crate) fn try_reserve(&self, len: usize) -> bool {
+        match &self.inner {
             SenderInner::Remote {
                 sink,
-                id,
                 credits,
                 window,
-            } => {
-                let cost = message_cost(body.len(), *window);
-                let permit = credits
-                    .acquire_many(cost)
-                    .await
-                    .map_err(|_| closed_by_peer())?;
-                permit.forget();
-                if let Some(writable) = sink.writable() {
-                    writable.await;
-                }
-                sink.send_message(*id, body)
+                ..
+            } => sink.writable().is_none() && credits.try_take(message_cost(len, *window)),
+            SenderInner::Local(_) => false,
+        }
+    }
+
+    /// Waits for the reader's credit for a message of `len` bytes, and for
+    /// room in the connection's buffer; [`RawSender::send_reserved`] must
+    /// follow without an `.await` between. Nothing to wait for locally.
+    pub(crate) async fn reserve(&self, len: usize) -> Result<()> {
+        if let SenderInner::Remote {
+            sink,
+            credits,
+            window,
+            ..
+        } = &self.inner
+        {
+            let cost = message_cost(len, *window);
+            if !credits.try_take(cost) {
+                credits.take(cost).await.map_err(|_| closed_by_peer())?;
+            }
+            if let Some(writable) = sink.writable() {
+                writable.await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a message `write` puts straight into the connection's buffer
+    /// (exactly `len` bytes), after [`RawSender::reserve`]. A local stream
+    /// takes it as a body of its own, if its queue has room.
+    pub(crate) fn send_reserved(
+        &self,
+        len: usize,
+        write: &mut dyn FnMut(&mut BytesMut),
+    ) -> Result<()> {
+        match &self.inner {
+            SenderInner::Remote { sink, id, .. } => sink.send_message_with(*id, len, write),
+            SenderInner::Local(tx) => {
+                let mut body = BytesMut::with_capacity(len);
+                write(&mut body);
+                tx.try_send(StreamItem::Message(body.freeze()))
+                    .map_err(|_| closed_by_peer())
             }
         }
     }
@@ -270,9 +328,9 @@ impl CreditReturn {
 /// what the connection's reader keeps to feed and police it.
 pub(crate) struct RemoteStream {
     /// Where the connection's reader pushes the peer's messages.
-    pub(crate) inbound: mpsc::Sender<StreamItem>,
+    pub(crate) inbound: Inbound,
     /// Credit the peer granted us, in bytes (closed when the call ends).
-    pub(crate) credits: Arc<Semaphore>,
+    pub(crate) credits: Arc<Credits>,
     /// What the peer may still send us.
     pub(crate) budget: Arc<InboundBudget>,
     /// Our writing half.
@@ -291,25 +349,33 @@ impl RemoteStream {
         peer_window: u32,
         cancel: Option<Canceller>,
     ) -> Self {
-        let (inbound, rx) = channel(remote_capacity(window));
-        let credits = Arc::new(Semaphore::new(peer_window as usize));
+        let (inbound, rx) = inbound();
+        let credits = Arc::new(Credits::new(peer_window as usize));
         let credit_return = CreditReturn::new(sink.clone(), id, window);
         Self {
             inbound,
             budget: credit_return.budget(),
             sender: RawSender::remote(sink, id, credits.clone(), peer_window),
             credits,
-            receiver: RawReceiver::new(rx, Some(credit_return), cancel),
+            receiver: RawReceiver::with(Rx::Remote(rx), Some(credit_return), cancel),
         }
     }
 }
 
 /// The reading half of a stream, untyped.
 pub struct RawReceiver {
-    rx: mpsc::Receiver<StreamItem>,
+    rx: Rx,
     credit: Option<CreditReturn>,
     cancel: Option<Canceller>,
     done: bool,
+}
+
+/// Where a reading half's items come from.
+enum Rx {
+    /// A task of this process (or a gRPC body task).
+    Local(mpsc::Receiver<StreamItem>),
+    /// A connection's reader.
+    Remote(InboundReceiver),
 }
 
 impl RawReceiver {
@@ -318,6 +384,10 @@ impl RawReceiver {
         credit: Option<CreditReturn>,
         cancel: Option<Canceller>,
     ) -> Self {
+        Self::with(Rx::Local(rx), credit, cancel)
+    }
+
+    fn with(rx: Rx, credit: Option<CreditReturn>, cancel: Option<Canceller>) -> Self {
         Self {
             rx,
             credit,
@@ -344,7 +414,10 @@ impl RawReceiver {
         if self.done {
             return Poll::Ready(Ok(None));
         }
-        let item = ready!(self.rx.poll_recv(cx));
+        let item = ready!(match &mut self.rx {
+            Rx::Local(rx) => rx.poll_recv(cx),
+            Rx::Remote(rx) => rx.poll_recv(cx),
+        });
         Poll::Ready(match item {
             Some(StreamItem::Message(body)) => {
                 if let Some(credit) = &mut self.credit {
@@ -392,7 +465,6 @@ mod tests {
         assert_eq!(message_cost(0, 1024), MESSAGE_OVERHEAD);
         assert_eq!(message_cost(100, 1024), 100 + MESSAGE_OVERHEAD);
         assert_eq!(message_cost(10_000, 1024), 1024);
-        assert_eq!(remote_capacity(1024), 1024 / MESSAGE_OVERHEAD + 1);
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_nats::{HeaderMap, Message, StatusCode, Subject};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 use super::NatsTransportOptions;
@@ -18,8 +18,8 @@ use super::headers::{self, Frame};
 use super::outbox::{Outbox, Outgoing};
 use crate::error::Origin;
 use crate::transport::{
-    Canceller, Connection, FrameSink, InboundBudget, RawReceiver, RawSender, RemoteStream,
-    RequestHead, ResponseFuture, StreamItem,
+    Canceller, Connection, Credits, FrameSink, Inbound, InboundBudget, RawReceiver, RawSender,
+    RemoteStream, RequestHead, ResponseFuture, StreamItem,
 };
 use crate::{Error, Result};
 
@@ -57,8 +57,8 @@ enum Slot {
     },
     Stream {
         peer: Arc<Peer>,
-        inbound: mpsc::Sender<StreamItem>,
-        credits: Arc<Semaphore>,
+        inbound: Inbound,
+        credits: Arc<Credits>,
         budget: Arc<InboundBudget>,
         state: StreamState,
     },

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_nats::{HeaderMap, Message, StatusCode, Subject, Subscriber};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinHandle};
 
 use super::headers::{self, Frame};
@@ -18,8 +18,8 @@ use super::outbox::{Outbox, Outgoing};
 use super::subject::{SCHEME, service_subject};
 use crate::log::Throttled;
 use crate::transport::{
-    Dispatcher, FrameSink, InFlight, InboundBudget, IncomingBody, IncomingCall, Listener,
-    RemoteStream, StreamItem,
+    Credits, Dispatcher, FrameSink, InFlight, Inbound, InboundBudget, IncomingBody, IncomingCall,
+    Listener, RemoteStream, StreamItem,
 };
 use crate::{Error, Result};
 
@@ -89,8 +89,8 @@ struct Call {
     /// The caller's inbox for this call.
     reply: Subject,
     task: Option<AbortHandle>,
-    inbound: Option<mpsc::Sender<StreamItem>>,
-    credits: Arc<Semaphore>,
+    inbound: Option<Inbound>,
+    credits: Arc<Credits>,
     budget: Arc<InboundBudget>,
     /// When the caller was last heard of (ms since the node's epoch).
     heard: u64,

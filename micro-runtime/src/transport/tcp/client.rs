@@ -1,6 +1,5 @@
 //! The calling end of a connection.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -9,15 +8,16 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::frame::{self, Kind, Parsed, ProtocolError, flags};
+use super::ids::OwnIdMap;
 use super::wire::{self, Backlog, Wire};
 use super::{TcpOptions, head};
 use crate::error::Origin;
 use crate::transport::{
-    Canceller, Connection, FrameSink, InboundBudget, RawReceiver, RawSender, RemoteStream,
-    RequestHead, ResponseFuture, StreamItem,
+    Canceller, Connection, Credits, FrameSink, Inbound, InboundBudget, RawReceiver, RawSender,
+    RemoteStream, RequestHead, ResponseFuture, StreamItem,
 };
 use crate::{Error, Result};
 
@@ -43,15 +43,15 @@ struct Shared {
 
 #[derive(Default)]
 struct Calls {
-    slots: HashMap<u32, Slot>,
+    slots: OwnIdMap<Slot>,
     handles: usize,
 }
 
 enum Slot {
     Unary(oneshot::Sender<Result<Bytes>>),
     Stream {
-        inbound: mpsc::Sender<StreamItem>,
-        credits: Arc<Semaphore>,
+        inbound: Inbound,
+        credits: Arc<Credits>,
         budget: Arc<InboundBudget>,
     },
 }
@@ -282,6 +282,15 @@ impl Shared {
 impl FrameSink for Shared {
     fn send_message(&self, id: u32, body: Bytes) -> Result<()> {
         self.wire.send_message(id, &body, false)
+    }
+
+    fn send_message_with(
+        &self,
+        id: u32,
+        len: usize,
+        write: &mut dyn FnMut(&mut BytesMut),
+    ) -> Result<()> {
+        self.wire.send_message_with(id, len, write)
     }
 
     fn send_end(&self, id: u32, result: Result<()>) {

@@ -1,7 +1,7 @@
 //! Frames of the native protocol: the header, the frame kinds and flags, and
 //! an incremental parser that never trusts a length it has not checked.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Sent by the client once, first, on every connection.
 pub(crate) const PREFACE: &[u8; 8] = b"MICRO/1\n";
@@ -101,10 +101,13 @@ pub(crate) struct ProtocolError(pub(crate) String);
 /// Writes a frame header.
 pub(crate) fn put_header(buf: &mut BytesMut, kind: Kind, flags: u8, stream: u32, len: usize) {
     buf.reserve(HEADER_LEN + len);
-    buf.put_u32(len as u32);
-    buf.put_u8(kind as u8);
-    buf.put_u8(flags);
-    buf.put_u32(stream);
+    let mut header = [0u8; HEADER_LEN];
+    header[..4].copy_from_slice(&(len as u32).to_be_bytes());
+    header[4] = kind as u8;
+    header[5] = flags;
+    header[6..].copy_from_slice(&stream.to_be_bytes());
+    // One copy (a frame is queued per streamed message).
+    buf.extend_from_slice(&header);
 }
 
 /// Incremental frame parser over a read buffer.
@@ -163,8 +166,10 @@ impl FrameParser {
                 buf.reserve((total - buf.len()).min(buf.len().max(GROWTH_FLOOR)));
                 return Ok(None);
             }
-            buf.advance(HEADER_LEN);
-            let payload = buf.split_to(len as usize).freeze();
+            // One split of the read buffer per frame; the header is then
+            // skipped on the frozen (shared) part, which costs nothing.
+            let mut payload = buf.split_to(total).freeze();
+            payload.advance(HEADER_LEN);
             Ok(Some(Parsed::Frame(Frame {
                 kind,
                 flags,
@@ -203,6 +208,7 @@ pub(crate) fn decode_settings(mut payload: Bytes) -> Result<Vec<(u16, u32)>, Pro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BufMut as _;
 
     fn frame(kind: Kind, flags: u8, stream: u32, payload: &[u8]) -> BytesMut {
         let mut buf = BytesMut::new();

@@ -9,6 +9,7 @@ mod frame;
 #[doc(hidden)]
 pub mod fuzz;
 mod head;
+mod ids;
 mod pending;
 mod server;
 #[cfg(feature = "tls")]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener as TokioListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio::task::{AbortHandle, JoinHandle};
 
 use super::frame::{self, Kind, Parsed, ProtocolError, flags};
@@ -20,8 +20,8 @@ use super::{TcpOptions, head};
 use crate::log::Throttled;
 use crate::transport::grpc::server::{GrpcServer, H2_PREFACE, H2_PREFACE_START, Phase, Rewind};
 use crate::transport::{
-    Dispatcher, FrameSink, InFlight, InboundBudget, IncomingBody, IncomingCall, Listener,
-    RemoteStream, Security, StreamItem,
+    Credits, Dispatcher, FrameSink, InFlight, Inbound, InboundBudget, IncomingBody, IncomingCall,
+    Listener, RemoteStream, Security, StreamItem,
 };
 use crate::{Error, Result};
 
@@ -73,7 +73,7 @@ struct ServerConn {
     /// The highest stream id of a request taken (under the calls lock), for
     /// the GOAWAY of an idle close.
     last_taken: AtomicU32,
-    /// When a frame other than PING or SETTINGS last came or an answer
+    /// When a frame other than PING, SETTINGS, MESSAGE or WINDOW last came or an answer
     /// last went, in milliseconds since `opened`.
     last_active_ms: AtomicU64,
     opened: Instant,
@@ -82,8 +82,8 @@ struct ServerConn {
 /// A call being served.
 struct Call {
     task: Option<AbortHandle>,
-    inbound: Option<mpsc::Sender<StreamItem>>,
-    credits: Option<Arc<Semaphore>>,
+    inbound: Option<Inbound>,
+    credits: Option<Arc<Credits>>,
     budget: Option<Arc<InboundBudget>>,
 }
 
@@ -384,7 +384,12 @@ impl ServerConn {
     }
 
     fn on_frame(self: &Arc<Self>, parsed: Parsed) -> std::result::Result<(), ProtocolError> {
-        if !matches!(&parsed, Parsed::Frame(f) if matches!(f.kind, Kind::Ping | Kind::Settings)) {
+        // MESSAGE and WINDOW frames belong to calls still open, which keep
+        // the connection busy anyway (and `finish` touches as each ends):
+        // no clock read per streamed message.
+        if !matches!(&parsed, Parsed::Frame(f)
+            if matches!(f.kind, Kind::Ping | Kind::Settings | Kind::Message | Kind::Window))
+        {
             self.touch();
         }
         let frame = match parsed {
@@ -608,6 +613,15 @@ impl ServerConn {
 impl FrameSink for ServerConn {
     fn send_message(&self, id: u32, body: Bytes) -> Result<()> {
         self.wire.send_message(id, &body, false)
+    }
+
+    fn send_message_with(
+        &self,
+        id: u32,
+        len: usize,
+        write: &mut dyn FnMut(&mut BytesMut),
+    ) -> Result<()> {
+        self.wire.send_message_with(id, len, write)
     }
 
     fn send_end(&self, id: u32, result: Result<()>) {

@@ -1,7 +1,7 @@
 //! What both ends of a connection share: the batched write queue, the peer's
 //! settings, liveness, and helpers that write each kind of frame.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,10 @@ const READ_PAUSE: usize = 2 * HIGH_WATER;
 /// The state of one connection shared by its reader, writer and users.
 pub(crate) struct Wire {
     queue: Mutex<Queue>,
+    /// Mirrors the queue's length, for [`Wire::writable`] without the lock.
+    queued: AtomicUsize,
+    /// Wakes the writer; notified only when it waits ([`Queue::writer_idle`]),
+    /// not once per frame.
     wake: Notify,
     drained: Notify,
     closed: AtomicBool,
@@ -45,6 +49,16 @@ pub(crate) struct Wire {
 
 struct Queue {
     buf: BytesMut,
+    /// The writer found the buffer empty and waits for [`Wire::wake`].
+    writer_idle: bool,
+}
+
+impl Queue {
+    /// Notes a frame queued; true when the writer waits and must be woken.
+    fn queued(&mut self, mirror: &AtomicUsize) -> bool {
+        mirror.store(self.buf.len(), Ordering::Relaxed);
+        std::mem::take(&mut self.writer_idle)
+    }
 }
 
 impl Wire {
@@ -53,7 +67,9 @@ impl Wire {
             queue: Mutex::new(Queue {
                 // Allocated by the first frame queued.
                 buf: BytesMut::new(),
+                writer_idle: false,
             }),
+            queued: AtomicUsize::new(0),
             wake: Notify::new(),
             drained: Notify::new(),
             closed: AtomicBool::new(false),
@@ -113,7 +129,7 @@ impl Wire {
     /// Queues one frame made of `parts`.
     pub(crate) fn push(&self, kind: Kind, flags: u8, stream: u32, parts: &[&[u8]]) -> Result<()> {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        {
+        let wake = {
             let mut queue = self.queue.lock().unwrap();
             if self.is_closed() {
                 return Err(connection_closed(&self.peer));
@@ -122,8 +138,11 @@ impl Wire {
             for part in parts {
                 queue.buf.put_slice(part);
             }
+            queue.queued(&self.queued)
+        };
+        if wake {
+            self.wake.notify_one();
         }
-        self.wake.notify_one();
         Ok(())
     }
 
@@ -136,7 +155,7 @@ impl Wire {
         len: usize,
         fill: impl FnOnce(&mut BytesMut),
     ) -> Result<()> {
-        {
+        let wake = {
             let mut queue = self.queue.lock().unwrap();
             if self.is_closed() {
                 return Err(connection_closed(&self.peer));
@@ -145,15 +164,18 @@ impl Wire {
             let before = queue.buf.len();
             fill(&mut queue.buf);
             debug_assert_eq!(queue.buf.len() - before, len);
+            queue.queued(&self.queued)
+        };
+        if wake {
+            self.wake.notify_one();
         }
-        self.wake.notify_one();
         Ok(())
     }
 
     /// Waits while more than the high-water mark is queued; `None` when
     /// there is room now (no allocation on the common path).
     pub(crate) fn writable(&self) -> Option<futures_util::future::BoxFuture<'_, ()>> {
-        if self.queue.lock().unwrap().buf.len() < HIGH_WATER {
+        if self.queued.load(Ordering::Relaxed) < HIGH_WATER {
             return None;
         }
         Some(Box::pin(self.wait_writable()))
@@ -225,6 +247,17 @@ impl Wire {
         self.push(Kind::Message, flags, stream, &[body])
     }
 
+    /// Queues a MESSAGE whose body `write` puts in place (exactly `len` bytes).
+    pub(crate) fn send_message_with(
+        &self,
+        stream: u32,
+        len: usize,
+        write: &mut dyn FnMut(&mut BytesMut),
+    ) -> Result<()> {
+        self.check_size(len, "message")?;
+        self.push_with(Kind::Message, 0, stream, len, write)
+    }
+
     pub(crate) fn send_end(&self, stream: u32, result: &Result<()>) {
         let _ = match result {
             Ok(()) => self.push(Kind::End, 0, stream, &[]),
@@ -278,9 +311,12 @@ pub(crate) async fn write_loop(wire: Arc<Wire>, mut socket: impl AsyncWrite + Un
         let idle = {
             let mut queue = wire.queue.lock().unwrap();
             if queue.buf.is_empty() {
+                // Producers wake us from here on (see `Queue::queued`).
+                queue.writer_idle = true;
                 true
             } else {
                 std::mem::swap(&mut queue.buf, &mut spare);
+                wire.queued.store(0, Ordering::Relaxed);
                 false
             }
         };
@@ -312,10 +348,10 @@ pub(crate) async fn write_loop(wire: Arc<Wire>, mut socket: impl AsyncWrite + Un
 /// while the buffer keeps growing between yields, up to [`GATHER_BYTES`]
 /// or [`GATHER_YIELDS`]. A lone frame costs one yield.
 async fn gather(wire: &Wire) {
-    let mut seen = wire.queue.lock().unwrap().buf.len();
+    let mut seen = wire.queued.load(Ordering::Relaxed);
     for _ in 0..GATHER_YIELDS {
         tokio::task::yield_now().await;
-        let len = wire.queue.lock().unwrap().buf.len();
+        let len = wire.queued.load(Ordering::Relaxed);
         if len == seen || len >= GATHER_BYTES {
             return;
         }

@@ -1,0 +1,12 @@
+//! The raw server of `micro-bench rpc`, alone in its binary (see
+//! `micro_bench::server`).
+
+fn main() -> std::process::ExitCode {
+    micro_bench::server::main(
+        "micro-bench-server-raw",
+        |_system, port, ready| async move {
+            micro_bench::systems::raw::serve(port, ready).await?;
+            Ok(())
+        },
+    )
+}
