@@ -204,7 +204,7 @@ pub async fn serve_system(
         System::MicroNats => serve(port, Wire::Nats, ready).await?,
         System::MicroTrace => {
             trace()?;
-            serve(port, Wire::Tcp, ready).await?
+            serve_measured(port, ready).await?
         }
         System::MicroMetrics => serve_measured(port, ready).await?,
         System::MicroTls => serve(port, Wire::Tls, ready).await?,
@@ -286,19 +286,26 @@ impl Client {
                 ("transport".to_owned(), "tcp".to_owned()),
                 (TLS_METADATA.to_owned(), "1".to_owned()),
             ]);
-            return Self::connect_to(registry_with(address, metadata).await?, wire, false);
+            return Self::connect_to(registry_with(address, metadata).await?, wire);
         }
-        Self::connect_to(registry(address).await?, wire, false)
+        Self::connect_to(registry(address).await?, wire)
     }
 
-    /// Like [`Client::connect`] over TCP, with the client traced
-    /// (`micro_runtime::trace::instrument`; [`trace`] installs the subscriber).
+    /// Like [`Client::connect_measured`], with the client traced too
+    /// (`micro_runtime::trace::instrument`; [`trace`] installs the
+    /// subscriber): the `micro-trace` system.
     ///
     /// # Errors
     ///
     /// When the registry or the client refuses.
     pub async fn connect_traced(address: &str) -> Result<Client> {
-        Self::connect_to(registry(address).await?, Wire::Tcp, true)
+        let client = micro_runtime::trace::instrument(micro_runtime::Client::builder())
+            .registry(registry(address).await?)
+            .transport(transport(Wire::Tcp)?)
+            .build()?;
+        #[cfg(feature = "metrics")]
+        let client = micro_runtime::metrics::Metrics::new().instrument(&client);
+        Ok(Self::with(client))
     }
 
     /// Like [`Client::connect`] for a gRPC server (tonic's): the node is
@@ -310,7 +317,7 @@ impl Client {
     /// When the registry or the client refuses.
     pub async fn connect_grpc(address: &str) -> Result<Client> {
         let metadata = BTreeMap::from([(PROTOCOLS_METADATA.to_owned(), "grpc".to_owned())]);
-        Self::connect_to(registry_with(address, metadata).await?, Wire::Tcp, false)
+        Self::connect_to(registry_with(address, metadata).await?, Wire::Tcp)
     }
 
     /// Like [`Client::connect`] over TCP, counted by metrics instead of
@@ -329,12 +336,8 @@ impl Client {
         Ok(Self::with(client))
     }
 
-    fn connect_to(registry: Arc<MemoryRegistry>, wire: Wire, traced: bool) -> Result<Client> {
-        let mut builder = micro_runtime::Client::builder();
-        if traced {
-            builder = micro_runtime::trace::instrument(builder);
-        }
-        let client = builder
+    fn connect_to(registry: Arc<MemoryRegistry>, wire: Wire) -> Result<Client> {
+        let client = micro_runtime::Client::builder()
             .registry(registry)
             .transport(client_transport(wire)?)
             .wrap(client_fn(|req: ClientRequest, next: ClientNext| {

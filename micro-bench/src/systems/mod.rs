@@ -56,10 +56,12 @@ pub enum System {
     #[value(name = "micro-tonic")]
     #[serde(rename = "micro-tonic")]
     MicroTonic,
-    /// micro with tracing on both sides: `micro_runtime::trace::init()`
-    /// (feature `otel`, no OTLP endpoint: every call's spans are built with
-    /// OpenTelemetry ids and the trace context propagated, nothing
-    /// exported). Measured last: it installs the bench's global subscriber.
+    /// micro with tracing and metrics on both sides: the `micro-metrics`
+    /// row plus `micro_runtime::trace::init()` (feature `otel`), traced as
+    /// the `OTEL_*` variables say: plain `tracing` spans by default, every
+    /// call recorded with OpenTelemetry ids and nothing exported with
+    /// `OTEL_TRACES_EXPORTER=none`, a share with `OTEL_TRACES_SAMPLER`.
+    /// Measured last: it installs the bench's global subscriber.
     #[value(name = "micro-trace")]
     #[serde(rename = "micro-trace")]
     MicroTrace,

@@ -16,8 +16,16 @@ use crate::Metadata;
 pub(crate) const TRACEPARENT: &str = "traceparent";
 
 /// The `traceparent` in `metadata`, when it is well formed.
-fn parse(metadata: &Metadata) -> Option<Traceparent> {
+pub(crate) fn parse(metadata: &Metadata) -> Option<Traceparent> {
     Traceparent::parse(metadata.get(TRACEPARENT)?)
+}
+
+/// Whether `metadata` carries a `traceparent` whose flags say its trace is
+/// not sampled (the ids are not checked).
+pub(crate) fn says_unsampled(metadata: &Metadata) -> bool {
+    metadata
+        .get(TRACEPARENT)
+        .is_some_and(Traceparent::says_unsampled)
 }
 
 /// The trace id (32 hex digits) of a well-formed `traceparent` in
@@ -29,16 +37,17 @@ pub(crate) fn trace_id(metadata: &Metadata) -> Option<&str> {
 
 /// The sampled flag and the low 64 bits of the trace id of a well-formed
 /// `traceparent` in `metadata`: what a sampler asks of a remote parent.
-pub(crate) fn remote_parent(metadata: &Metadata) -> Option<(bool, u64)> {
+#[cfg(test)]
+fn remote_parent(metadata: &Metadata) -> Option<(bool, u64)> {
     parse(metadata).map(|p| (p.sampled(), p.low_bits()))
 }
 
 /// Marks what `metadata` sends on as not sampled: the `traceparent` it
-/// carries with its sampled flag cleared, else a new trace's, so the
-/// services called next do not record it either. False when it already
-/// said so.
-pub(crate) fn mark_unsampled(metadata: &mut Metadata) -> bool {
-    let unsampled = match parse(metadata) {
+/// carries (`parent`, as [`parse`] read it) with its sampled flag cleared,
+/// else a new trace's, so the services called next do not record it
+/// either. False when it already said so.
+pub(crate) fn mark_unsampled(metadata: &mut Metadata, parent: Option<Traceparent>) -> bool {
+    let unsampled = match parent {
         Some(p) if !p.sampled() => return false,
         Some(p) => Traceparent {
             flags: p.flags & !1,
@@ -107,26 +116,16 @@ mod otel {
     }
 
     pub(crate) fn current_parent() -> Option<(bool, u64)> {
+        // Asked of the dispatcher first: a `Span` is built only when there
+        // is a current span to ask about.
+        if !tracing::dispatcher::get_default(|d| d.current_span().id().is_some()) {
+            return None;
+        }
         let cx = Span::current().context();
         let span = cx.span();
         let ids = span.span_context();
         let low = u64::from_be_bytes(ids.trace_id().to_bytes()[8..].try_into().ok()?);
         ids.is_valid().then_some((ids.is_sampled(), low))
-    }
-
-    pub(crate) fn remote_context(metadata: &Metadata) -> opentelemetry::Context {
-        use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
-        let Some(p) = super::parse(metadata) else {
-            return opentelemetry::Context::new();
-        };
-        let remote = SpanContext::new(
-            TraceId::from(p.trace_id),
-            SpanId::from(p.span_id),
-            TraceFlags::new(p.flags),
-            true,
-            TraceState::NONE,
-        );
-        opentelemetry::Context::new().with_remote_span_context(remote)
     }
 }
 
@@ -177,40 +176,6 @@ pub(crate) fn join(span: &Span, metadata: &mut Metadata, in_trace: bool) {
         continue_from(span, metadata);
     }
     inject(span, metadata);
-}
-
-/// The OpenTelemetry context of a remote parent (feature `otel`), to make
-/// current while work it started runs: spans of the user's own inside an
-/// unsampled call then follow its decision instead of starting traces.
-pub(crate) struct Remote {
-    #[cfg(feature = "otel")]
-    cx: opentelemetry::Context,
-}
-
-impl Remote {
-    /// The parent `metadata`'s `traceparent` names.
-    pub(crate) fn of(metadata: &Metadata) -> Self {
-        #[cfg(not(feature = "otel"))]
-        let _ = metadata;
-        Self {
-            #[cfg(feature = "otel")]
-            cx: otel::remote_context(metadata),
-        }
-    }
-
-    /// `work` with the parent current while it is polled.
-    pub(crate) fn wrap<T: 'static>(
-        self,
-        work: futures_util::future::BoxFuture<'static, T>,
-    ) -> futures_util::future::BoxFuture<'static, T> {
-        #[cfg(feature = "otel")]
-        {
-            use opentelemetry::context::FutureExt;
-            Box::pin(work.with_context(self.cx))
-        }
-        #[cfg(not(feature = "otel"))]
-        work
-    }
 }
 
 #[cfg(test)]
@@ -267,17 +232,18 @@ mod tests {
     #[test]
     fn marking_unsampled_clears_the_flag_or_starts_a_trace() {
         let mut md = with("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03");
-        mark_unsampled(&mut md);
+        assert!(mark_unsampled(&mut md, parse(&md)));
         assert_eq!(
             md.get(TRACEPARENT),
             Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02")
         );
+        assert!(!mark_unsampled(&mut md, parse(&md)), "already unsampled");
         let mut md = Metadata::new();
-        mark_unsampled(&mut md);
+        assert!(mark_unsampled(&mut md, parse(&md)));
         let (sampled, _) = remote_parent(&md).expect("a new traceparent");
         assert!(!sampled);
         let mut md = with("garbage");
-        mark_unsampled(&mut md);
+        assert!(mark_unsampled(&mut md, parse(&md)));
         assert!(remote_parent(&md).is_some(), "{:?}", md.get(TRACEPARENT));
     }
 }

@@ -144,6 +144,12 @@ pub(crate) fn decide(parent: Option<(bool, u64)>) -> bool {
     INSTALLED.get().is_none_or(|s| s.decide(parent))
 }
 
+/// Whether an unsampled parent decides alone (the rule follows parents),
+/// so its ids need not be read.
+pub(crate) fn follows_parents() -> bool {
+    INSTALLED.get().is_some_and(|s| s.parent_based)
+}
+
 /// Whether spans are recorded by OpenTelemetry in this process at all.
 pub(crate) fn installed() -> bool {
     INSTALLED.get().is_some()
@@ -161,8 +167,9 @@ pub(crate) fn sdk(sampler: Sampler) -> impl opentelemetry_sdk::trace::ShouldSamp
     Decided(Box::new(others))
 }
 
-/// Records micro's spans (sampled before they were made), asks `0` about
-/// any other root.
+/// Records micro's spans (sampled before they were made); leaves out any
+/// other span without a parent made while handling a request the sampler
+/// left out (its context's `traceparent` says so); asks `0` about the rest.
 #[cfg(feature = "otel")]
 #[derive(Clone, Debug)]
 struct Decided(Box<opentelemetry_sdk::trace::Sampler>);
@@ -189,9 +196,28 @@ impl opentelemetry_sdk::trace::ShouldSample for Decided {
                     .unwrap_or_default(),
             };
         }
+        let orphan = parent_context.is_none_or(|cx| !cx.span().span_context().is_valid());
+        if orphan && handling_unsampled() {
+            return SamplingResult {
+                decision: SamplingDecision::Drop,
+                attributes: Vec::new(),
+                trace_state: Default::default(),
+            };
+        }
         self.0
             .should_sample(parent_context, trace_id, name, span_kind, attributes, links)
     }
+}
+
+/// Whether the request being handled on this task was left out by the
+/// sampler (its context's `traceparent` is not sampled).
+#[cfg(feature = "otel")]
+fn handling_unsampled() -> bool {
+    let ctx = crate::Context::current();
+    ctx.metadata()
+        .get("traceparent")
+        .and_then(super::traceparent::Traceparent::parse)
+        .is_some_and(|p| !p.sampled())
 }
 
 #[cfg(test)]

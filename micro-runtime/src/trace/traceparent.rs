@@ -31,16 +31,26 @@ const HEX: [u8; 256] = {
     table
 };
 
-const DIGITS: &[u8; 16] = b"0123456789abcdef";
+/// Each byte as its two lower-case hex digits.
+const PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [DIGITS[i >> 4], DIGITS[i & 0x0f]];
+        i += 1;
+    }
+    table
+};
 
-/// The value of up to 32 hex digits, `None` if one is not a digit.
-fn hex(digits: &[u8]) -> Option<u128> {
-    let mut value = 0u128;
+/// The value of up to 16 hex digits, `None` if one is not a digit.
+fn hex(digits: &[u8]) -> Option<u64> {
+    let mut value = 0u64;
     let mut bad = 0u8;
     for &b in digits {
         let digit = HEX[usize::from(b)];
         bad |= digit;
-        value = (value << 4) | u128::from(digit & 0x0f);
+        value = (value << 4) | u64::from(digit & 0x0f);
     }
     (bad & 0x80 == 0).then_some(value)
 }
@@ -58,14 +68,26 @@ impl Traceparent {
         if version == 0xff || (bytes.len() > 55 && !longer_allowed) {
             return None;
         }
-        let trace_id = hex(&bytes[3..35])?;
-        let span_id = u64::try_from(hex(&bytes[36..52])?).ok()?;
+        let trace_id = u128::from(hex(&bytes[3..19])?) << 64 | u128::from(hex(&bytes[19..35])?);
+        let span_id = hex(&bytes[36..52])?;
         let flags = u8::try_from(hex(&bytes[53..55])?).ok()?;
         (trace_id != 0 && span_id != 0).then_some(Self {
             trace_id,
             span_id,
             flags,
         })
+    }
+
+    /// Whether a header with version 00's layout says its trace is not
+    /// sampled, read from the flags alone (no id is decoded): the common
+    /// case of a call its caller left out, passed on unchanged.
+    pub(crate) fn says_unsampled(header: &str) -> bool {
+        let bytes = header.as_bytes();
+        bytes.len() >= 55
+            && bytes[2] == b'-'
+            && bytes[35] == b'-'
+            && bytes[52] == b'-'
+            && hex(&bytes[53..55]).is_some_and(|flags| flags & 1 == 0)
     }
 
     /// A new trace's first position with random ids and `flags`.
@@ -91,18 +113,18 @@ impl Traceparent {
     pub(crate) fn header(&self) -> String {
         let mut out = Vec::with_capacity(55);
         out.extend_from_slice(b"00-");
-        push_hex(&mut out, self.trace_id, 32);
+        push_hex(&mut out, &self.trace_id.to_be_bytes());
         out.push(b'-');
-        push_hex(&mut out, u128::from(self.span_id), 16);
+        push_hex(&mut out, &self.span_id.to_be_bytes());
         out.push(b'-');
-        push_hex(&mut out, u128::from(self.flags), 2);
+        push_hex(&mut out, &[self.flags]);
         String::from_utf8(out).unwrap_or_default()
     }
 }
 
-fn push_hex(out: &mut Vec<u8>, value: u128, digits: u32) {
-    for shift in (0..digits).rev() {
-        out.push(DIGITS[((value >> (shift * 4)) & 0x0f) as usize]);
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        out.extend_from_slice(&PAIRS[usize::from(b)]);
     }
 }
 
@@ -147,6 +169,14 @@ mod tests {
         ] {
             assert_eq!(Traceparent::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_flags_alone_say_unsampled() {
+        assert!(!Traceparent::says_unsampled(HEADER));
+        assert!(Traceparent::says_unsampled(&HEADER.replace("-01", "-00")));
+        assert!(!Traceparent::says_unsampled("00-4bf9-00"));
+        assert!(!Traceparent::says_unsampled(&HEADER.replace("-01", "-0x")));
     }
 
     #[test]

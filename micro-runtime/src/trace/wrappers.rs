@@ -31,8 +31,7 @@ impl Wrapper<HandlerRequest, HandlerResponse> for TraceHandler {
         let span = span::server(req.service(), req.endpoint().name, sampled == Sampled::Yes);
         if sampled != Sampled::Yes {
             let ctx = (sampled == Sampled::NoAndMarked).then(|| req.context().clone());
-            let remote = propagation::Remote::of(req.context().metadata());
-            return unsampled(span, ctx, remote, next.run(req));
+            return unsampled(span, ctx, next.run(req));
         }
         if span.is_disabled() {
             return next.run(req);
@@ -53,9 +52,13 @@ fn receiving(ctx: &mut Context) -> Sampled {
     if !sampler::installed() {
         return Sampled::Yes;
     }
-    match sampler::decide(propagation::remote_parent(ctx.metadata())) {
+    if sampler::follows_parents() && propagation::says_unsampled(ctx.metadata()) {
+        return Sampled::No;
+    }
+    let parent = propagation::parse(ctx.metadata());
+    match sampler::decide(parent.map(|p| (p.sampled(), p.low_bits()))) {
         true => Sampled::Yes,
-        false if propagation::mark_unsampled(ctx.metadata_mut()) => Sampled::NoAndMarked,
+        false if propagation::mark_unsampled(ctx.metadata_mut(), parent) => Sampled::NoAndMarked,
         false => Sampled::No,
     }
 }
@@ -79,25 +82,26 @@ fn sending(ctx: &mut Context) -> (bool, bool) {
         return (true, false);
     }
     let current = propagation::current_parent();
-    let parent = current.or_else(|| propagation::remote_parent(ctx.metadata()));
-    let sampled = sampler::decide(parent);
-    if !sampled {
-        propagation::mark_unsampled(ctx.metadata_mut());
+    let remote = match current {
+        Some(_) => None,
+        None => propagation::parse(ctx.metadata()),
+    };
+    let sampled = sampler::decide(current.or(remote.map(|p| (p.sampled(), p.low_bits()))));
+    if !sampled && current.is_none() {
+        propagation::mark_unsampled(ctx.metadata_mut(), remote);
     }
     (sampled, current.is_some())
 }
 
 /// Runs `work` (a request or delivery the sampler left out) in its plain
-/// span, if any layer wants it; in `ctx` when its metadata were rewritten;
-/// and in the `remote` parent's OpenTelemetry context, so spans of the
-/// user's own inside it are not recorded either.
+/// span, if any layer wants it, and in `ctx` when its metadata were
+/// rewritten (spans of the user's own inside it read the decision there:
+/// see the SDK sampler in [`sampler`]).
 fn unsampled<T: Send + 'static>(
     span: Span,
     ctx: Option<Context>,
-    remote: propagation::Remote,
     work: BoxFuture<'static, Result<T>>,
 ) -> BoxFuture<'static, Result<T>> {
-    let work = remote.wrap(work);
     let work: BoxFuture<'static, Result<T>> = match ctx {
         Some(ctx) => Box::pin(ctx.scope(work)),
         None => work,
@@ -166,8 +170,7 @@ impl Wrapper<SubscriberRequest, ()> for TraceSubscriber {
         let span = span::deliver(req.topic(), req.subscriber(), req.redelivered(), recorded);
         if !recorded {
             let ctx = (sampled == Sampled::NoAndMarked).then(|| req.context().clone());
-            let remote = propagation::Remote::of(req.context().metadata());
-            return unsampled(span, ctx, remote, next.run(req));
+            return unsampled(span, ctx, next.run(req));
         }
         if span.is_disabled() {
             return next.run(req);
