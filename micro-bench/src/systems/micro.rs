@@ -299,13 +299,8 @@ impl Client {
     ///
     /// When the registry or the client refuses.
     pub async fn connect_traced(address: &str) -> Result<Client> {
-        let client = micro_runtime::trace::instrument(micro_runtime::Client::builder())
-            .registry(registry(address).await?)
-            .transport(transport(Wire::Tcp)?)
-            .build()?;
-        #[cfg(feature = "metrics")]
-        let client = micro_runtime::metrics::Metrics::new().instrument(&client);
-        Ok(Self::with(client))
+        let builder = micro_runtime::trace::instrument(micro_runtime::Client::builder());
+        Self::measured(builder, address).await
     }
 
     /// Like [`Client::connect`] for a gRPC server (tonic's): the node is
@@ -327,7 +322,16 @@ impl Client {
     ///
     /// When the registry or the client refuses.
     pub async fn connect_measured(address: &str) -> Result<Client> {
-        let client = micro_runtime::Client::builder()
+        Self::measured(micro_runtime::Client::builder(), address).await
+    }
+
+    /// `builder`'s client of the server at `address` over TCP, counted by
+    /// metrics (with the `metrics` feature).
+    async fn measured(
+        builder: micro_runtime::client::ClientBuilder,
+        address: &str,
+    ) -> Result<Client> {
+        let client = builder
             .registry(registry(address).await?)
             .transport(transport(Wire::Tcp)?)
             .build()?;

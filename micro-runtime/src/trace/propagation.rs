@@ -232,18 +232,22 @@ mod tests {
     #[test]
     fn marking_unsampled_clears_the_flag_or_starts_a_trace() {
         let mut md = with("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03");
-        assert!(mark_unsampled(&mut md, parse(&md)));
+        let parent = parse(&md);
+        assert!(mark_unsampled(&mut md, parent));
         assert_eq!(
             md.get(TRACEPARENT),
             Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02")
         );
-        assert!(!mark_unsampled(&mut md, parse(&md)), "already unsampled");
+        let parent = parse(&md);
+        assert!(!mark_unsampled(&mut md, parent), "already unsampled");
         let mut md = Metadata::new();
-        assert!(mark_unsampled(&mut md, parse(&md)));
+        let parent = parse(&md);
+        assert!(mark_unsampled(&mut md, parent));
         let (sampled, _) = remote_parent(&md).expect("a new traceparent");
         assert!(!sampled);
         let mut md = with("garbage");
-        assert!(mark_unsampled(&mut md, parse(&md)));
+        let parent = parse(&md);
+        assert!(mark_unsampled(&mut md, parent));
         assert!(remote_parent(&md).is_some(), "{:?}", md.get(TRACEPARENT));
     }
 }
