@@ -35,8 +35,7 @@ impl ServerProcess {
     /// When the binary is missing, the process cannot start, exits, or
     /// prints no address in time.
     pub fn start(system: System, timeout: Duration) -> anyhow::Result<Self> {
-        let exe = server_binary(system)?;
-        let mut command = Command::new(exe);
+        let mut command = server_command(system)?;
         if system == System::MicroTls {
             command.envs(crate::systems::tls::server_env()?);
         }
@@ -170,21 +169,35 @@ const EXIT_GRACE: Duration = Duration::from_secs(3);
 
 /// Where `system`'s server binary is: beside this executable (or one
 /// directory up, for test binaries in `target/<profile>/deps`).
-fn server_binary(system: System) -> anyhow::Result<PathBuf> {
+fn server_binary(system: System) -> anyhow::Result<Option<PathBuf>> {
     let exe = std::env::current_exe().context("finding this executable")?;
     let name = system.server_binary();
-    let found = exe
+    Ok(exe
         .ancestors()
         .skip(1)
         .take(2)
         .map(|dir| dir.join(name))
-        .find(|path| path.is_file());
-    found.with_context(|| {
-        format!(
-            "{name} is not beside {} (build it: cargo build -p micro-bench --bins)",
-            exe.display()
-        )
-    })
+        .find(|path| path.is_file()))
+}
+
+/// The command that serves `system`: its own binary, or (when that was not
+/// built, e.g. after `cargo run -p micro-bench`) this one as `serve`, with
+/// a note that the servers' RSS then includes every system's code.
+fn server_command(system: System) -> anyhow::Result<Command> {
+    if let Some(binary) = server_binary(system)? {
+        return Ok(Command::new(binary));
+    }
+    static NOTED: std::sync::Once = std::sync::Once::new();
+    NOTED.call_once(|| {
+        eprintln!(
+            "note: {} is not built beside this binary (cargo build -p micro-bench --bins): \
+             serving from micro-bench itself, so server RSS includes every system's code",
+            system.server_binary()
+        );
+    });
+    let mut command = Command::new(std::env::current_exe().context("finding this executable")?);
+    command.arg("serve");
+    Ok(command)
 }
 
 /// The open file descriptors of process `pid` (`/proc/<pid>/fd`).
