@@ -124,3 +124,52 @@ fn the_gateway_passes_the_callers_token_on() {
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json(), json!({"greeting": "Hello Ada"}));
 }
+
+#[test]
+fn the_gateway_describes_with_its_token_but_never_lends_it() {
+    let place = Place::mdns();
+    let _greeter = place.greeter(
+        "1.0.0",
+        &[("MICRO_AUTH_SECRET", SECRET), ("MICRO_AUTH_RULES", RULES)],
+    );
+    let Place::Mdns(ns) = &place else {
+        unreachable!()
+    };
+    let body = Some(r#"{"name":"Ada"}"#);
+    let hello = "/api/greeter/Greeter.Hello";
+    let described = "/api/com.example.srv.greeter/Greeter.Hello";
+    let paths = |base: &str| {
+        let reply = curl(ns, "GET", &format!("{base}/openapi.json"), &[], None);
+        assert_eq!(reply.status, 200, "{reply:?}");
+        reply.json()
+    };
+
+    // Without a token of the gateway's, the service's Debug.Describe
+    // refuses it: the document names the service as undescribed.
+    let (_plain, base) = gateway(ns, &["--address", "127.0.0.1:0"], &[]);
+    let doc = paths(&base);
+    assert!(doc["paths"].get(described).is_none(), "{doc}");
+    assert_eq!(
+        doc["info"]["x-micro-undescribed"],
+        json!(["com.example.srv.greeter"]),
+        "{doc}"
+    );
+
+    // With MICRO_AUTH_TOKEN the gateway describes the service...
+    let read = token("greeter.read");
+    let (_with_token, base) = gateway(
+        ns,
+        &["--address", "127.0.0.1:0"],
+        &[("MICRO_AUTH_TOKEN", &read)],
+    );
+    let doc = paths(&base);
+    assert!(doc["paths"].get(described).is_some(), "{doc}");
+    assert!(doc["info"].get("x-micro-undescribed").is_none(), "{doc}");
+    // ...but a caller without a token of its own does not call as the
+    // gateway: the service still answers 401.
+    let reply = curl(ns, "POST", &format!("{base}{hello}"), &[], body);
+    assert_eq!(reply.status, 401, "{reply:?}");
+    let bearer = format!("Authorization: Bearer {read}");
+    let reply = curl(ns, "POST", &format!("{base}{hello}"), &[&bearer], body);
+    assert_eq!(reply.json(), json!({"greeting": "Hello Ada"}), "{reply:?}");
+}

@@ -46,7 +46,12 @@ impl Gateway {
     pub(crate) fn new(client: Client, options: GatewayOptions) -> Arc<Self> {
         Arc::new(Self {
             catalog: Catalog::new(client.clone()),
-            describer: Describer::new(client.clone()),
+            describer: Describer::new(
+                options
+                    .describe_client
+                    .clone()
+                    .unwrap_or_else(|| client.clone()),
+            ),
             in_flight: InFlight::new(options.max_concurrent),
             proxy: Proxy::default(),
             client,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use micro_runtime::Error;
+use micro_runtime::{Client, Error};
 
 use crate::RateLimit;
 use crate::access::Access;
@@ -38,6 +38,7 @@ pub struct GatewayOptions {
     pub(crate) trust_forwarded: bool,
     pub(crate) max_concurrent: usize,
     pub(crate) dashboard: bool,
+    pub(crate) describe_client: Option<Client>,
     #[cfg(feature = "metrics")]
     pub(crate) metrics: Option<micro_runtime::metrics::Metrics>,
 }
@@ -60,6 +61,7 @@ impl Default for GatewayOptions {
             trust_forwarded: false,
             max_concurrent: MAX_CONCURRENT,
             dashboard: true,
+            describe_client: None,
             #[cfg(feature = "metrics")]
             metrics: None,
         }
@@ -132,6 +134,17 @@ impl GatewayOptions {
     /// `X-Micro-Authorization: Bearer <jwt>`.
     pub fn forward_credentials(mut self, forward: bool) -> Self {
         self.forward_credentials = forward;
+        self
+    }
+
+    /// The client the gateway fetches services' descriptions with (for
+    /// `/openapi.json`, the dashboard and request schemas): one presenting
+    /// the gateway's own token (`BearerToken`) to services that verify
+    /// tokens, whose `Debug.Describe` is not open. Callers' calls never go
+    /// through it, so an anonymous caller cannot borrow that token.
+    /// Default: the gateway's client.
+    pub fn describe_client(mut self, client: Client) -> Self {
+        self.describe_client = Some(client);
         self
     }
 

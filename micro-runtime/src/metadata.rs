@@ -57,6 +57,27 @@ impl Text {
         }
     }
 
+    /// The text's bytes, without the UTF-8 check a `&str` of an in-place
+    /// text costs: what a key lookup compares.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Text::Static(text) => text.as_bytes(),
+            Text::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Text::Owned(text) => text.as_bytes(),
+        }
+    }
+
+    /// `text` lower-cased (ASCII letters), in place when it fits.
+    pub(crate) fn short_lowercase(text: &str) -> Self {
+        let mut out = Self::short(text);
+        match &mut out {
+            Text::Inline { len, bytes } => bytes[..usize::from(*len)].make_ascii_lowercase(),
+            Text::Owned(text) => text.make_ascii_lowercase(),
+            Text::Static(_) => {}
+        }
+        out
+    }
+
     /// `digits` (ASCII, e.g. a message id's hex digits) in place, as they
     /// are (no check, no copy to another buffer).
     pub(crate) fn ascii(digits: [u8; INLINE]) -> Self {
@@ -81,7 +102,9 @@ fn static_key(key: &'static str) -> Text {
 /// that is usual (length first, no ordering compare), a search past that.
 fn index_of(entries: &Entries, key: &str) -> Option<usize> {
     if entries.len() <= 8 {
-        entries.iter().position(|(k, _)| **k == *key)
+        entries
+            .iter()
+            .position(|(k, _)| k.as_bytes() == key.as_bytes())
     } else {
         entries.binary_search_by(|(k, _)| (**k).cmp(key)).ok()
     }
@@ -114,7 +137,7 @@ pub struct Metadata {
 /// Entries held in place up to this many.
 const IN_PLACE: usize = 4;
 
-type Entries = SmallVec<[(Text, Text); IN_PLACE]>;
+pub(crate) type Entries = SmallVec<[(Text, Text); IN_PLACE]>;
 
 impl Metadata {
     /// Empty metadata (allocates nothing).
@@ -151,23 +174,23 @@ impl Metadata {
     /// Metadata of `entries` in any order, lower-case keys; a later entry
     /// of a key wins. One sort, so a peer's many keys in a bad order cost
     /// `n log n`, not the `n²` of inserting them one by one.
-    pub(crate) fn from_unsorted(mut entries: Vec<(Text, Text)>) -> Self {
+    pub(crate) fn from_unsorted(mut entries: Entries) -> Self {
         if entries.is_empty() {
             return Self::new();
         }
         // Stable: among equal keys the order of arrival is kept, so the
         // last of each run is the one that wins.
         #[allow(clippy::unnecessary_sort_by)] // the key borrows from the entry
-        entries.sort_by(|(a, _), (b, _)| (**a).cmp(&**b));
-        let mut sorted = Entries::with_capacity(entries.len());
-        for entry in entries {
-            match sorted.last_mut() {
-                Some(last) if *last.0 == *entry.0 => *last = entry,
-                _ => sorted.push(entry),
+        entries.sort_by(|(a, _), (b, _)| a.as_bytes().cmp(b.as_bytes()));
+        entries.dedup_by(|later, kept| {
+            let same = later.0.as_bytes() == kept.0.as_bytes();
+            if same {
+                std::mem::swap(later, kept);
             }
-        }
+            same
+        });
         Self {
-            entries: Some(Arc::new(sorted)),
+            entries: Some(Arc::new(entries)),
         }
     }
 
@@ -408,20 +431,21 @@ mod tests {
     #[test]
     fn unsorted_entries_are_sorted_and_the_last_of_a_key_wins() {
         let text = |s: &str| Text::Owned(s.to_owned());
-        let md = Metadata::from_unsorted(vec![
+        let md = Metadata::from_unsorted(Entries::from_vec(vec![
             (text("c"), text("1")),
             (text("a"), text("1")),
             (text("c"), text("2")),
             (text("b"), text("1")),
-        ]);
+            (text("c"), text("3")),
+        ]));
         assert_eq!(
             md.iter().collect::<Vec<_>>(),
-            [("a", "1"), ("b", "1"), ("c", "2")]
+            [("a", "1"), ("b", "1"), ("c", "3")]
         );
-        assert_eq!(md.get("c"), Some("2"));
-        assert!(Metadata::from_unsorted(Vec::new()).entries.is_none());
+        assert_eq!(md.get("c"), Some("3"));
+        assert!(Metadata::from_unsorted(Entries::new()).entries.is_none());
         // Many keys in descending order: one sort, not one shift per key.
-        let many: Vec<_> = (0..65_535u32)
+        let many: Entries = (0..65_535u32)
             .rev()
             .map(|i| (text(&format!("k{i:05}")), text("v")))
             .collect();

@@ -40,6 +40,9 @@ pub(crate) async fn run(session: &Session, args: GatewayArgs, serve: Serve) -> O
         .local_addr()
         .map_err(|e| Failure::local(format!("cannot listen on {}: {e}", args.address)))?;
     let client = client_with_broker(session, args.insecure)?;
+    // Descriptions are fetched with the session's token (`--token`,
+    // MICRO_AUTH_TOKEN); callers' calls go without it.
+    let options = options.describe_client(session.client()?.clone());
     let (mut router, what) = match serve {
         Serve::Gateway => (micro_gateway::router(client, options), "gateway"),
         Serve::Dashboard => (

@@ -4,7 +4,6 @@
 //! lock, two atomic updates and one histogram observation; no label is
 //! formatted per call.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -13,6 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use rustc_hash::FxHashMap;
 
 use super::labels::{CodeLabels, EndpointLabels, MAX_SERIES, OVERFLOW};
 
@@ -38,9 +38,11 @@ pub(crate) struct CallSeries {
     cache: RwLock<Cache>,
 }
 
+/// Looked up on every call: hashed with Fx (the names are the process's
+/// own endpoints, capped at [`MAX_SERIES`], not a peer's choice).
 #[derive(Default)]
 struct Cache {
-    by_service: HashMap<Arc<str>, HashMap<Arc<str>, Arc<EndpointSeries>>>,
+    by_service: FxHashMap<Arc<str>, FxHashMap<Arc<str>, Arc<EndpointSeries>>>,
     len: usize,
 }
 

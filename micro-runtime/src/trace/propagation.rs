@@ -11,6 +11,7 @@ use tracing::Span;
 
 use super::traceparent::Traceparent;
 use crate::Metadata;
+use crate::metadata::Text;
 
 /// The `traceparent` metadata key.
 pub(crate) const TRACEPARENT: &str = "traceparent";
@@ -55,7 +56,7 @@ pub(crate) fn mark_unsampled(metadata: &mut Metadata, parent: Option<Traceparent
         },
         None => Traceparent::random(0),
     };
-    metadata.insert(TRACEPARENT, unsampled.header());
+    metadata.insert_text(TRACEPARENT, Text::Owned(unsampled.header()));
     true
 }
 

@@ -93,7 +93,8 @@ impl Traceparent {
     /// A new trace's first position with random ids and `flags`.
     pub(crate) fn random(flags: u8) -> Self {
         Self {
-            trace_id: fastrand::u128(1..),
+            // Never zero (the low half is not), without 128-bit range math.
+            trace_id: (u128::from(fastrand::u64(..)) << 64) | u128::from(fastrand::u64(1..)),
             span_id: fastrand::u64(1..),
             flags,
         }

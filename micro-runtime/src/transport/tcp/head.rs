@@ -1,6 +1,7 @@
 //! The request head inside a REQUEST frame.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -8,7 +9,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crate::Metadata;
 use crate::codec::ContentType;
 use crate::endpoint::CallKind;
-use crate::metadata::Text;
+use crate::metadata::{Entries, Text};
 use crate::transport::RequestHead;
 
 /// Bytes [`encode`] will write for `head`.
@@ -109,7 +110,8 @@ impl HeadLimits {
     }
 }
 
-fn take_str(buf: &mut Bytes, what: &str) -> Result<String, BadHead> {
+/// The next length-prefixed field of `buf` (a view of it, not a copy).
+fn take_field(buf: &mut Bytes, what: &str) -> Result<Bytes, BadHead> {
     if buf.remaining() < 2 {
         return Err(BadHead::malformed(format!("truncated before {what}")));
     }
@@ -117,17 +119,22 @@ fn take_str(buf: &mut Bytes, what: &str) -> Result<String, BadHead> {
     if buf.remaining() < len {
         return Err(BadHead::malformed(format!("{what} runs past the frame")));
     }
-    let bytes = buf.split_to(len);
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| BadHead::malformed(format!("{what} is not UTF-8")))
+    Ok(buf.split_to(len))
+}
+
+/// `bytes` as text, or why not.
+fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, BadHead> {
+    std::str::from_utf8(bytes).map_err(|_| BadHead::malformed(format!("{what} is not UTF-8")))
 }
 
 /// Reads a head off the front of `payload`, leaving the body; refuses one
 /// over `limits` as soon as it is known to be.
 pub(crate) fn decode(payload: &mut Bytes, limits: HeadLimits) -> Result<RequestHead, BadHead> {
     let start = payload.remaining();
-    let service = take_str(payload, "service")?;
-    let endpoint = take_str(payload, "endpoint")?;
+    let service = take_field(payload, "service")?;
+    let service: Arc<str> = utf8(&service, "service")?.into();
+    let endpoint = take_field(payload, "endpoint")?;
+    let endpoint = utf8(&endpoint, "endpoint")?.to_owned();
     limits.check_size(start - payload.remaining())?;
     if payload.remaining() < 12 {
         return Err(BadHead::malformed("truncated before content type"));
@@ -153,16 +160,19 @@ pub(crate) fn decode(payload: &mut Bytes, limits: HeadLimits) -> Result<RequestH
             limits.max_metadata
         )));
     }
-    let mut entries = Vec::with_capacity(count);
+    // Short keys and values are held in place: no allocation of their own.
+    let mut entries = Entries::with_capacity(count);
     for _ in 0..count {
-        let mut key = take_str(payload, "metadata key")?;
-        let value = take_str(payload, "metadata value")?;
+        let key = take_field(payload, "metadata key")?;
+        let value = take_field(payload, "metadata value")?;
         limits.check_size(start - payload.remaining())?;
-        key.make_ascii_lowercase();
-        entries.push((Text::Owned(key), Text::Owned(value)));
+        entries.push((
+            Text::short_lowercase(utf8(&key, "metadata key")?),
+            Text::short(utf8(&value, "metadata value")?),
+        ));
     }
     Ok(RequestHead {
-        service: service.into(),
+        service,
         endpoint: Cow::Owned(endpoint),
         package: Cow::Borrowed(""),
         content_type,
