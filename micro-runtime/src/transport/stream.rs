@@ -19,6 +19,7 @@ use tokio::task::AbortHandle;
 
 use super::credits::Credits;
 use super::inbound::{Inbound, InboundReceiver, inbound};
+use super::run::MessageRun;
 use crate::error::Origin;
 use crate::{Error, Result};
 
@@ -277,6 +278,21 @@ impl InboundBudget {
     pub(crate) fn take(&self, len: usize) -> bool {
         let cost = i64::from(message_cost(len, self.window));
         self.left.fetch_sub(cost, Ordering::AcqRel) >= cost
+    }
+
+    /// Charges a run of arriving messages at once, each as [`take`] would;
+    /// false when they overran the window.
+    ///
+    /// [`take`]: InboundBudget::take
+    pub(crate) fn take_run(&self, run: &MessageRun) -> bool {
+        let cost = run.cost(MESSAGE_OVERHEAD, self.window);
+        match i64::try_from(cost) {
+            Ok(cost) if cost <= i64::from(self.window) => {
+                self.left.fetch_sub(cost, Ordering::AcqRel) >= cost
+            }
+            // More than the whole window: an overrun whatever is left.
+            _ => false,
+        }
     }
 
     fn give(&self, credit: u32) {
