@@ -38,6 +38,7 @@ impl MessageRun {
     }
 
     /// Messages left.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn count(&self) -> u32 {
         self.count
     }
@@ -68,6 +69,7 @@ impl MessageRun {
     pub(crate) fn next_message(&mut self) -> Option<Bytes> {
         let len = peek(&self.buf, self.header)?;
         self.count = self.count.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(len as u64);
         let mut message = self.buf.split_to(self.header + len);
         message.advance(self.header);
         Some(message)
@@ -119,10 +121,13 @@ mod tests {
 
     #[test]
     fn cost_counts_each_message_capped_at_the_window() {
-        let r = run(&[b"ab", b"", b"cdefgh"]);
+        let mut r = run(&[b"ab", b"", b"cdefgh"]);
         assert_eq!(r.cost(10, 1000), 8 + 30);
         // "cdefgh" costs 16, capped at 12; the others 12 and 10.
         assert_eq!(r.cost(10, 12), 12 + 10 + 12);
+        r.next_message();
+        assert_eq!(r.cost(10, 1000), 6 + 20, "what is left");
+        assert_eq!(r.cost(10, 12), 10 + 12);
     }
 
     #[test]

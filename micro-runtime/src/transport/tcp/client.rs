@@ -302,6 +302,15 @@ impl FrameSink for Shared {
         self.wire.send_message_with(id, len, write)
     }
 
+    fn try_send_message_with(
+        &self,
+        id: u32,
+        len: usize,
+        write: &mut dyn FnMut(&mut BytesMut),
+    ) -> Option<Result<()>> {
+        self.wire.try_send_message_with(id, len, write)
+    }
+
     fn send_end(&self, id: u32, result: Result<()>) {
         self.wire.send_end(id, &result);
     }
