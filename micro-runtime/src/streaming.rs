@@ -126,9 +126,15 @@ impl<T> Receiver<T> {
     }
 
     fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<T>>> {
-        let body = ready!(self.raw.poll_recv(cx));
-        Poll::Ready(match body {
-            Ok(Some(body)) => self.codec.decode(self.content_type, body).map(Some),
+        let (codec, content_type) = (&self.codec, self.content_type);
+        // Decoded where it lies: no body of its own per message.
+        let decoded = ready!(self.raw.poll_recv_with(cx, |buf, len| codec.decode_front(
+            content_type,
+            buf,
+            len
+        )));
+        Poll::Ready(match decoded {
+            Ok(Some(msg)) => msg.map(Some),
             Ok(None) => Ok(None),
             Err(err) => Err(err),
         })

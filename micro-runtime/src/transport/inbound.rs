@@ -144,9 +144,27 @@ pub(crate) struct InboundReceiver {
 
 impl InboundReceiver {
     /// The next item; `None` once every writer is gone and all was read.
+    #[cfg(test)]
     pub(crate) fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<StreamItem>> {
+        self.poll_recv_with(cx, &mut |buf, len| buf.split_to(len))
+            .map(|item| {
+                item.map(|item| match item {
+                    Received::Read(_, body) => StreamItem::Message(body),
+                    Received::Item(item) => item,
+                })
+            })
+    }
+
+    /// The next item, a message of a run handed to `read` in place (see
+    /// [`MessageRun::read_next`]); `None` once every writer is gone and
+    /// all was read.
+    pub(crate) fn poll_recv_with<R>(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+        read: &mut impl FnMut(&mut bytes::Bytes, usize) -> R,
+    ) -> Poll<Option<Received<R>>> {
         loop {
-            if let Some(item) = self.next_taken() {
+            if let Some(item) = self.next_taken(read) {
                 return Poll::Ready(Some(item));
             }
             let mut state = self.shared.state.lock().unwrap();
@@ -167,17 +185,28 @@ impl InboundReceiver {
     }
 
     /// The next item of what was taken, without locking.
-    fn next_taken(&mut self) -> Option<StreamItem> {
+    fn next_taken<R>(
+        &mut self,
+        read: &mut impl FnMut(&mut bytes::Bytes, usize) -> R,
+    ) -> Option<Received<R>> {
         loop {
-            if let Some(body) = self.run.next_message() {
-                return Some(StreamItem::Message(body));
+            if let Some((len, made)) = self.run.read_next(&mut *read) {
+                return Some(Received::Read(len, made));
             }
             match self.taken.pop_front()? {
-                Queued::Item(item) => return Some(item),
+                Queued::Item(item) => return Some(Received::Item(item)),
                 Queued::Run(run) => self.run = run,
             }
         }
     }
+}
+
+/// What [`InboundReceiver::poll_recv_with`] gives.
+pub(crate) enum Received<R> {
+    /// A message of a run, `len` bytes, and what the reader made of it.
+    Read(usize, R),
+    /// A queued item (a message pushed on its own, or the end).
+    Item(StreamItem),
 }
 
 impl Drop for InboundReceiver {

@@ -67,12 +67,30 @@ impl MessageRun {
     /// The next message; `None` at the end (or at a header that does not
     /// fit, which a checked run never has).
     pub(crate) fn next_message(&mut self) -> Option<Bytes> {
+        self.read_next(|buf, len| buf.split_to(len))
+            .map(|(_, message)| message)
+    }
+
+    /// Hands the next message to `read` in place: the run's buffer, with
+    /// the message's `len` bytes at its front, which `read` moves past
+    /// (say, by decoding them). No reference count is taken unless `read`
+    /// takes one. `None` at the end; else the length and what `read` made.
+    pub(crate) fn read_next<R>(
+        &mut self,
+        read: impl FnOnce(&mut Bytes, usize) -> R,
+    ) -> Option<(usize, R)> {
         let len = peek(&self.buf, self.header)?;
         self.count = self.count.saturating_sub(1);
         self.bytes = self.bytes.saturating_sub(len as u64);
-        let mut message = self.buf.split_to(self.header + len);
-        message.advance(self.header);
-        Some(message)
+        self.buf.advance(self.header);
+        let before = self.buf.len();
+        let made = read(&mut self.buf, len);
+        // Past exactly this message, whatever `read` did.
+        let used = before - self.buf.len();
+        debug_assert!(used <= len, "read past its message");
+        self.buf
+            .advance(len.saturating_sub(used).min(self.buf.len()));
+        Some((len, made))
     }
 }
 
@@ -117,6 +135,15 @@ mod tests {
         assert_eq!(r.next_message(), None);
         assert_eq!(r.count(), 0);
         assert_eq!(MessageRun::empty().next_message(), None);
+    }
+
+    #[test]
+    fn a_message_read_in_place_moves_the_run_past_it_whatever_was_read() {
+        let mut r = run(&[b"abc", b"de"]);
+        let (len, first) = r.read_next(|buf, len| buf[..len].to_vec()).unwrap();
+        assert_eq!((len, &first[..]), (3, &b"abc"[..]));
+        assert_eq!(r.next_message().as_deref(), Some(&b"de"[..]));
+        assert!(r.read_next(|_, _| ()).is_none());
     }
 
     #[test]

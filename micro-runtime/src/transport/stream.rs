@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::credits::Credits;
-use super::inbound::{Inbound, InboundReceiver, inbound};
+use super::inbound::{Inbound, InboundReceiver, Received, inbound};
 use super::run::MessageRun;
 use crate::error::Origin;
 use crate::{Error, Result};
@@ -457,21 +457,36 @@ impl RawReceiver {
 
     /// Polls for the next message (see [`RawReceiver::recv`]).
     pub fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<Bytes>>> {
+        self.poll_recv_with(cx, |buf, len| buf.split_to(len))
+    }
+
+    /// Polls for the next message and hands it to `read` in place: a
+    /// buffer with the message's `len` bytes at its front, which `read`
+    /// moves past (a message that arrived in a run with others shares
+    /// their buffer, and is read without a reference count of its own).
+    pub(crate) fn poll_recv_with<R>(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+        mut read: impl FnMut(&mut Bytes, usize) -> R,
+    ) -> Poll<Result<Option<R>>> {
         if self.done {
             return Poll::Ready(Ok(None));
         }
         let item = ready!(match &mut self.rx {
-            Rx::Local(rx) => rx.poll_recv(cx),
-            Rx::Remote(rx) => rx.poll_recv(cx),
+            Rx::Local(rx) => rx.poll_recv(cx).map(|item| item.map(Received::Item)),
+            Rx::Remote(rx) => rx.poll_recv_with(cx, &mut read),
         });
         Poll::Ready(match item {
-            Some(StreamItem::Message(body)) => {
-                if let Some(credit) = &mut self.credit {
-                    credit.consumed(body.len());
-                }
-                Ok(Some(body))
+            Some(Received::Read(len, made)) => {
+                self.consumed(len);
+                Ok(Some(made))
             }
-            Some(StreamItem::End(result)) => {
+            Some(Received::Item(StreamItem::Message(mut body))) => {
+                let len = body.len();
+                self.consumed(len);
+                Ok(Some(read(&mut body, len)))
+            }
+            Some(Received::Item(StreamItem::End(result))) => {
                 self.done = true;
                 self.cancel = None;
                 result.map(|()| None)
@@ -483,6 +498,12 @@ impl RawReceiver {
                     .with_origin(Origin::Transport))
             }
         })
+    }
+
+    fn consumed(&mut self, len: usize) {
+        if let Some(credit) = &mut self.credit {
+            credit.consumed(len);
+        }
     }
 }
 
