@@ -3,6 +3,8 @@
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll, ready};
 
+use bytes::BytesMut;
+
 use crate::codec::{ContentType, MessageCodec};
 use crate::transport::{RawReceiver, RawSender};
 use crate::{Error, Result};
@@ -50,12 +52,12 @@ impl<T> Sender<T> {
             // Encoded straight into the connection's buffer: no body of
             // its own, no copy.
             let len = (direct.len)(&msg);
-            if !self.raw.try_reserve(len) {
-                self.raw.reserve(len).await?;
+            let mut write = |buf: &mut BytesMut| (direct.write)(&msg, buf);
+            if let Some(sent) = self.raw.try_send_with(len, &mut write) {
+                return sent;
             }
-            return self
-                .raw
-                .send_reserved(len, &mut |buf| (direct.write)(&msg, buf));
+            self.raw.reserve(len).await?;
+            return self.raw.send_reserved(len, &mut write);
         }
         let body = self.codec.encode(self.content_type, &msg)?;
         self.raw.send(body).await
@@ -124,9 +126,15 @@ impl<T> Receiver<T> {
     }
 
     fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<T>>> {
-        let body = ready!(self.raw.poll_recv(cx));
-        Poll::Ready(match body {
-            Ok(Some(body)) => self.codec.decode(self.content_type, body).map(Some),
+        let (codec, content_type) = (&self.codec, self.content_type);
+        // Decoded where it lies: no body of its own per message.
+        let decoded = ready!(self.raw.poll_recv_with(cx, |buf, len| codec.decode_front(
+            content_type,
+            buf,
+            len
+        )));
+        Poll::Ready(match decoded {
+            Ok(Some(msg)) => msg.map(Some),
             Ok(None) => Ok(None),
             Err(err) => Err(err),
         })

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -10,6 +10,7 @@ use crate::Error;
 type EncodeFn<T> = fn(&T) -> Result<Bytes, String>;
 type DecodeFn<T> = fn(Bytes) -> Result<T, String>;
 type DecodeSliceFn<T> = fn(&[u8]) -> Result<T, String>;
+type DecodeFrontFn<T> = fn(&mut Bytes, usize) -> Result<T, String>;
 
 /// Writes a message straight into a buffer (no body of its own): its exact
 /// encoded length first, then the writer of exactly that many bytes.
@@ -34,6 +35,8 @@ struct Format<T> {
     decode: DecodeFn<T>,
     /// Leaves the body with its owner (no count on a shared buffer).
     decode_slice: DecodeSliceFn<T>,
+    /// Decodes the message at the front of a shared buffer in place.
+    decode_front: DecodeFrontFn<T>,
 }
 
 impl<T> Clone for Format<T> {
@@ -52,6 +55,7 @@ impl<T: prost::Message + Default> Format<T> {
         }),
         decode: decode_protobuf::<T>,
         decode_slice: |bytes| T::decode(bytes).map_err(|e| e.to_string()),
+        decode_front: decode_protobuf_front::<T>,
     };
 }
 
@@ -61,6 +65,14 @@ impl<T: Serialize + DeserializeOwned> Format<T> {
         direct: None,
         decode: |bytes| decode_json(&bytes),
         decode_slice: decode_json::<T>,
+        decode_front: |buf, len| {
+            let decoded = match buf.get(..len) {
+                Some(body) => decode_json(body),
+                None => Err(format!("{len} bytes announced, {} there", buf.len())),
+            };
+            buf.advance(len.min(buf.len()));
+            decoded
+        },
     };
 }
 
@@ -114,6 +126,20 @@ fn encode_protobuf<T: prost::Message>(msg: &T) -> Result<Bytes, String> {
 
 fn decode_protobuf<T: prost::Message + Default>(bytes: Bytes) -> Result<T, String> {
     T::decode(bytes).map_err(|e| e.to_string())
+}
+
+/// Decodes the `len` bytes at the front of `buf` and moves past them:
+/// `bytes` fields slice `buf` as [`decode_protobuf`] would, and nothing
+/// else takes a reference to it (no count per message).
+fn decode_protobuf_front<T: prost::Message + Default>(
+    buf: &mut Bytes,
+    len: usize,
+) -> Result<T, String> {
+    let mut body = Buf::take(&mut *buf, len);
+    let decoded = T::decode(&mut body).map_err(|e| e.to_string());
+    let rest = body.remaining();
+    buf.advance(rest);
+    decoded
 }
 
 fn encode_json<T: Serialize>(msg: &T) -> Result<Bytes, String> {
@@ -224,6 +250,30 @@ impl<T> MessageCodec<T> {
     pub fn decode(&self, content_type: ContentType, bytes: Bytes) -> Result<T, Error> {
         (self.format(content_type)?.decode)(bytes)
             .map_err(|why| self.not_decoded(content_type, why))
+    }
+
+    /// Decodes the message of `len` bytes at the front of `buf` and moves
+    /// `buf` past it, whether it decodes or not (past all of `buf` when it
+    /// is shorter): what a stream's reader does with messages that share
+    /// one buffer, without a reference count of their own.
+    ///
+    /// # Errors
+    ///
+    /// As [`MessageCodec::decode`].
+    pub(crate) fn decode_front(
+        &self,
+        content_type: ContentType,
+        buf: &mut Bytes,
+        len: usize,
+    ) -> Result<T, Error> {
+        let format = match self.format(content_type) {
+            Ok(format) => format,
+            Err(err) => {
+                buf.advance(len.min(buf.len()));
+                return Err(err);
+            }
+        };
+        (format.decode_front)(buf, len).map_err(|why| self.not_decoded(content_type, why))
     }
 
     /// Decodes a message from borrowed bytes (a `bytes` field is copied,

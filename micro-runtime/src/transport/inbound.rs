@@ -2,23 +2,32 @@
 //!
 //! Cheaper per message than a channel: a push is one short lock that wakes
 //! the reader only when it waits, and the reader takes everything queued
-//! at once, then reads it without locking. It has no bound of its own: the
-//! connection's reader charges every message to the stream's flow-control
-//! window first ([`super::InboundBudget`]), and each costs at least
-//! [`super::MESSAGE_OVERHEAD`] bytes of it, so a window bounds the queue.
+//! at once, then reads it without locking. A push may be a whole run of
+//! messages ([`MessageRun`]), which the reader takes apart. It has no bound
+//! of its own: the connection's reader charges every message to the
+//! stream's flow-control window first ([`super::InboundBudget`]), and each
+//! costs at least [`super::MESSAGE_OVERHEAD`] bytes of it, so a window
+//! bounds the queue.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use super::StreamItem;
+use super::run::MessageRun;
+
+/// What a push queues: one item, or a run of messages.
+enum Queued {
+    Item(StreamItem),
+    Run(MessageRun),
+}
 
 struct Shared {
     state: Mutex<State>,
 }
 
 struct State {
-    items: VecDeque<StreamItem>,
+    items: VecDeque<Queued>,
     /// The reader waiting for an item.
     waker: Option<Waker>,
     /// Live [`Inbound`] handles; at zero the reader sees the end.
@@ -44,6 +53,7 @@ pub(crate) fn inbound() -> (Inbound, InboundReceiver) {
         },
         InboundReceiver {
             shared,
+            run: MessageRun::empty(),
             taken: VecDeque::new(),
         },
     )
@@ -63,13 +73,33 @@ impl Inbound {
             if state.reader_gone {
                 return Err(item);
             }
-            state.items.push_back(item);
+            state.items.push_back(Queued::Item(item));
             state.waker.take()
         };
         if let Some(waker) = waker {
             waker.wake();
         }
         Ok(())
+    }
+
+    /// Queues every message of `run`, then `end` when there is one, under
+    /// one lock with at most one wake-up; false when the reader is gone.
+    pub(crate) fn send_run(&self, run: MessageRun, end: Option<StreamItem>) -> bool {
+        let waker = {
+            let mut state = self.shared.state.lock().unwrap();
+            if state.reader_gone {
+                return false;
+            }
+            state.items.push_back(Queued::Run(run));
+            if let Some(end) = end {
+                state.items.push_back(Queued::Item(end));
+            }
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
     }
 
     /// True when the reader is gone.
@@ -106,32 +136,77 @@ impl Drop for Inbound {
 /// Reads a stream's items in order.
 pub(crate) struct InboundReceiver {
     shared: Arc<Shared>,
+    /// The run being read.
+    run: MessageRun,
     /// Items taken from the queue, not yet read.
-    taken: VecDeque<StreamItem>,
+    taken: VecDeque<Queued>,
 }
 
 impl InboundReceiver {
     /// The next item; `None` once every writer is gone and all was read.
+    #[cfg(test)]
     pub(crate) fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<StreamItem>> {
-        if let Some(item) = self.taken.pop_front() {
-            return Poll::Ready(Some(item));
-        }
-        let mut state = self.shared.state.lock().unwrap();
-        if !state.items.is_empty() {
-            // Swap, so both queues keep their allocations.
-            std::mem::swap(&mut state.items, &mut self.taken);
-            drop(state);
-            return Poll::Ready(self.taken.pop_front());
-        }
-        if state.writers == 0 {
-            return Poll::Ready(None);
-        }
-        match &mut state.waker {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
-        }
-        Poll::Pending
+        self.poll_recv_with(cx, &mut |buf, len| buf.split_to(len))
+            .map(|item| {
+                item.map(|item| match item {
+                    Received::Read(_, body) => StreamItem::Message(body),
+                    Received::Item(item) => item,
+                })
+            })
     }
+
+    /// The next item, a message of a run handed to `read` in place (see
+    /// [`MessageRun::read_next`]); `None` once every writer is gone and
+    /// all was read.
+    pub(crate) fn poll_recv_with<R>(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+        read: &mut impl FnMut(&mut bytes::Bytes, usize) -> R,
+    ) -> Poll<Option<Received<R>>> {
+        loop {
+            if let Some(item) = self.next_taken(read) {
+                return Poll::Ready(Some(item));
+            }
+            let mut state = self.shared.state.lock().unwrap();
+            if !state.items.is_empty() {
+                // Swap, so both queues keep their allocations.
+                std::mem::swap(&mut state.items, &mut self.taken);
+                continue;
+            }
+            if state.writers == 0 {
+                return Poll::Ready(None);
+            }
+            match &mut state.waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
+        }
+    }
+
+    /// The next item of what was taken, without locking.
+    fn next_taken<R>(
+        &mut self,
+        read: &mut impl FnMut(&mut bytes::Bytes, usize) -> R,
+    ) -> Option<Received<R>> {
+        loop {
+            if let Some((len, made)) = self.run.read_next(&mut *read) {
+                return Some(Received::Read(len, made));
+            }
+            match self.taken.pop_front()? {
+                Queued::Item(item) => return Some(Received::Item(item)),
+                Queued::Run(run) => self.run = run,
+            }
+        }
+    }
+}
+
+/// What [`InboundReceiver::poll_recv_with`] gives.
+pub(crate) enum Received<R> {
+    /// A message of a run, `len` bytes, and what the reader made of it.
+    Read(usize, R),
+    /// A queued item (a message pushed on its own, or the end).
+    Item(StreamItem),
 }
 
 impl Drop for InboundReceiver {
@@ -192,6 +267,26 @@ mod tests {
         tx.try_send(StreamItem::Message(Bytes::from_static(b"x")))
             .unwrap();
         assert_eq!(reader.await.unwrap().as_deref(), Some(&b"x"[..]));
+    }
+
+    #[tokio::test]
+    async fn a_run_is_read_message_by_message_before_what_follows() {
+        let (tx, mut rx) = inbound();
+        let mut buf = bytes::BytesMut::new();
+        for m in [&b"a"[..], b"bc"] {
+            buf.extend_from_slice(&(m.len() as u32).to_be_bytes());
+            buf.extend_from_slice(m);
+        }
+        let run = MessageRun::new(buf.freeze(), 4, 2, 3, 2);
+        assert!(tx.send_run(run, Some(StreamItem::End(Ok(())))));
+        assert_eq!(body(recv(&mut rx).await).as_deref(), Some(&b"a"[..]));
+        assert_eq!(body(recv(&mut rx).await).as_deref(), Some(&b"bc"[..]));
+        assert!(matches!(recv(&mut rx).await, Some(StreamItem::End(Ok(())))));
+        drop(rx);
+        assert!(
+            !tx.send_run(MessageRun::empty(), None),
+            "the reader is gone"
+        );
     }
 
     #[test]

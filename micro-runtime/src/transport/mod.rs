@@ -17,6 +17,7 @@ mod inbound;
 pub mod memory;
 #[cfg(feature = "nats")]
 pub mod nats;
+mod run;
 mod stream;
 pub mod tcp;
 
@@ -29,6 +30,7 @@ pub(crate) use credits::Credits;
 pub use head::RequestHead;
 pub(crate) use in_flight::{InFlight, InFlightGuard};
 pub(crate) use inbound::Inbound;
+pub(crate) use run::MessageRun;
 pub(crate) use stream::{
     Canceller, FrameSink, InboundBudget, LOCAL_STREAM_WINDOW, RemoteStream, StreamItem, channel,
 };

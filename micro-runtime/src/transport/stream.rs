@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::credits::Credits;
-use super::inbound::{Inbound, InboundReceiver, inbound};
+use super::inbound::{Inbound, InboundReceiver, Received, inbound};
+use super::run::MessageRun;
 use crate::error::Origin;
 use crate::{Error, Result};
 
@@ -66,6 +67,20 @@ pub(crate) trait FrameSink: Send + Sync + 'static {
         let mut body = BytesMut::with_capacity(len);
         write(&mut body);
         self.send_message(id, body.freeze())
+    }
+    /// Queues a message like [`FrameSink::send_message_with`] when the
+    /// connection's buffer is below its high-water mark; `None` (nothing
+    /// queued, `write` not called) when it is not.
+    fn try_send_message_with(
+        &self,
+        id: u32,
+        len: usize,
+        write: &mut dyn FnMut(&mut BytesMut),
+    ) -> Option<Result<()>> {
+        if self.writable().is_some() {
+            return None;
+        }
+        Some(self.send_message_with(id, len, write))
     }
     /// Queues the end of this side of stream `id`.
     fn send_end(&self, id: u32, result: Result<()>);
@@ -174,20 +189,36 @@ impl RawSender {
         matches!(self.inner, SenderInner::Remote { .. })
     }
 
-    /// Takes the reader's credit for a message of `len` bytes when it is
-    /// there and the connection's buffer has room: no waiting, no future to
-    /// build (the common case). False (nothing taken) otherwise: then
-    /// [`RawSender::reserve`].
-    pub(crate) fn try_reserve(&self, len: usize) -> bool {
-        match &self.inner {
-            SenderInner::Remote {
-                sink,
-                credits,
-                window,
-                ..
-            } => sink.writable().is_none() && credits.try_take(message_cost(len, *window)),
-            SenderInner::Local(_) => false,
+    /// Sends a message `write` puts straight into the connection's buffer
+    /// (exactly `len` bytes) when that needs no waiting: the reader's
+    /// credit is there and the buffer has room (the common case: one call,
+    /// no future). `None` (nothing taken or sent, `write` not called)
+    /// otherwise: then [`RawSender::reserve`] and
+    /// [`RawSender::send_reserved`].
+    pub(crate) fn try_send_with(
+        &self,
+        len: usize,
+        write: &mut dyn FnMut(&mut BytesMut),
+    ) -> Option<Result<()>> {
+        let SenderInner::Remote {
+            sink,
+            id,
+            credits,
+            window,
+        } = &self.inner
+        else {
+            return None;
+        };
+        let cost = message_cost(len, *window);
+        if !credits.try_take(cost) {
+            return None;
         }
+        let sent = sink.try_send_message_with(*id, len, write);
+        if sent.is_none() {
+            // The buffer is full: the credit goes back for the slow path.
+            credits.add_permits(cost as usize);
+        }
+        sent
     }
 
     /// Waits for the reader's credit for a message of `len` bytes, and for
@@ -274,9 +305,24 @@ pub(crate) struct InboundBudget {
 
 impl InboundBudget {
     /// Charges an arriving message; false when it overran the window.
+    #[cfg(feature = "nats")]
     pub(crate) fn take(&self, len: usize) -> bool {
         let cost = i64::from(message_cost(len, self.window));
         self.left.fetch_sub(cost, Ordering::AcqRel) >= cost
+    }
+
+    /// Charges a run of arriving messages at once, each its length plus
+    /// [`MESSAGE_OVERHEAD`] (at most the window); false when they overran
+    /// the window.
+    pub(crate) fn take_run(&self, run: &MessageRun) -> bool {
+        let cost = run.cost(MESSAGE_OVERHEAD, self.window);
+        match i64::try_from(cost) {
+            Ok(cost) if cost <= i64::from(self.window) => {
+                self.left.fetch_sub(cost, Ordering::AcqRel) >= cost
+            }
+            // More than the whole window: an overrun whatever is left.
+            _ => false,
+        }
     }
 
     fn give(&self, credit: u32) {
@@ -411,21 +457,36 @@ impl RawReceiver {
 
     /// Polls for the next message (see [`RawReceiver::recv`]).
     pub fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<Bytes>>> {
+        self.poll_recv_with(cx, |buf, len| buf.split_to(len))
+    }
+
+    /// Polls for the next message and hands it to `read` in place: a
+    /// buffer with the message's `len` bytes at its front, which `read`
+    /// moves past (a message that arrived in a run with others shares
+    /// their buffer, and is read without a reference count of its own).
+    pub(crate) fn poll_recv_with<R>(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+        mut read: impl FnMut(&mut Bytes, usize) -> R,
+    ) -> Poll<Result<Option<R>>> {
         if self.done {
             return Poll::Ready(Ok(None));
         }
         let item = ready!(match &mut self.rx {
-            Rx::Local(rx) => rx.poll_recv(cx),
-            Rx::Remote(rx) => rx.poll_recv(cx),
+            Rx::Local(rx) => rx.poll_recv(cx).map(|item| item.map(Received::Item)),
+            Rx::Remote(rx) => rx.poll_recv_with(cx, &mut read),
         });
         Poll::Ready(match item {
-            Some(StreamItem::Message(body)) => {
-                if let Some(credit) = &mut self.credit {
-                    credit.consumed(body.len());
-                }
-                Ok(Some(body))
+            Some(Received::Read(len, made)) => {
+                self.consumed(len);
+                Ok(Some(made))
             }
-            Some(StreamItem::End(result)) => {
+            Some(Received::Item(StreamItem::Message(mut body))) => {
+                let len = body.len();
+                self.consumed(len);
+                Ok(Some(read(&mut body, len)))
+            }
+            Some(Received::Item(StreamItem::End(result))) => {
                 self.done = true;
                 self.cancel = None;
                 result.map(|()| None)
@@ -437,6 +498,12 @@ impl RawReceiver {
                     .with_origin(Origin::Transport))
             }
         })
+    }
+
+    fn consumed(&mut self, len: usize) {
+        if let Some(credit) = &mut self.credit {
+            credit.consumed(len);
+        }
     }
 }
 
@@ -465,6 +532,40 @@ mod tests {
         assert_eq!(message_cost(0, 1024), MESSAGE_OVERHEAD);
         assert_eq!(message_cost(100, 1024), 100 + MESSAGE_OVERHEAD);
         assert_eq!(message_cost(10_000, 1024), 1024);
+    }
+
+    #[test]
+    fn a_run_is_charged_like_its_messages_one_by_one() {
+        struct Nowhere;
+        impl FrameSink for Nowhere {
+            fn send_message(&self, _: u32, _: Bytes) -> Result<()> {
+                Ok(())
+            }
+            fn send_end(&self, _: u32, _: Result<()>) {}
+            fn send_window(&self, _: u32, _: u32) {}
+            fn cancel(&self, _: u32) {}
+        }
+        let run = |lens: &[usize]| {
+            let mut buf = BytesMut::new();
+            for len in lens {
+                buf.extend_from_slice(&(*len as u32).to_be_bytes());
+                buf.extend_from_slice(&vec![0; *len]);
+            }
+            let bytes = lens.iter().sum::<usize>() as u64;
+            let largest = lens.iter().copied().max().unwrap_or(0) as u32;
+            MessageRun::new(buf.freeze(), 4, lens.len() as u32, bytes, largest)
+        };
+        let credit = CreditReturn::new(Arc::new(Nowhere), 1, 200);
+        let budget = credit.budget();
+        // 2 * 32 + 10 + 20 = 94 of 200.
+        assert!(budget.take_run(&run(&[10, 20])));
+        // 32 + 70 = 102 more: 196.
+        assert!(budget.take_run(&run(&[70])));
+        assert!(!budget.take_run(&run(&[0])), "32 more overruns the window");
+        // One message larger than the whole window costs the window.
+        let fresh = CreditReturn::new(Arc::new(Nowhere), 1, 200).budget();
+        assert!(fresh.take_run(&run(&[1000])));
+        assert!(!fresh.take_run(&run(&[0])), "nothing is left");
     }
 
     #[tokio::test]

@@ -16,8 +16,8 @@ use super::wire::{self, Backlog, Wire};
 use super::{TcpOptions, head};
 use crate::error::Origin;
 use crate::transport::{
-    Canceller, Connection, Credits, FrameSink, Inbound, InboundBudget, RawReceiver, RawSender,
-    RemoteStream, RequestHead, ResponseFuture, StreamItem,
+    Canceller, Connection, Credits, FrameSink, Inbound, InboundBudget, MessageRun, RawReceiver,
+    RawSender, RemoteStream, RequestHead, ResponseFuture, StreamItem,
 };
 use crate::{Error, Result};
 
@@ -108,6 +108,7 @@ impl Shared {
     fn on_frame(&self, parsed: Parsed) -> std::result::Result<(), ProtocolError> {
         let frame = match parsed {
             Parsed::Frame(frame) => frame,
+            Parsed::Messages { stream, run, end } => return self.on_messages(stream, run, end),
             Parsed::Oversized { stream, len, .. } => {
                 if let Some(slot) = self.take(stream) {
                     slot.fail(Error::payload_too_large(format!(
@@ -120,46 +121,8 @@ impl Shared {
             }
         };
         match frame.kind {
-            Kind::Message => {
-                let end = frame.has(flags::END_STREAM);
-                let mut calls = self.calls.lock().unwrap();
-                match calls.slots.get(&frame.stream) {
-                    Some(Slot::Unary(_)) => {
-                        drop(calls);
-                        if let Some(Slot::Unary(tx)) = self.take(frame.stream) {
-                            let _ = tx.send(Ok(frame.payload));
-                        }
-                    }
-                    Some(Slot::Stream {
-                        inbound, budget, ..
-                    }) => {
-                        if !budget.take(frame.payload.len())
-                            || inbound
-                                .try_send(StreamItem::Message(frame.payload))
-                                .is_err()
-                        {
-                            // Over the window we granted: the peer broke flow control.
-                            drop(calls);
-                            return Err(ProtocolError(format!(
-                                "stream {} overran its flow-control window",
-                                frame.stream
-                            )));
-                        }
-                        if end {
-                            let inbound = inbound.clone();
-                            calls.slots.remove(&frame.stream);
-                            self.in_flight.store(calls.slots.len(), Ordering::Relaxed);
-                            let close = calls.slots.is_empty() && calls.handles == 0;
-                            drop(calls);
-                            let _ = inbound.try_send(StreamItem::End(Ok(())));
-                            if close {
-                                self.wire.close();
-                            }
-                        }
-                    }
-                    None => {}
-                }
-            }
+            // Parsed as runs (above).
+            Kind::Message => {}
             Kind::End => {
                 if let Some(slot) = self.take(frame.stream) {
                     let result = if frame.has(flags::ERROR) {
@@ -222,6 +185,52 @@ impl Shared {
             Kind::Request => {
                 return Err(ProtocolError("a server sent a REQUEST frame".into()));
             }
+        }
+        Ok(())
+    }
+
+    /// Messages of call `id` that arrived together: the response of a unary
+    /// call, or a stream's, handed over under one lock.
+    fn on_messages(
+        &self,
+        id: u32,
+        mut run: MessageRun,
+        end: bool,
+    ) -> std::result::Result<(), ProtocolError> {
+        let mut calls = self.calls.lock().unwrap();
+        match calls.slots.get(&id) {
+            Some(Slot::Unary(_)) => {
+                drop(calls);
+                // The first message answers the call; any more find no call.
+                if let Some(Slot::Unary(tx)) = self.take(id)
+                    && let Some(body) = run.next_message()
+                {
+                    let _ = tx.send(Ok(body));
+                }
+            }
+            Some(Slot::Stream {
+                inbound, budget, ..
+            }) => {
+                let end_item = end.then(|| StreamItem::End(Ok(())));
+                if !budget.take_run(&run) || !inbound.send_run(run, end_item) {
+                    // Over the window we granted: the peer broke flow control.
+                    drop(calls);
+                    return Err(ProtocolError(format!(
+                        "stream {id} overran its flow-control window"
+                    )));
+                }
+                if !end {
+                    return Ok(());
+                }
+                calls.slots.remove(&id);
+                self.in_flight.store(calls.slots.len(), Ordering::Relaxed);
+                let close = calls.slots.is_empty() && calls.handles == 0;
+                drop(calls);
+                if close {
+                    self.wire.close();
+                }
+            }
+            None => {}
         }
         Ok(())
     }
@@ -291,6 +300,15 @@ impl FrameSink for Shared {
         write: &mut dyn FnMut(&mut BytesMut),
     ) -> Result<()> {
         self.wire.send_message_with(id, len, write)
+    }
+
+    fn try_send_message_with(
+        &self,
+        id: u32,
+        len: usize,
+        write: &mut dyn FnMut(&mut BytesMut),
+    ) -> Option<Result<()>> {
+        self.wire.try_send_message_with(id, len, write)
     }
 
     fn send_end(&self, id: u32, result: Result<()>) {

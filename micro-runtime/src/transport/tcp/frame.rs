@@ -3,6 +3,8 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::transport::MessageRun;
+
 /// Sent by the client once, first, on every connection.
 pub(crate) const PREFACE: &[u8; 8] = b"MICRO/1\n";
 
@@ -88,8 +90,15 @@ impl Frame {
 /// What the parser found.
 #[derive(Debug)]
 pub(crate) enum Parsed {
-    /// A complete frame.
+    /// A complete frame (any kind but MESSAGE).
     Frame(Frame),
+    /// MESSAGE frames of one stream that arrived one after the other (at
+    /// least one); `end` when the last one ends the stream (END_STREAM).
+    Messages {
+        stream: u32,
+        run: MessageRun,
+        end: bool,
+    },
     /// A frame over the size limit, being skipped: fail its stream with 413.
     Oversized { kind: u8, stream: u32, len: u64 },
 }
@@ -111,10 +120,27 @@ pub(crate) fn put_header(buf: &mut BytesMut, kind: Kind, flags: u8, stream: u32,
 }
 
 /// Incremental frame parser over a read buffer.
+///
+/// Every complete frame at the front of the buffer is split off at once
+/// (one split per read, not per frame) and handed out from there, each a
+/// slice of that part: a reference count per frame, or per run of one
+/// stream's messages.
 pub(crate) struct FrameParser {
     max_frame: u32,
     /// Bytes of an oversized frame still to skip.
     skipping: u64,
+    /// Complete frames, their headers checked, not yet handed out.
+    ready: Bytes,
+}
+
+/// A frame header's fields: length, kind, flags, stream.
+fn header(bytes: &[u8]) -> (u64, u8, u8, u32) {
+    (
+        u64::from(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])),
+        bytes[4],
+        bytes[5],
+        u32::from_be_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]),
+    )
 }
 
 impl FrameParser {
@@ -122,11 +148,15 @@ impl FrameParser {
         Self {
             max_frame,
             skipping: 0,
+            ready: Bytes::new(),
         }
     }
 
     /// The next frame from `buf`, `Ok(None)` when more bytes are needed.
     pub(crate) fn next(&mut self, buf: &mut BytesMut) -> Result<Option<Parsed>, ProtocolError> {
+        if !self.ready.is_empty() {
+            return self.take_ready().map(Some);
+        }
         if self.skipping > 0 {
             let skip = (buf.len() as u64).min(self.skipping) as usize;
             buf.advance(skip);
@@ -135,48 +165,88 @@ impl FrameParser {
                 return Ok(None);
             }
         }
-        {
-            if buf.len() < HEADER_LEN {
-                buf.reserve(HEADER_LEN);
-                return Ok(None);
+        if buf.len() < HEADER_LEN {
+            buf.reserve(HEADER_LEN);
+            return Ok(None);
+        }
+        let (len, kind, _, stream) = header(buf);
+        if len > self.max_frame as u64 {
+            if len > self.max_frame as u64 * DISCARD_FACTOR {
+                return Err(ProtocolError(format!(
+                    "frame header announces {len} bytes, far over the {} byte limit",
+                    self.max_frame
+                )));
             }
-            let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as u64;
-            let kind = buf[4];
-            let flags = buf[5];
-            let stream = u32::from_be_bytes([buf[6], buf[7], buf[8], buf[9]]);
-            if len > self.max_frame as u64 {
-                if len > self.max_frame as u64 * DISCARD_FACTOR {
-                    return Err(ProtocolError(format!(
-                        "frame header announces {len} bytes, far over the {} byte limit",
-                        self.max_frame
-                    )));
-                }
-                buf.advance(HEADER_LEN);
-                self.skipping = len;
-                return Ok(Some(Parsed::Oversized { kind, stream, len }));
+            buf.advance(HEADER_LEN);
+            self.skipping = len;
+            return Ok(Some(Parsed::Oversized { kind, stream, len }));
+        }
+        if Kind::from_u8(kind).is_none() {
+            return Err(ProtocolError(format!("unknown frame kind {kind}")));
+        }
+        let total = HEADER_LEN + len as usize;
+        if buf.len() < total {
+            // Room grows with what arrived (doubling), not with what the
+            // header announces: a peer that announces 4 MiB and sends
+            // ten bytes holds ten bytes' worth of buffer, not 4 MiB.
+            buf.reserve((total - buf.len()).min(buf.len().max(GROWTH_FLOOR)));
+            return Ok(None);
+        }
+        // The complete frames that follow, up to one this parser must
+        // look at alone (oversized, unknown kind) or that is partial.
+        let mut end = total;
+        while let Some(next) = buf.get(end..end + HEADER_LEN) {
+            let (len, kind, _, _) = header(next);
+            if len > self.max_frame as u64 || Kind::from_u8(kind).is_none() {
+                break;
             }
-            let Some(kind) = Kind::from_u8(kind) else {
-                return Err(ProtocolError(format!("unknown frame kind {kind}")));
-            };
-            let total = HEADER_LEN + len as usize;
-            if buf.len() < total {
-                // Room grows with what arrived (doubling), not with what the
-                // header announces: a peer that announces 4 MiB and sends
-                // ten bytes holds ten bytes' worth of buffer, not 4 MiB.
-                buf.reserve((total - buf.len()).min(buf.len().max(GROWTH_FLOOR)));
-                return Ok(None);
+            let next_end = end + HEADER_LEN + len as usize;
+            if next_end > buf.len() {
+                break;
             }
-            // One split of the read buffer per frame; the header is then
-            // skipped on the frozen (shared) part, which costs nothing.
-            let mut payload = buf.split_to(total).freeze();
+            end = next_end;
+        }
+        self.ready = buf.split_to(end).freeze();
+        self.take_ready().map(Some)
+    }
+
+    /// The frame, or run of one stream's messages, at the front of `ready`.
+    fn take_ready(&mut self) -> Result<Parsed, ProtocolError> {
+        let (len, kind, flags, stream) = header(&self.ready);
+        let Some(kind) = Kind::from_u8(kind) else {
+            return Err(ProtocolError(format!("unknown frame kind {kind}")));
+        };
+        let mut end = HEADER_LEN + len as usize;
+        if kind != Kind::Message {
+            let mut payload = self.ready.split_to(end);
             payload.advance(HEADER_LEN);
-            Ok(Some(Parsed::Frame(Frame {
+            return Ok(Parsed::Frame(Frame {
                 kind,
                 flags,
                 stream,
                 payload,
-            })))
+            }));
         }
+        let (mut count, mut bytes, mut largest) = (1, len, len);
+        let mut ended = flags & flags::END_STREAM != 0;
+        while !ended && let Some(next) = self.ready.get(end..end + HEADER_LEN) {
+            let (len, kind, flags, next_stream) = header(next);
+            if kind != Kind::Message as u8 || next_stream != stream {
+                break;
+            }
+            count += 1;
+            bytes += len;
+            largest = largest.max(len);
+            ended = flags & flags::END_STREAM != 0;
+            end += HEADER_LEN + len as usize;
+        }
+        let run = self.ready.split_to(end);
+        Ok(Parsed::Messages {
+            stream,
+            // At most the frame limit each, which is a u32.
+            run: MessageRun::new(run, HEADER_LEN, count, bytes, largest as u32),
+            end: ended,
+        })
     }
 }
 
@@ -217,6 +287,11 @@ mod tests {
         buf
     }
 
+    /// Every message of a run, in order.
+    fn messages(run: &mut MessageRun) -> Vec<Bytes> {
+        std::iter::from_fn(|| run.next_message()).collect()
+    }
+
     #[test]
     fn parses_frames_split_anywhere() {
         let mut all = frame(Kind::Message, flags::END_STREAM, 7, b"hello");
@@ -224,27 +299,99 @@ mod tests {
         for split in 0..all.len() {
             let mut parser = FrameParser::new(1024);
             let mut buf = BytesMut::from(&all[..split]);
-            let mut frames = Vec::new();
-            while let Some(Parsed::Frame(f)) = parser.next(&mut buf).unwrap() {
-                frames.push(f);
+            let mut parsed = Vec::new();
+            while let Some(p) = parser.next(&mut buf).unwrap() {
+                parsed.push(p);
             }
             buf.extend_from_slice(&all[split..]);
-            while let Some(Parsed::Frame(f)) = parser.next(&mut buf).unwrap() {
-                frames.push(f);
+            while let Some(p) = parser.next(&mut buf).unwrap() {
+                parsed.push(p);
             }
-            assert_eq!(frames.len(), 2, "split at {split}");
-            assert_eq!(&frames[0].payload[..], b"hello");
-            assert!(frames[0].has(flags::END_STREAM));
-            assert_eq!(frames[0].stream, 7);
-            assert_eq!(frames[1].kind, Kind::Ping);
+            assert_eq!(parsed.len(), 2, "split at {split}");
+            match &mut parsed[0] {
+                Parsed::Messages { stream, run, end } => {
+                    assert_eq!((*stream, *end), (7, true));
+                    assert_eq!(messages(run), [&b"hello"[..]]);
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(matches!(&parsed[1], Parsed::Frame(f) if f.kind == Kind::Ping));
         }
     }
 
     #[test]
+    fn one_streams_messages_in_a_row_come_as_one_run() {
+        let mut buf = BytesMut::new();
+        for (stream, flags, body) in [
+            (1, 0, &b"a"[..]),
+            (1, 0, b""),
+            (1, flags::END_STREAM, b"bc"),
+            (1, 0, b"late"),
+            (3, 0, b"d"),
+        ] {
+            buf.extend_from_slice(&frame(Kind::Message, flags, stream, body));
+        }
+        buf.extend_from_slice(&frame(Kind::Window, 0, 3, &[0, 0, 0, 9]));
+        buf.extend_from_slice(&frame(Kind::Message, 0, 3, b"e"));
+        let mut parser = FrameParser::new(1024);
+        let mut runs = Vec::new();
+        while let Some(parsed) = parser.next(&mut buf).unwrap() {
+            match parsed {
+                Parsed::Messages {
+                    stream,
+                    mut run,
+                    end,
+                } => {
+                    assert!(run.cost(32, 1 << 20) > 0);
+                    runs.push((stream, run.count(), messages(&mut run), end));
+                }
+                Parsed::Frame(f) => runs.push((f.stream, 0, vec![f.payload], false)),
+                other => panic!("{other:?}"),
+            }
+        }
+        let b = |s: &'static [u8]| Bytes::from_static(s);
+        assert_eq!(
+            runs,
+            [
+                (1, 3, vec![b(b"a"), b(b""), b(b"bc")], true),
+                (1, 1, vec![b(b"late")], false),
+                (3, 1, vec![b(b"d")], false),
+                (3, 0, vec![b(&[0, 0, 0, 9])], false),
+                (3, 1, vec![b(b"e")], false),
+            ]
+        );
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn frames_before_a_bad_header_are_handed_out_first() {
+        let mut buf = frame(Kind::Message, 0, 1, b"ok");
+        let mut bad = frame(Kind::Message, 0, 1, b"");
+        bad[4] = 99;
+        buf.extend_from_slice(&bad);
+        let mut parser = FrameParser::new(1024);
+        match parser.next(&mut buf).unwrap() {
+            Some(Parsed::Messages { mut run, .. }) => assert_eq!(messages(&mut run), [&b"ok"[..]]),
+            other => panic!("{other:?}"),
+        }
+        assert!(parser.next(&mut buf).is_err());
+    }
+
+    #[test]
     fn oversized_frame_is_skipped_then_parsing_resumes() {
-        let mut buf = frame(Kind::Message, 0, 3, &[1u8; 100]);
+        let mut buf = frame(Kind::Message, 0, 2, b"before");
+        buf.extend_from_slice(&frame(Kind::Message, 0, 3, &[1u8; 100]));
         buf.extend_from_slice(&frame(Kind::Message, 0, 4, b"ok"));
         let mut parser = FrameParser::new(50);
+        match parser.next(&mut buf).unwrap() {
+            Some(Parsed::Messages {
+                stream, mut run, ..
+            }) => {
+                assert_eq!(stream, 2);
+                assert_eq!(messages(&mut run), [&b"before"[..]]);
+            }
+            other => panic!("{other:?}"),
+        }
         match parser.next(&mut buf).unwrap() {
             Some(Parsed::Oversized { stream, len, .. }) => {
                 assert_eq!((stream, len), (3, 100));
@@ -252,7 +399,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match parser.next(&mut buf).unwrap() {
-            Some(Parsed::Frame(f)) => assert_eq!(&f.payload[..], b"ok"),
+            Some(Parsed::Messages { mut run, .. }) => assert_eq!(messages(&mut run), [&b"ok"[..]]),
             other => panic!("{other:?}"),
         }
     }
@@ -297,7 +444,9 @@ mod tests {
             }
         }
         match parser.next(&mut buf).unwrap() {
-            Some(Parsed::Frame(frame)) => assert_eq!(frame.payload.len(), (4 << 20) - 1),
+            Some(Parsed::Messages { mut run, .. }) => {
+                assert_eq!(run.next_message().unwrap().len(), (4 << 20) - 1);
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -29,6 +29,15 @@ pub fn frames(data: &[u8]) {
                 Ok(Some(Parsed::Frame(frame))) => {
                     assert!(frame.payload.len() <= max_frame as usize);
                 }
+                Ok(Some(Parsed::Messages { mut run, .. })) => {
+                    let count = run.count();
+                    let mut seen = 0;
+                    while let Some(message) = run.next_message() {
+                        assert!(message.len() <= max_frame as usize);
+                        seen += 1;
+                    }
+                    assert_eq!(seen, count, "a run holds the messages it counts");
+                }
                 Ok(Some(Parsed::Oversized { len, .. })) => assert!(len > u64::from(max_frame)),
                 Ok(None) => break,
                 Err(_) => return,

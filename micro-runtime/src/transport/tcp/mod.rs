@@ -266,14 +266,22 @@ pub mod bench {
         buf.extend_from_slice(body);
     }
 
-    /// Parses every complete frame in `buf`.
+    /// Parses every complete frame in `buf`, taking each message out of
+    /// its run; returns how many there were.
     pub fn parse_frames(buf: &mut BytesMut, max_frame: u32) -> usize {
         let mut parser = FrameParser::new(max_frame);
         let mut n = 0;
-        while let Ok(Some(Parsed::Frame(_))) = parser.next(buf) {
-            n += 1;
+        loop {
+            match parser.next(buf) {
+                Ok(Some(Parsed::Messages { mut run, .. })) => {
+                    while run.next_message().is_some() {
+                        n += 1;
+                    }
+                }
+                Ok(Some(_)) => n += 1,
+                Ok(None) | Err(_) => return n,
+            }
         }
-        n
     }
 
     /// Encodes a request head.

@@ -13,7 +13,7 @@ use tokio::net::{TcpListener as TokioListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::{AbortHandle, JoinHandle};
 
-use super::frame::{self, Kind, Parsed, ProtocolError, flags};
+use super::frame::{self, Frame, Kind, Parsed, ProtocolError, flags};
 use super::pending::{PendingBudget, PendingShare};
 use super::wire::{self, Backlog, Wire};
 use super::{TcpOptions, head};
@@ -21,7 +21,7 @@ use crate::log::Throttled;
 use crate::transport::grpc::server::{GrpcServer, H2_PREFACE, H2_PREFACE_START, Phase, Rewind};
 use crate::transport::{
     Credits, Dispatcher, FrameSink, InFlight, Inbound, InboundBudget, IncomingBody, IncomingCall,
-    Listener, RemoteStream, Security, StreamItem,
+    Listener, MessageRun, RemoteStream, Security, StreamItem,
 };
 use crate::{Error, Result};
 
@@ -387,13 +387,19 @@ impl ServerConn {
         // MESSAGE and WINDOW frames belong to calls still open, which keep
         // the connection busy anyway (and `finish` touches as each ends):
         // no clock read per streamed message.
-        if !matches!(&parsed, Parsed::Frame(f)
-            if matches!(f.kind, Kind::Ping | Kind::Settings | Kind::Message | Kind::Window))
-        {
+        if !matches!(
+            &parsed,
+            Parsed::Messages { .. }
+                | Parsed::Frame(Frame {
+                    kind: Kind::Ping | Kind::Settings | Kind::Window,
+                    ..
+                })
+        ) {
             self.touch();
         }
         let frame = match parsed {
             Parsed::Frame(frame) => frame,
+            Parsed::Messages { stream, run, end } => return self.on_messages(stream, run, end),
             Parsed::Oversized { kind, stream, len } => {
                 let err = Error::payload_too_large(format!(
                     "message of {len} bytes exceeds the {} byte frame limit",
@@ -409,35 +415,19 @@ impl ServerConn {
         };
         match frame.kind {
             Kind::Request => self.on_request(frame.stream, frame.flags, frame.payload),
-            Kind::Message | Kind::End => {
-                let end = frame.kind == Kind::End || frame.has(flags::END_STREAM);
-                let item = if frame.kind == Kind::Message {
-                    StreamItem::Message(frame.payload)
-                } else if frame.has(flags::ERROR) {
+            // Parsed as runs (above).
+            Kind::Message => {}
+            Kind::End => {
+                let item = if frame.has(flags::ERROR) {
                     StreamItem::End(Err(wire::error_payload(&frame.payload, "caller failed")))
                 } else {
                     StreamItem::End(Ok(()))
                 };
                 let mut calls = self.calls.lock().unwrap();
                 if let Some(call) = calls.get_mut(&frame.stream)
-                    && let Some(inbound) = &call.inbound
+                    && let Some(inbound) = call.inbound.take()
                 {
-                    let within_window = match (&item, &call.budget) {
-                        (StreamItem::Message(body), Some(budget)) => budget.take(body.len()),
-                        _ => true,
-                    };
-                    if !within_window || (inbound.try_send(item).is_err() && !inbound.is_closed()) {
-                        return Err(ProtocolError(format!(
-                            "stream {} overran its flow-control window",
-                            frame.stream
-                        )));
-                    }
-                    if end {
-                        if frame.kind == Kind::Message {
-                            let _ = inbound.try_send(StreamItem::End(Ok(())));
-                        }
-                        call.inbound = None;
-                    }
+                    let _ = inbound.try_send(item);
                 }
             }
             Kind::Window => {
@@ -458,6 +448,32 @@ impl ServerConn {
             Kind::Ping => self.wire.on_ping(frame.flags, &frame.payload),
             Kind::Settings => self.wire.apply_settings(frame.payload)?,
             Kind::GoAway => {}
+        }
+        Ok(())
+    }
+
+    /// Messages of call `id` that arrived together, charged to its window
+    /// and handed to its reader under one lock.
+    fn on_messages(
+        &self,
+        id: u32,
+        run: MessageRun,
+        end: bool,
+    ) -> std::result::Result<(), ProtocolError> {
+        let mut calls = self.calls.lock().unwrap();
+        if let Some(call) = calls.get_mut(&id)
+            && let Some(inbound) = &call.inbound
+        {
+            let within_window = call.budget.as_ref().is_none_or(|b| b.take_run(&run));
+            let end_item = end.then(|| StreamItem::End(Ok(())));
+            if !within_window || (!inbound.send_run(run, end_item) && !inbound.is_closed()) {
+                return Err(ProtocolError(format!(
+                    "stream {id} overran its flow-control window"
+                )));
+            }
+            if end {
+                call.inbound = None;
+            }
         }
         Ok(())
     }
@@ -622,6 +638,15 @@ impl FrameSink for ServerConn {
         write: &mut dyn FnMut(&mut BytesMut),
     ) -> Result<()> {
         self.wire.send_message_with(id, len, write)
+    }
+
+    fn try_send_message_with(
+        &self,
+        id: u32,
+        len: usize,
+        write: &mut dyn FnMut(&mut BytesMut),
+    ) -> Option<Result<()>> {
+        self.wire.try_send_message_with(id, len, write)
     }
 
     fn send_end(&self, id: u32, result: Result<()>) {

@@ -155,10 +155,28 @@ impl Wire {
         len: usize,
         fill: impl FnOnce(&mut BytesMut),
     ) -> Result<()> {
+        self.push_below(usize::MAX, kind, flags, stream, len, fill)
+            .unwrap_or(Ok(()))
+    }
+
+    /// [`Wire::push_with`] when less than `limit` bytes are queued; `None`
+    /// (nothing queued, `fill` not called) otherwise.
+    fn push_below(
+        &self,
+        limit: usize,
+        kind: Kind,
+        flags: u8,
+        stream: u32,
+        len: usize,
+        fill: impl FnOnce(&mut BytesMut),
+    ) -> Option<Result<()>> {
         let wake = {
             let mut queue = self.queue.lock().unwrap();
             if self.is_closed() {
-                return Err(connection_closed(&self.peer));
+                return Some(Err(connection_closed(&self.peer)));
+            }
+            if queue.buf.len() >= limit {
+                return None;
             }
             frame::put_header(&mut queue.buf, kind, flags, stream, len);
             let before = queue.buf.len();
@@ -169,7 +187,7 @@ impl Wire {
         if wake {
             self.wake.notify_one();
         }
-        Ok(())
+        Some(Ok(()))
     }
 
     /// Waits while more than the high-water mark is queued; `None` when
@@ -256,6 +274,20 @@ impl Wire {
     ) -> Result<()> {
         self.check_size(len, "message")?;
         self.push_with(Kind::Message, 0, stream, len, write)
+    }
+
+    /// [`Wire::send_message_with`] when the buffer is below its high-water
+    /// mark; `None` (nothing queued) when it is not.
+    pub(crate) fn try_send_message_with(
+        &self,
+        stream: u32,
+        len: usize,
+        write: &mut dyn FnMut(&mut BytesMut),
+    ) -> Option<Result<()>> {
+        if let Err(err) = self.check_size(len, "message") {
+            return Some(Err(err));
+        }
+        self.push_below(HIGH_WATER, Kind::Message, 0, stream, len, write)
     }
 
     pub(crate) fn send_end(&self, stream: u32, result: &Result<()>) {
