@@ -100,9 +100,24 @@ impl Shared {
 
     fn usable(&self) -> Result<()> {
         if self.wire.is_closed() || self.going_away.load(Ordering::Acquire) {
-            return Err(wire::connection_closed(&self.wire.peer));
+            return Err(self.closed());
         }
         Ok(())
+    }
+
+    /// A call on a connection that ended or is going away: never sent, and
+    /// with the server's reason when its GOAWAY gave one (a plaintext
+    /// caller of a TLS port learns why).
+    fn closed(&self) -> Error {
+        let reason = self.go_away_reason();
+        if reason.is_empty() {
+            return wire::connection_closed(&self.wire.peer);
+        }
+        Error::unavailable(format!(
+            "connection to {} is closed{reason}",
+            self.wire.peer
+        ))
+        .with_origin(Origin::NotSent)
     }
 
     fn on_frame(&self, parsed: Parsed) -> std::result::Result<(), ProtocolError> {
@@ -456,6 +471,10 @@ impl Connection for TcpConnection {
             .push_with(Kind::Request, flags::END_STREAM, id, len, fill)
         {
             shared.take(id);
+            let err = match shared.wire.is_closed() {
+                true => shared.closed(),
+                false => err,
+            };
             return ResponseFuture::ready(Err(err));
         }
         ResponseFuture::pending(rx, Canceller::Remote(shared.clone(), id))
