@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use support::gateway::{curl, gateway};
-use support::{Place, no_panic};
+use support::{Greeter, Place, no_panic};
 
 const SECRET: &str = "hs256-secret-for-the-cli-auth-tests-0123";
 
@@ -31,13 +31,19 @@ fn token(scope: &str) -> String {
 
 const RULES: &str = "Greeter.Hello=greeter.read";
 
-#[test]
-fn micro_call_presents_its_token() {
+/// A namespace with a greeter verifying tokens under [`RULES`].
+fn guarded_greeter() -> (Place, Greeter) {
     let place = Place::mdns();
-    let _greeter = place.greeter(
+    let greeter = place.greeter(
         "1.0.0",
         &[("MICRO_AUTH_SECRET", SECRET), ("MICRO_AUTH_RULES", RULES)],
     );
+    (place, greeter)
+}
+
+#[test]
+fn micro_call_presents_its_token() {
+    let (place, _greeter) = guarded_greeter();
     let hello = ["call", "greeter", "Greeter.Hello", r#"{"name":"Ada"}"#];
 
     let out = place.run(&hello);
@@ -73,11 +79,7 @@ fn micro_call_presents_its_token() {
 
 #[test]
 fn the_gateway_passes_the_callers_token_on() {
-    let place = Place::mdns();
-    let _greeter = place.greeter(
-        "1.0.0",
-        &[("MICRO_AUTH_SECRET", SECRET), ("MICRO_AUTH_RULES", RULES)],
-    );
+    let (place, _greeter) = guarded_greeter();
     let Place::Mdns(ns) = &place else {
         unreachable!()
     };
@@ -127,11 +129,7 @@ fn the_gateway_passes_the_callers_token_on() {
 
 #[test]
 fn the_gateway_describes_with_its_token_but_never_lends_it() {
-    let place = Place::mdns();
-    let _greeter = place.greeter(
-        "1.0.0",
-        &[("MICRO_AUTH_SECRET", SECRET), ("MICRO_AUTH_RULES", RULES)],
-    );
+    let (place, _greeter) = guarded_greeter();
     let Place::Mdns(ns) = &place else {
         unreachable!()
     };
