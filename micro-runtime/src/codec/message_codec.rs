@@ -65,13 +65,9 @@ impl<T: Serialize + DeserializeOwned> Format<T> {
         direct: None,
         decode: |bytes| decode_json(&bytes),
         decode_slice: decode_json::<T>,
-        decode_front: |buf, len| {
-            let decoded = match buf.get(..len) {
-                Some(body) => decode_json(body),
-                None => Err(format!("{len} bytes announced, {} there", buf.len())),
-            };
-            buf.advance(len.min(buf.len()));
-            decoded
+        decode_front: |buf, len| match buf.get(..len) {
+            Some(body) => decode_json(body),
+            None => Err(format!("{len} bytes announced, {} there", buf.len())),
         },
     };
 }
@@ -128,18 +124,14 @@ fn decode_protobuf<T: prost::Message + Default>(bytes: Bytes) -> Result<T, Strin
     T::decode(bytes).map_err(|e| e.to_string())
 }
 
-/// Decodes the `len` bytes at the front of `buf` and moves past them:
-/// `bytes` fields slice `buf` as [`decode_protobuf`] would, and nothing
-/// else takes a reference to it (no count per message).
+/// Decodes the `len` bytes at the front of `buf`: `bytes` fields slice
+/// `buf` as [`decode_protobuf`] would, and nothing else takes a reference
+/// to it (no count per message).
 fn decode_protobuf_front<T: prost::Message + Default>(
     buf: &mut Bytes,
     len: usize,
 ) -> Result<T, String> {
-    let mut body = Buf::take(&mut *buf, len);
-    let decoded = T::decode(&mut body).map_err(|e| e.to_string());
-    let rest = body.remaining();
-    buf.advance(rest);
-    decoded
+    T::decode(Buf::take(&mut *buf, len)).map_err(|e| e.to_string())
 }
 
 fn encode_json<T: Serialize>(msg: &T) -> Result<Bytes, String> {
@@ -252,10 +244,10 @@ impl<T> MessageCodec<T> {
             .map_err(|why| self.not_decoded(content_type, why))
     }
 
-    /// Decodes the message of `len` bytes at the front of `buf` and moves
-    /// `buf` past it, whether it decodes or not (past all of `buf` when it
-    /// is shorter): what a stream's reader does with messages that share
-    /// one buffer, without a reference count of their own.
+    /// Decodes the message of `len` bytes at the front of `buf`: what a
+    /// stream's reader does with messages that share one buffer, without a
+    /// reference count of their own. It may consume part of `buf`; moving
+    /// past the message is the caller's ([`crate::transport::MessageRun`]).
     ///
     /// # Errors
     ///
@@ -266,13 +258,7 @@ impl<T> MessageCodec<T> {
         buf: &mut Bytes,
         len: usize,
     ) -> Result<T, Error> {
-        let format = match self.format(content_type) {
-            Ok(format) => format,
-            Err(err) => {
-                buf.advance(len.min(buf.len()));
-                return Err(err);
-            }
-        };
+        let format = self.format(content_type)?;
         (format.decode_front)(buf, len).map_err(|why| self.not_decoded(content_type, why))
     }
 
